@@ -1,0 +1,73 @@
+"""Exporting a run: a Hugging Face folder or a sparse delta."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..errors import ConfigError, StoreError
+from .delta import load_trained, read_delta
+
+FORMATS = ("hf", "delta")
+
+
+def run_artifact(store, run_id: int) -> Path:
+    """The saved delta of a run; StoreError if the run has none."""
+    run = store.get_run(run_id)
+    path = store.artifact_dir(run_id) / "delta.safetensors"
+    if not path.exists():
+        raise StoreError(f"run {run_id} ({run['status']}) has no saved model: only completed runs save one")
+    return path
+
+
+def export_run(store, run_id: int, fmt: str, out: str | Path) -> Path:
+    """Write run ``run_id`` to ``out`` as a Hugging Face folder ('hf') or a delta ('delta').
+
+    An existing non-empty folder is never overwritten.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"format = {fmt!r} is not one of {', '.join(FORMATS)}")
+    source = run_artifact(store, run_id)
+    out = Path(out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out} already exists and is not an empty folder; choose another")
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "delta":
+        _, meta = read_delta(source)
+        shutil.copyfile(source, out / "delta.safetensors")
+        (out / "cast_export.json").write_text(json.dumps({"run_id": run_id, "format": "delta", **_public(meta)}, indent=2))
+        return out
+    model, tokenizer, meta = load_trained(source)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    note = {"run_id": run_id, "format": "hf", **_public(meta)}
+    if meta["extra"].get("adapter"):
+        model.save_adapter(str(out / "adapter"), "cast")
+        note["load"] = ("Houlsby adapters cannot be merged into the weights: load with "
+                        "cast_engine.export.load_exported(folder), or with the adapters library "
+                        "(adapters.init(model); model.load_adapter(folder/'adapter'); model.set_active_adapters('cast')).")
+    (out / "cast_export.json").write_text(json.dumps(note, indent=2))
+    return out
+
+
+def load_exported(folder: str | Path):
+    """(model, tokenizer) from an exported folder, adapters included."""
+    import transformers
+
+    folder = Path(folder)
+    if (folder / "delta.safetensors").exists():
+        model, tokenizer, _ = load_trained(folder / "delta.safetensors")
+        return model, tokenizer
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(folder)
+    if (folder / "adapter").exists():
+        import adapters
+
+        adapters.init(model)
+        model.load_adapter(str(folder / "adapter"))
+        model.set_active_adapters("cast")
+    return model.eval(), transformers.AutoTokenizer.from_pretrained(folder)
+
+
+def _public(meta: dict) -> dict:
+    return {"base_model": meta["base_model"], "labels": meta["labels"], "method": meta["method"]}

@@ -1,0 +1,51 @@
+"""What every method implementation provides, with the plain fine-tuning defaults."""
+
+from __future__ import annotations
+
+import torch
+
+from ..train.trainer import Trainer
+
+
+class Method:
+    """Prepares the model (what trains) and defines how a run trains it.
+
+    The default is plain fine-tuning of whatever ``prepare`` left trainable
+    on the regime's training set (originals, or originals and revisions).
+    """
+
+    def __init__(self, config):
+        self.config = config
+
+    def prepare(self, model) -> torch.nn.Module:
+        """Freeze, wrap or extend the model; returns the model to train."""
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+
+    def planned_steps(self, trainer: Trainer) -> int:
+        data = trainer.data.baseline_set(trainer.config.regime)
+        return trainer.steps_in(data) * trainer.train_cfg.max_epochs
+
+    def train(self, trainer: Trainer) -> None:
+        """Train with early stopping on the regime's training set."""
+        data = trainer.data.baseline_set(trainer.config.regime)
+        trainer.new_optimizer(self.planned_steps(trainer))
+        trainer.fit("train", lambda epoch: {"train_loss": trainer.train_pass(data, "training")},
+                    trainer.train_cfg.max_epochs)
+
+    def export_model(self, model) -> torch.nn.Module:
+        """The model as a plain Hugging Face classifier (merged, unwrapped)."""
+        return model
+
+
+def head_names(model) -> set[str]:
+    """Names of the parameters outside the base model (the classification head)."""
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    return {n for n, _ in model.named_parameters() if not n.startswith(prefix)}
+
+
+def set_trainable(model, names: set[str]) -> None:
+    """Train exactly the named parameters."""
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in names)

@@ -1,0 +1,28 @@
+"""CAST: Counterfactual Augmented Sparse Tuning (the method this project exists for)."""
+
+from dataclasses import dataclass
+
+from ...config import MethodConfig, param
+from ...sparse.kspec import parse_k
+from ...sparse.mask import CRITERIA
+from ..registry import register
+
+
+@dataclass
+class CastConfig(MethodConfig):
+    """Train a factual and a counterfactual copy each iteration, keep the K entries
+    where they disagree most, roll everything else back, mix with α."""
+
+    name = "cast"
+    uses_both_branches = True
+    alpha: float = param(0.05, "α: how much of the counterfactual update enters the masked entries (Eq. 3); 0 keeps the factual update only.", low=0.0, high=1.0)
+    k: str = param("9.1%", "K, the entries the mask keeps: a count (10000, 1e7) or a share of the eligible parameters (9.1% ≈ the paper's best, 10^7 on BERT-base).", check=parse_k)
+    eligible: str = param("all", "Parameters the mask may select. all: every one (embeddings, LayerNorm, head); no_embeddings: embeddings frozen; encoder_only: the head is left out of the mask and trains densely.", choices=("all", "no_embeddings", "encoder_only"))
+    mask_scope: str = param("global", "global: the K largest scores over all eligible tensors; per_tensor: K split in proportion to tensor size.", choices=("global", "per_tensor"))
+    mask_criterion: str = param("disagreement", "disagreement: |θ_counter − θ_fac| (the paper); factual_magnitude: |θ_fac − θ_ori| (as LT-SFT ranks); joint_magnitude: |θ_fac − θ_ori| + |θ_counter − θ_ori|.", choices=CRITERIA)
+    schedule: str = param("per_epoch", "per_epoch: passes, mask and merge every epoch (paper §3.1); two_stage: each branch trains to early stopping from the pretrained weights, one mask and merge, then masked refinement.", choices=("per_epoch", "two_stage"))
+    optimizer_after_merge: str = param("factual", "Optimiser state after the merge: factual (continue from the factual pass) or reset.", choices=("factual", "reset"))
+    refine_epochs: int = param(0, "Epochs of masked training on originals and revisions after each merge (two_stage: at least 1 is run).", low=0, high=1000)
+
+
+register(CastConfig, "cast_engine.methods.cast.method:Cast", "CAST")

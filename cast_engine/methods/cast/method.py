@@ -1,0 +1,104 @@
+"""CAST as fixed in docs/cast-method.md: snapshot θ_ori, factual pass → θ_fac,
+restore, counterfactual pass → θ_counter, mask = top-K of the criterion,
+merge θ = θ_ori + M⊙(θ_fac − θ_ori) + α·M⊙(θ_counter − θ_fac)."""
+
+from __future__ import annotations
+
+from ...sparse.kspec import parse_k
+from ...sparse.mask import cast_merge, select_mask
+from ...sparse.stats import jaccard, per_layer_counts
+from ...train.events import MaskComputed
+from ..base import Method, head_names
+
+
+class Cast(Method):
+    def prepare(self, model):
+        cfg = self.config
+        heads = head_names(model)
+        for n, p in model.named_parameters():
+            p.requires_grad_(not (cfg.eligible == "no_embeddings" and "embeddings" in n))
+        self.eligible = [n for n, p in model.named_parameters()
+                         if p.requires_grad and not (cfg.eligible == "encoder_only" and n in heads)]
+        eligible = set(self.eligible)
+        self.eligible_count = sum(p.numel() for n, p in model.named_parameters() if n in eligible)
+        self.k = parse_k(cfg.k).resolve(self.eligible_count)
+        self.previous_mask = None
+        return model
+
+    # ---------------------------------------------------------------- planning
+    def planned_steps(self, trainer) -> int:
+        d, cfg = trainer.data, trainer.train_cfg
+        passes = trainer.steps_in(d.factual) + trainer.steps_in(d.counterfactual)
+        refine = self.config.refine_epochs * trainer.steps_in(d.union)
+        if self.config.schedule == "two_stage":
+            return cfg.max_epochs * passes + max(1, self.config.refine_epochs) * cfg.max_epochs * trainer.steps_in(d.union)
+        return cfg.max_epochs * (passes + refine)
+
+    def train(self, trainer) -> None:
+        if self.config.schedule == "two_stage":
+            self._train_two_stage(trainer)
+        else:
+            self._train_per_epoch(trainer)
+
+    # --------------------------------------------------------------- per epoch
+    def _train_per_epoch(self, trainer) -> None:
+        d, cfg = trainer.data, trainer.train_cfg
+        trainer.new_optimizer(cfg.max_epochs * (trainer.steps_in(d.factual) + self.config.refine_epochs * trainer.steps_in(d.union)))
+        trainer.fit("cast", lambda epoch: self.iteration(trainer), cfg.max_epochs)
+
+    def iteration(self, trainer) -> dict:
+        """One CAST iteration (steps 1–7 of docs/cast-method.md)."""
+        d = trainer.data
+        ori = trainer.snapshot()  # 1. θ_ori, optimiser and schedule position
+        opt_ori = trainer.optimizer_state()
+        fac_loss = trainer.train_pass(d.factual, "factual pass", pass_index=0)  # 2.
+        fac = trainer.snapshot()
+        opt_fac = trainer.optimizer_state()
+        trainer.load(ori)  # 3. same start, same learning rates
+        trainer.restore_optimizer(opt_ori)
+        del opt_ori
+        cf_loss = trainer.train_pass(d.counterfactual, "counterfactual pass", pass_index=1)
+        trainer.phase("merge")
+        masks = self.merge(trainer, ori, fac)  # 4.–5.
+        del ori, fac
+        self._restore_after_merge(trainer, opt_fac)  # 6.
+        info = {"train_loss": fac_loss, "cf_loss": cf_loss}
+        for r in range(self.config.refine_epochs):  # 7.
+            info["refine_loss"] = trainer.train_pass(d.union, "refine (masked)", pass_index=2 + r, masks=masks)
+        return info
+
+    def merge(self, trainer, ori: dict, fac: dict) -> dict:
+        """Select the mask from θ_ori, θ_fac and the current θ (= θ_counter) and merge in place."""
+        params = dict(trainer.trainable())
+        counter = {n: p.detach() for n, p in params.items()}
+        masks = select_mask(self.eligible, self.config.mask_criterion, ori, fac, counter, self.k, self.config.mask_scope)
+        for name, p in params.items():
+            cast_merge(p.data, ori[name], fac[name], p.data, self.config.alpha, masks.get(name))
+        overlap = jaccard(self.previous_mask.values(), masks.values()) if self.previous_mask is not None else None
+        self.previous_mask = masks
+        trainer.emit(MaskComputed(trainer.epoch, self.k, self.eligible_count,
+                                  per_layer_counts(self.eligible, list(masks.values())), overlap))
+        return masks
+
+    def _restore_after_merge(self, trainer, opt_fac: dict) -> None:
+        if self.config.optimizer_after_merge == "factual":
+            trainer.restore_optimizer(opt_fac)
+        else:
+            trainer.reset_optimizer(opt_fac["scheduler"])
+
+    # --------------------------------------------------------------- two stage
+    def _train_two_stage(self, trainer) -> None:
+        d, cfg = trainer.data, trainer.train_cfg
+        theta0 = trainer.snapshot()
+        trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.factual))
+        trainer.fit("factual branch", lambda e: {"train_loss": trainer.train_pass(d.factual, "factual branch")}, cfg.max_epochs)
+        fac = trainer.snapshot()
+        trainer.load(theta0)
+        trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.counterfactual))
+        trainer.fit("counterfactual branch", lambda e: {"train_loss": trainer.train_pass(d.counterfactual, "counterfactual branch", pass_index=1)}, cfg.max_epochs)
+        trainer.phase("merge")
+        masks = self.merge(trainer, theta0, fac)
+        del theta0, fac
+        refine = max(1, self.config.refine_epochs)
+        trainer.new_optimizer(refine * trainer.steps_in(d.union))
+        trainer.fit("refine", lambda e: {"train_loss": trainer.train_pass(d.union, "refine (masked)", pass_index=2, masks=masks)}, refine)

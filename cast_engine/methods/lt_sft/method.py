@@ -1,0 +1,46 @@
+"""LT-SFT: phase 1 trains every parameter; the top-K of |θ_1 − θ_0| form the mask;
+every parameter (head included) resets to θ_0; phase 2 trains the masked
+entries, the head densely."""
+
+from __future__ import annotations
+
+from ...sparse.kspec import parse_k
+from ...sparse.mask import select_mask
+from ...sparse.stats import per_layer_counts
+from ...train.events import MaskComputed
+from ..base import Method, head_names
+
+
+class LtSft(Method):
+    def prepare(self, model):
+        for n, p in model.named_parameters():
+            p.requires_grad_(not (self.config.freeze_layernorm and "layernorm" in n.lower()))
+        heads = head_names(model)
+        self.eligible = [n for n, p in model.named_parameters() if p.requires_grad and n not in heads]
+        count = sum(p.numel() for n, p in model.named_parameters() if n in set(self.eligible))
+        self.k = parse_k(self.config.k).resolve(count)
+        self.eligible_count = count
+        return model
+
+    def _epochs(self, trainer) -> int:
+        return self.config.phase_epochs or trainer.train_cfg.max_epochs
+
+    def planned_steps(self, trainer) -> int:
+        data = trainer.data.baseline_set(trainer.config.regime)
+        return 2 * self._epochs(trainer) * trainer.steps_in(data)
+
+    def train(self, trainer) -> None:
+        data = trainer.data.baseline_set(trainer.config.regime)
+        epochs = self._epochs(trainer)
+        theta0 = trainer.snapshot()
+        trainer.new_optimizer(epochs * trainer.steps_in(data))
+        trainer.fit("phase 1 (full)", lambda e: {"train_loss": trainer.train_pass(data, "phase 1: full")}, epochs)
+        trainer.phase("mask selection")
+        theta1 = trainer.snapshot(self.eligible)
+        masks = select_mask(self.eligible, "factual_magnitude", theta0, theta1, None, self.k)
+        del theta1
+        trainer.load(theta0)  # reset every parameter, head included
+        del theta0
+        trainer.emit(MaskComputed(trainer.epoch, self.k, self.eligible_count, per_layer_counts(self.eligible, masks.values()), None))
+        trainer.new_optimizer(epochs * trainer.steps_in(data))
+        trainer.fit("phase 2 (sparse)", lambda e: {"train_loss": trainer.train_pass(data, "phase 2: sparse", masks=masks)}, epochs)

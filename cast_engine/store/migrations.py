@@ -1,0 +1,121 @@
+"""Versioned schema migrations of the run store.
+
+Every schema change is a named migration in the set ``"cast_store"``; sqlite-utils
+records the applied names in ``_sqlite_migrations``, so a database keeps its rows
+when a later version of the engine adds migrations. Rules for new migrations:
+
+* never edit or rename a migration that has shipped; add ``"0002_..."`` instead;
+* prefer additive changes (``ALTER TABLE ... ADD COLUMN``, new tables, new
+  indexes), which keep every existing row;
+* new JSON columns must be added to ``JSON_COLUMNS`` in ``db.py`` to be parsed.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "cast_store"
+
+MIGRATIONS = Migrations(MIGRATION_SET)
+
+_INITIAL_STATEMENTS = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT,
+        status TEXT NOT NULL,
+        reason TEXT,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        method TEXT,
+        task TEXT,
+        variant TEXT,
+        regime TEXT,
+        model TEXT,
+        seed INTEGER,
+        config TEXT NOT NULL,
+        trainable_params INTEGER,
+        total_params INTEGER,
+        versions TEXT,
+        data_hashes TEXT,
+        results TEXT,
+        best_epoch INTEGER,
+        wall_time_s REAL,
+        pid INTEGER,
+        host TEXT,
+        sweep_id INTEGER,
+        artifact_dir TEXT
+    )
+    """,
+    """
+    CREATE TABLE epochs (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,
+        stage TEXT NOT NULL,
+        train_loss REAL,
+        lr REAL,
+        elapsed_s REAL,
+        val_factual REAL,
+        val_counterfactual REAL,
+        val_combined REAL,
+        val_pair REAL,
+        metrics TEXT,
+        UNIQUE (run_id, epoch, stage)
+    )
+    """,
+    """
+    CREATE TABLE masks (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,
+        kept INTEGER NOT NULL,
+        eligible INTEGER NOT NULL,
+        jaccard REAL,
+        per_layer TEXT
+    )
+    """,
+    "CREATE INDEX idx_runs_method ON runs(method)",
+    "CREATE INDEX idx_runs_task ON runs(task)",
+    "CREATE INDEX idx_runs_variant ON runs(variant)",
+    "CREATE INDEX idx_runs_regime ON runs(regime)",
+    "CREATE INDEX idx_runs_model ON runs(model)",
+    "CREATE INDEX idx_runs_seed ON runs(seed)",
+    "CREATE INDEX idx_runs_status ON runs(status)",
+    "CREATE INDEX idx_runs_created_at ON runs(created_at)",
+    "CREATE INDEX idx_runs_sweep_id ON runs(sweep_id)",
+    "CREATE INDEX idx_epochs_run_id ON epochs(run_id)",
+    "CREATE INDEX idx_masks_run_id_epoch ON masks(run_id, epoch)",
+)
+
+
+@MIGRATIONS(name="0001_initial")
+def initial_schema(db: Database) -> None:
+    """Create the runs, epochs and masks tables with their indexes."""
+    for statement in _INITIAL_STATEMENTS:
+        db.execute(statement)
+
+
+def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
+    """Apply the pending migrations of ``migrations``; return the names applied.
+
+    The check and the application run under one ``BEGIN IMMEDIATE`` write lock,
+    so two processes opening a new database at once do not both try to create
+    the tables (the second waits, then finds nothing pending). Each migration
+    still runs in its own savepoint, so a failing one leaves no trace.
+    """
+    if not migrations.pending(db):
+        return []
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        names = [migration.name for migration in migrations.pending(db)]
+        migrations.apply(db)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return names

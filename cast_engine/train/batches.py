@@ -1,0 +1,126 @@
+"""Tokenised example sets and their batches (dynamic padding).
+
+Examples are tokenised once with Hugging Face ``datasets.map`` into an Arrow
+cache file keyed by the texts, the tokenizer and the length limit, so a rerun
+over the same data skips tokenisation. Batches are padded to their longest
+member only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+
+from ..data.types import Example
+
+
+@dataclass
+class TokenizedSet:
+    """Model inputs (lists of token ids per example) and labels."""
+
+    features: dict[str, list[list[int]]]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.features["input_ids"]]
+
+
+def _cache_key(examples: Sequence[Example], tokenizer, max_length: int) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([getattr(tokenizer, "name_or_path", ""), type(tokenizer).__name__, len(tokenizer), max_length]).encode())
+    for ex in examples:
+        digest.update(ex.text_a.encode("utf-8", "replace"))
+        digest.update(b"\x00" + (ex.text_b or "").encode("utf-8", "replace") + b"\x01")
+    return digest.hexdigest()[:24]
+
+
+def default_token_cache() -> Path:
+    """$CAST_CACHE_DIR/tokens, else the user's cache folder."""
+    import platformdirs
+
+    root = os.environ.get("CAST_CACHE_DIR") or platformdirs.user_cache_dir("cast-studio")
+    return Path(root) / "tokens"
+
+
+def tokenize_examples(examples: Sequence[Example], tokenizer, max_length: int, cache_dir: Path | None = None) -> TokenizedSet:
+    """Tokenise (truncating to max_length) through a cached ``datasets.map``."""
+    import datasets
+
+    labels = [ex.label for ex in examples]
+    if not examples:
+        return TokenizedSet({"input_ids": []}, labels)
+    pair = examples[0].text_b is not None
+    columns = {"text_a": [ex.text_a for ex in examples]}
+    if pair:
+        columns["text_b"] = [ex.text_b or "" for ex in examples]
+
+    def encode(batch):
+        args = (batch["text_a"], batch["text_b"]) if pair else (batch["text_a"],)
+        return tokenizer(*args, truncation=True, max_length=max_length)
+
+    cache_dir = Path(cache_dir) if cache_dir else default_token_cache()
+    cache_file = None
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_file = str(cache_dir / f"{_cache_key(examples, tokenizer, max_length)}.arrow")
+    except OSError:
+        pass  # an unwritable cache only costs time
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        table = datasets.Dataset.from_dict(columns).map(
+            encode, batched=True, remove_columns=list(columns), cache_file_name=cache_file, load_from_cache_file=True
+        )
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+    features = {name: table[name] for name in table.column_names}
+    return TokenizedSet(features, labels)
+
+
+def concat(sets: Sequence[TokenizedSet]) -> TokenizedSet:
+    """One set holding the examples of several, in order."""
+    keys = sets[0].features.keys()
+    return TokenizedSet({k: [row for s in sets for row in s.features.get(k, [])] for k in keys}, [y for s in sets for y in s.labels])
+
+
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Indices 0..n-1 in a seeded random order, cut into batches."""
+    order = torch.randperm(n, generator=generator).tolist()
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def sequential_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Evaluation batches: sorted by length to pad little; order doesn't matter."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(data: TokenizedSet, indices: Sequence[int], pad_id: int, device: torch.device) -> tuple[dict, torch.Tensor]:
+    """Pad the chosen examples to their longest member and move them to ``device``."""
+    ids = data.features["input_ids"]
+    width = max(len(ids[i]) for i in indices)
+    batch = {}
+    for key, rows in data.features.items():
+        fill = pad_id if key == "input_ids" else 0
+        batch[key] = torch.tensor([rows[i] + [fill] * (width - len(rows[i])) for i in indices], dtype=torch.long)
+    if "attention_mask" not in batch:
+        batch["attention_mask"] = torch.tensor([[1] * len(ids[i]) + [0] * (width - len(ids[i])) for i in indices], dtype=torch.long)
+    labels = torch.tensor([data.labels[i] for i in indices], dtype=torch.long)
+    non_blocking = device.type == "cuda"
+    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}, labels.to(device, non_blocking=non_blocking)
+
+
+def iterate(data: TokenizedSet, batches: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> Iterator[tuple[dict, torch.Tensor]]:
+    for indices in batches:
+        yield collate(data, indices, pad_id, device)

@@ -1,0 +1,295 @@
+"""The training loop that every method drives.
+
+A method calls ``train_pass`` (one epoch over a set, optionally with
+gradients masked), ``evaluate``, ``snapshot``/``load`` and ``fit`` (epochs
+with validation and early stopping). The loop reads top to bottom: set the
+learning rate, forward, backward, mask, clip, step, report, check for stop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..config import RunConfig
+from ..errors import RunCancelled, TrainingDiverged
+from ..evaluate.metrics import cad_metrics
+from .batches import TokenizedSet, iterate, sequential_batches, shuffled_batches
+from .events import CancelToken, EpochEnded, LossReported, Message, PhaseChanged, Progress
+
+Masks = dict[str, torch.Tensor]
+Snapshot = dict[str, torch.Tensor]
+
+
+@dataclass
+class TokenizedSplit:
+    """A dev or test split ready for evaluation."""
+
+    factual: TokenizedSet
+    counterfactual: TokenizedSet
+    pairs: list[tuple[int, int]]
+
+
+@dataclass
+class TrainingData:
+    """Tokenised training sets and evaluation splits."""
+
+    factual: TokenizedSet
+    counterfactual: TokenizedSet
+    union: TokenizedSet
+    dev: TokenizedSplit
+    test: TokenizedSplit
+    num_labels: int
+
+    def baseline_set(self, regime: str) -> TokenizedSet:
+        """The training set of a baseline: originals (nocad) or both (cad)."""
+        return self.factual if regime == "nocad" else self.union
+
+
+class Trainer:
+    """Owns the model, optimiser and schedule while a run trains."""
+
+    def __init__(self, model, tokenizer, config: RunConfig, data: TrainingData, device: torch.device,
+                 emit: Callable, cancel: CancelToken | None = None):
+        self.model = model.to(device)
+        self.pad_id = tokenizer.pad_token_id or 0
+        self.config = config
+        self.train_cfg = config.train
+        self.data = data
+        self.device = device
+        self.emit = emit
+        self.cancel = cancel or CancelToken()
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler = None
+        self.epoch = 0
+        self.step = 0
+        self.planned_steps = 1
+        self.started = time.perf_counter()
+        self.history: list[dict] = []
+        self.best_epoch: int | None = None
+        self.autocast = train_autocast(device, self.train_cfg.bf16)
+
+    # ---------------------------------------------------------------- parameters
+    def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """Parameters that train, in model order."""
+        return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+
+    def snapshot(self, names: list[str] | None = None) -> Snapshot:
+        """A copy of the trainable parameters (or the named ones)."""
+        wanted = None if names is None else set(names)
+        return {n: p.detach().clone() for n, p in self.trainable() if wanted is None or n in wanted}
+
+    @torch.no_grad()
+    def load(self, snapshot: Snapshot) -> None:
+        """Write a snapshot back into the model's parameters."""
+        params = dict(self.model.named_parameters())
+        for name, value in snapshot.items():
+            params[name].copy_(value)
+
+    # ------------------------------------------------------------------ optimiser
+    def steps_in(self, data: TokenizedSet) -> int:
+        return math.ceil(len(data) / self.train_cfg.batch_size)
+
+    def new_optimizer(self, total_steps: int) -> None:
+        """A fresh optimiser over the trainable parameters, with linear decay over total_steps."""
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.train_cfg
+        params = [p for _, p in self.trainable()]
+        opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        extra = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
+        self.optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+        self.schedule_steps = total_steps
+        warmup = int(cfg.warmup_ratio * total_steps)
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup, max(total_steps, 1))
+
+    def reset_optimizer(self, scheduler_state: dict) -> None:
+        """Fresh optimiser moments at the same place in the learning-rate schedule."""
+        self.new_optimizer(self.schedule_steps)
+        self.scheduler.load_state_dict(scheduler_state)
+        for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_last_lr()):
+            group["lr"] = lr
+
+    def optimizer_state(self) -> dict:
+        """A deep copy of the optimiser and schedule state."""
+        return {
+            "optimizer": _clone(self.optimizer.state_dict()),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def restore_optimizer(self, state: dict) -> None:
+        self.optimizer.load_state_dict(_clone(state["optimizer"]))
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    # ------------------------------------------------------------------ training
+    def phase(self, name: str, stage: str = "") -> None:
+        self.emit(PhaseChanged(name, self.epoch, stage))
+
+    def train_pass(self, data: TokenizedSet, phase: str, pass_index: int = 0, masks: Masks | None = None) -> float:
+        """One epoch over ``data``; returns the mean training loss.
+
+        With ``masks``, only the masked entries of those parameters change:
+        their gradients are zeroed elsewhere, the optimiser's moments there are
+        zeroed, and weight decay is applied by hand to masked entries only
+        (AdamW's decoupled decay would otherwise move every entry).
+        """
+        cfg = self.train_cfg
+        self.phase(phase)
+        self.model.train()
+        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch * 101 + pass_index)
+        batches = shuffled_batches(len(data), cfg.batch_size, generator)
+        params = dict(self.trainable())
+        if masks is not None:
+            self._zero_state_outside(masks, params)
+        decay = cfg.weight_decay
+        if masks is not None:
+            for group in self.optimizer.param_groups:
+                group["weight_decay"] = 0.0
+        loss_sum = torch.zeros((), device=self.device)
+        window = torch.zeros((), device=self.device)
+        try:
+            for i, (inputs, labels) in enumerate(iterate(data, batches, self.pad_id, self.device), start=1):
+                if self.cancel.cancelled:  # checked every step
+                    raise RunCancelled(self.cancel.reason)
+                with self.autocast:  # forward
+                    logits = self.model(**inputs).logits
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # backward
+                if masks is not None:
+                    self._mask_gradients(masks, params, decay)
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params.values(), cfg.grad_clip)
+                self.optimizer.step()  # step
+                self.scheduler.step()
+                self.step += 1
+                loss_sum += loss.detach()
+                window += loss.detach()
+                if i % cfg.log_every == 0 or i == len(batches):  # report (the one host sync)
+                    self._report(window.item() / (((i - 1) % cfg.log_every) + 1), phase, i)
+                    window.zero_()
+                self.emit(Progress(self.step, self.planned_steps, self.epoch, phase,
+                                   time.perf_counter() - self.started, self._eta()))
+        finally:
+            if masks is not None:
+                for group in self.optimizer.param_groups:
+                    group["weight_decay"] = decay
+        return float(loss_sum.item() / max(len(batches), 1))
+
+    @torch.no_grad()
+    def _mask_gradients(self, masks: Masks, params: dict, decay: float) -> None:
+        lr = self.scheduler.get_last_lr()[0]
+        for name, p in params.items():
+            mask = masks.get(name)
+            if decay and self.train_cfg.optimizer == "adam" and p.grad is not None:
+                p.grad.add_(p, alpha=decay)  # Adam's L2 decay enters through the gradient
+            if decay and self.train_cfg.optimizer == "adamw":  # decoupled decay, masked entries only
+                shrunk = p * (1 - lr * decay)
+                p.copy_(shrunk if mask is None else torch.where(mask, shrunk, p))
+            if mask is not None and p.grad is not None:
+                p.grad.mul_(mask)
+
+    @torch.no_grad()
+    def _zero_state_outside(self, masks: Masks, params: dict) -> None:
+        for name, mask in masks.items():
+            state = self.optimizer.state.get(params[name], {})
+            for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                if key in state:
+                    state[key].mul_(mask)
+
+    def _report(self, loss: float, phase: str, batch: int) -> None:
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"the training loss became {loss} in epoch {self.epoch}, step {self.step} ({phase}, batch {batch})")
+        self.emit(LossReported(self.step, self.epoch, phase, loss, self.scheduler.get_last_lr()[0]))
+
+    def _eta(self) -> float | None:
+        if self.step == 0:
+            return None
+        elapsed = time.perf_counter() - self.started
+        return max(self.planned_steps - self.step, 0) * elapsed / self.step
+
+    # ---------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def predict(self, data: TokenizedSet) -> list[int]:
+        if len(data) == 0:
+            return []
+        self.model.eval()
+        preds: list[torch.Tensor] = []
+        batches = sequential_batches(data.lengths, self.train_cfg.eval_batch_size)
+        for indices, (inputs, _) in zip(batches, iterate(data, batches, self.pad_id, self.device)):
+            if self.cancel.cancelled:
+                raise RunCancelled(self.cancel.reason)
+            with self.autocast:
+                preds.append(self.model(**inputs).logits.argmax(-1))
+        self.model.train()
+        flat = torch.cat(preds).tolist()
+        order = [i for b in batches for i in b]
+        out = [0] * len(data)
+        for i, p in zip(order, flat):
+            out[i] = p
+        return out
+
+    def evaluate(self, split: TokenizedSplit) -> dict:
+        """Factual, counterfactual, combined and pair accuracy, and the confusion matrix."""
+        return cad_metrics(self.predict(split.factual), split.factual.labels,
+                           self.predict(split.counterfactual), split.counterfactual.labels,
+                           split.pairs, self.data.num_labels)
+
+    # ---------------------------------------------------------- early stopping
+    def fit(self, stage: str, iteration: Callable[[int], dict | None], max_epochs: int) -> int | None:
+        """Run ``iteration`` once per epoch with validation and early stopping.
+
+        Restores the best epoch's weights at the end when ``restore_best`` is
+        set. Returns the best epoch (global numbering).
+        """
+        cfg = self.train_cfg
+        best_score, best_epoch, best_weights, waited = None, None, None, 0
+        for _ in range(max_epochs):
+            self.epoch += 1
+            info = iteration(self.epoch) or {}
+            self.phase("evaluation", stage)
+            val = self.evaluate(self.data.dev)
+            score = val["combined"]
+            improved = best_score is None or score > best_score + cfg.min_delta
+            if improved:
+                best_score, best_epoch, waited = score, self.epoch, 0
+                if cfg.restore_best:
+                    best_weights = {n: t.to("cpu", copy=True) for n, t in self.snapshot().items()}
+            else:
+                waited += 1
+            metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
+                       "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started}
+            self.history.append({"epoch": self.epoch, "stage": stage, **metrics})
+            self.emit(EpochEnded(self.epoch, stage, metrics, improved, best_epoch))
+            if waited >= cfg.patience:
+                self.emit(Message(f"{stage}: early stop after epoch {self.epoch}: no gain over {cfg.min_delta} for {waited} epochs"))
+                break
+        if cfg.restore_best and best_weights is not None and best_epoch != self.epoch:
+            self.load(best_weights)
+            self.emit(Message(f"{stage}: restored the weights of epoch {best_epoch} (best validation accuracy {best_score:.4f})"))
+        self.best_epoch = best_epoch
+        return best_epoch
+
+
+def train_autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on CUDA when asked, else a no-op context."""
+    import contextlib
+
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _clone(value):
+    """Deep copy of nested dicts/lists holding tensors."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
