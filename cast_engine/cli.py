@@ -24,14 +24,15 @@ def _flag(name: str) -> str:
 
 def _add_field(group, f: dataclasses.Field, dest: str, help_text: str | None = None) -> None:
     meta = f.metadata
-    kwargs = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text or meta.get("help", "")}
+    text = help_text or meta.get("help", "")
+    if help_text is None and not isinstance(f.default, bool) and f.default is not dataclasses.MISSING:
+        text += f" (default: {f.default})"
+    kwargs = {"dest": dest, "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}  # argparse %-formats help
     if f.type in ("bool", bool):
         group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
         return
     if meta.get("choices"):
         kwargs["choices"] = meta["choices"]
-    if not isinstance(f.default, bool) and f.default is not dataclasses.MISSING:
-        kwargs["help"] += f" (default: {f.default})"
     group.add_argument(_flag(f.name), metavar=f.name.upper(), **kwargs)
 
 

@@ -39,8 +39,12 @@ def register(config_cls: type, implementation: str, title: str) -> type:
     return config_cls
 
 
+BUILTIN = ("full", "cast", "bitfit", "adapters", "lora", "lt_sft")  # the paper's table order
+
+
 def _load_builtin() -> None:
-    from . import adapters, bitfit, cast, full, lora, lt_sft  # noqa: F401  (they register themselves)
+    for name in BUILTIN:  # each module registers itself on import
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def get_method(name: str) -> MethodEntry:

@@ -10,7 +10,6 @@ from .topk import global_topk_masks, per_tensor_topk_masks
 
 Tensors = dict[str, torch.Tensor]
 
-CRITERIA = ("disagreement", "factual_magnitude", "joint_magnitude")
 
 
 def score(criterion: str, ori: torch.Tensor, fac: torch.Tensor, counter: torch.Tensor | None) -> torch.Tensor:

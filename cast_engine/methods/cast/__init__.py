@@ -4,8 +4,10 @@ from dataclasses import dataclass
 
 from ...config import MethodConfig, param
 from ...sparse.kspec import parse_k
-from ...sparse.mask import CRITERIA
+
 from ..registry import register
+
+MASK_CRITERIA = ("disagreement", "factual_magnitude", "joint_magnitude")
 
 
 @dataclass
@@ -19,7 +21,7 @@ class CastConfig(MethodConfig):
     k: str = param("9.1%", "K, the entries the mask keeps: a count (10000, 1e7) or a share of the eligible parameters (9.1% ≈ the paper's best, 10^7 on BERT-base).", check=parse_k)
     eligible: str = param("all", "Parameters the mask may select. all: every one (embeddings, LayerNorm, head); no_embeddings: embeddings frozen; encoder_only: the head is left out of the mask and trains densely.", choices=("all", "no_embeddings", "encoder_only"))
     mask_scope: str = param("global", "global: the K largest scores over all eligible tensors; per_tensor: K split in proportion to tensor size.", choices=("global", "per_tensor"))
-    mask_criterion: str = param("disagreement", "disagreement: |θ_counter − θ_fac| (the paper); factual_magnitude: |θ_fac − θ_ori| (as LT-SFT ranks); joint_magnitude: |θ_fac − θ_ori| + |θ_counter − θ_ori|.", choices=CRITERIA)
+    mask_criterion: str = param("disagreement", "disagreement: |θ_counter − θ_fac| (the paper); factual_magnitude: |θ_fac − θ_ori| (as LT-SFT ranks); joint_magnitude: |θ_fac − θ_ori| + |θ_counter − θ_ori|.", choices=MASK_CRITERIA)
     schedule: str = param("per_epoch", "per_epoch: passes, mask and merge every epoch (paper §3.1); two_stage: each branch trains to early stopping from the pretrained weights, one mask and merge, then masked refinement.", choices=("per_epoch", "two_stage"))
     optimizer_after_merge: str = param("factual", "Optimiser state after the merge: factual (continue from the factual pass) or reset.", choices=("factual", "reset"))
     refine_epochs: int = param(0, "Epochs of masked training on originals and revisions after each merge (two_stage: at least 1 is run).", low=0, high=1000)
