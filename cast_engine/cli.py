@@ -128,6 +128,9 @@ def cmd_show(args) -> int:
     print(f"run {run['id']}  {run['name']}  status: {run['status']}" + (f" ({run['reason']})" if run.get("reason") else ""))
     print(f"started {run['started_at']}  finished {run.get('finished_at') or '-'}  wall time {_fmt_s(run.get('wall_time_s'))}")
     print(f"trainable parameters: {run.get('trainable_params') or 0:,} of {run.get('total_params') or 0:,}")
+    info = (run.get("results") or {}).get("method_info")
+    if info:
+        print("method resolved: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
     print("config:")
     print(json.dumps(run["config"], indent=2))
     if epochs:

@@ -42,6 +42,7 @@ def test_run_list_show_export_on_real_nli_slice(cad_dir, tiny_model_dir, tmp_pat
     assert shown.returncode == 0
     assert '"alpha": 0.05' in shown.stdout and "epochs:" in shown.stdout and "Jaccard with previous" in shown.stdout
     assert "test (best epoch" in shown.stdout
+    assert "method resolved:" in shown.stdout and "k 10079" in shown.stdout and "k_share 0.01" in shown.stdout
 
     out = tmp_path / "model"
     exported = cast("export", "1", "--format", "hf", "--out", str(out), db=db)
@@ -57,6 +58,14 @@ def test_run_list_show_export_on_real_nli_slice(cad_dir, tiny_model_dir, tmp_pat
 
     again = cast("export", "1", "--format", "delta", "--out", str(out), db=db)
     assert again.returncode == 2 and "already exists" in again.stderr  # never overwrites
+
+
+def test_help_lists_every_option(tmp_path):
+    done = cast("run", "--help", db=tmp_path / "runs.sqlite")
+    assert done.returncode == 0, done.stderr
+    for flag in ("--alpha", "--k", "--mask-criterion", "--schedule", "--regime", "--bf16", "--rank", "--reduction-factor"):
+        assert flag in done.stdout
+    assert "9.1%" in done.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -88,6 +88,9 @@ def test_run_records_and_round_trips(method, tiny_config, store_path, tmp_path):
         assert stored["config"]["method"]["name"] == method
         assert stored["data_hashes"] and stored["versions"]["torch"]
         assert len(store.epochs(result.run_id)) >= 2
+        info = stored["results"]["method_info"]
+        if method in ("cast", "lt_sft"):  # K is stored as given and as a count
+            assert stored["config"]["method"]["k"] == "5%" and info["k"] == round(0.05 * info["eligible_params"])
         if method in ("cast", "lt_sft"):
             masks = store.masks(result.run_id)
             assert masks and all(m["kept"] == round(0.05 * m["eligible"]) for m in masks)

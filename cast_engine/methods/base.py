@@ -34,6 +34,10 @@ class Method:
         trainer.fit("train", lambda epoch: {"train_loss": trainer.train_pass(data, "training")},
                     trainer.train_cfg.max_epochs)
 
+    def describe(self) -> dict:
+        """Settings the method resolved for this model (K as a count, a rank…), for the record."""
+        return {}
+
     def export_model(self, model) -> torch.nn.Module:
         """The model as a plain Hugging Face classifier (merged, unwrapped)."""
         return model

@@ -53,9 +53,11 @@ def get_method(name: str) -> MethodEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"method = {name!r} is not one of {', '.join(_REGISTRY)}") from None
+        raise ConfigError(f"method = {name!r} is not one of {', '.join(method_names())}") from None
 
 
 def method_names() -> list[str]:
+    """Registered methods: the built-in ones in the paper's table order, then any others."""
     _load_builtin()
-    return list(_REGISTRY)
+    order = {name: i for i, name in enumerate(BUILTIN)}
+    return sorted(_REGISTRY, key=lambda name: order.get(name, len(order)))

@@ -8,7 +8,6 @@ mistake is found before the run is written to the store.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import time
 from dataclasses import dataclass, field
@@ -112,7 +111,9 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     method = get_method(config.method.name).create(config.method)
     model = method.prepare(model)
     trainable, total = count_parameters(model)
-    emit(Message(f"{config.method.name}: {trainable:,} of {total:,} parameters train ({100 * trainable / total:.3f} %)"))
+    method_info = method.describe()
+    emit(Message(f"{config.method.name}: {trainable:,} of {total:,} parameters train ({100 * trainable / total:.3f} %)"
+                 + "".join(f", {k} {v:,}" if isinstance(v, int) else f", {k} {v:.4g}" for k, v in method_info.items())))
     data = tokenize_data(dataset, tokenizer, config)
 
     store = open_store(store)
@@ -144,7 +145,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     except Exception as exc:  # recorded, then shown; the store stays consistent
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - started
-    results = dict(test) if test else {"epochs_completed": trainer.epoch}
+    results = {**(test or {}), "epochs_completed": trainer.epoch, "method_info": method_info}
     store.finish_run(run_id, status, reason=reason, results=results, best_epoch=trainer.best_epoch)
     emit(RunEnded(run_id, status, reason, test))
     return RunResult(run_id, status, reason, test, trainer.best_epoch, trainer.history, trainable, total, wall, artifact)
@@ -170,6 +171,3 @@ def result_summary(result: RunResult) -> str:
     lines.append(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,}; wall time {result.wall_time_s:.1f} s")
     return "\n".join(lines)
 
-
-def _json(value) -> str:
-    return json.dumps(value, sort_keys=True)

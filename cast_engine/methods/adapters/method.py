@@ -35,6 +35,9 @@ class Adapters(Method):
                 p.requires_grad_(True)  # the classification head trains with the adapters
         return model
 
+    def describe(self) -> dict:
+        return {"reduction_factor": self.reduction_factor}
+
     def export_info(self) -> dict:
         """What a delta needs to rebuild the adapter's structure."""
         return {"adapter": {"reduction_factor": self.reduction_factor, "non_linearity": self.config.non_linearity}}

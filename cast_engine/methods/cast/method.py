@@ -25,6 +25,9 @@ class Cast(Method):
         self.previous_mask = None
         return model
 
+    def describe(self) -> dict:
+        return {"k": self.k, "k_share": self.k / self.eligible_count, "eligible_params": self.eligible_count}
+
     # ---------------------------------------------------------------- planning
     def planned_steps(self, trainer) -> int:
         d, cfg = trainer.data, trainer.train_cfg

@@ -34,6 +34,9 @@ class Lora(Method):
         self.rank = rank
         return peft.get_peft_model(model, lora)
 
+    def describe(self) -> dict:
+        return {"rank": self.rank}
+
     def auto_rank(self, model, targets) -> int:
         """The rank whose trainable share (with the head) is closest to target_share."""
         total = sum(p.numel() for p in model.parameters())

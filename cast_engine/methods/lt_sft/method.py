@@ -22,6 +22,9 @@ class LtSft(Method):
         self.eligible_count = count
         return model
 
+    def describe(self) -> dict:
+        return {"k": self.k, "k_share": self.k / self.eligible_count, "eligible_params": self.eligible_count}
+
     def _epochs(self, trainer) -> int:
         return self.config.phase_epochs or trainer.train_cfg.max_epochs
 
