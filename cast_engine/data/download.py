@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterable
 
+from cast_engine.data.types import SPLITS
 from cast_engine.errors import DataError, RunCancelled
 
 UPSTREAM_BASE_URL = "https://raw.githubusercontent.com/acmi-lab/counterfactually-augmented-data/master/"
 URL_ENV = "CAST_CAD_URL"
 CACHE_ENV = "CAST_CACHE_DIR"
-SPLITS = ("train", "dev", "test")
 NLI_FOLDERS = ("original", "revised_premise", "revised_hypothesis")
 _DOWNLOADS = ".downloads"  # datasets' own download cache, inside the CAD cache folder
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cast_engine.data.reading import Table, cell_label, cell_text, read_table
 from cast_engine.data.types import (
+    SPLITS,
     CadDataset,
     CadSplit,
     Example,
@@ -16,7 +17,6 @@ from cast_engine.data.types import (
 )
 from cast_engine.errors import DataError
 
-SPLITS = ("train", "dev", "test")
 SENTIMENT_COLUMNS = ("Sentiment", "Text", "batch_id")
 NLI_COLUMNS = ("sentence1", "sentence2", "gold_label")
 

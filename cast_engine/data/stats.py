@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cast_engine.data.types import CadDataset, CadSplit
+from cast_engine.data.types import SPLITS, CadDataset, CadSplit
 
-SPLITS = ("train", "dev", "test")
 
 
 def unordered_pair_name(labels: list[str], a: int, b: int) -> str:

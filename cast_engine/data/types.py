@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TASKS = ("sentiment", "nli")
+SPLITS = ("train", "dev", "test")
 SENTIMENT_LABELS = ["Negative", "Positive"]
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 NLI_VARIANTS = ("RAW", "RP1", "RP2", "RH1", "RH2", "RP", "RH", "ALL")

@@ -17,6 +17,7 @@ from typing import Sequence
 from cast_engine.data.reading import TABLE_FORMATS, Table, cell_label, cell_text, read_table
 from cast_engine.data.types import (
     DEFAULT_VARIANTS,
+    SPLITS,
     CadDataset,
     CadSplit,
     Example,
@@ -26,7 +27,6 @@ from cast_engine.data.types import (
 )
 from cast_engine.errors import ConfigError, DataError
 
-SPLITS = ("train", "dev", "test")
 SPLIT_NAMES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "val": "dev", "test": "test"}
 FACTUAL_ROLES = ("original", "factual")
 NLI_ROLES = ("RP1", "RP2", "RH1", "RH2")
