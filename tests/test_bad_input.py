@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cast_engine.config import RunConfig, TrainConfig
@@ -87,3 +89,41 @@ def test_unknown_method_and_saved_config_with_unknown_keys():
     with pytest.warns(UserWarning, match="from_the_future"):
         config = RunConfig.from_dict(saved)
     assert config.train.lr == 1e-4
+
+
+def test_unknown_hub_id_fails_fast_when_the_hub_is_unreachable(tiny_config, store_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    config = tiny_config("full")
+    config.model = "no-such-org/no-such-model"
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match="'no-such-org/no-such-model'.*the Hub cannot be reached"):
+        run(config, store=store_path)
+    assert time.perf_counter() - start < 30
+    assert _runs(store_path) == 0
+
+
+def test_hub_id_loads_from_the_hugging_face_cache(tiny_model_dir, tmp_path, monkeypatch):
+    """A model id resolves through the Hub cache (as after a first download), offline."""
+    import shutil
+
+    from cast_engine.models import load_classifier
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--cast-tests--tiny-bert" / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_model_dir, snapshot)
+    (cache / "models--cast-tests--tiny-bert" / "refs").mkdir()
+    (cache / "models--cast-tests--tiny-bert" / "refs" / "main").write_text("0" * 40)
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "1"}
+    code = ("from cast_engine.models import load_classifier\n"
+            "model, tok = load_classifier('cast-tests/tiny-bert', ['Negative', 'Positive'])\n"
+            "print(model.config.num_labels, len(tok('a film')['input_ids']))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).resolve().parents[1]))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "4"]

@@ -30,6 +30,47 @@ def resolve_model_path(spec: str) -> str:
     return spec
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub endpoint accepts a connection (a quick probe,
+    so an unknown id fails in seconds instead of after the Hub client's retries)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _from_pretrained(path: str, is_local: bool, kwargs: dict):
+    """(model, loading info, tokenizer): local files or the Hub cache first, then the Hub."""
+    import transformers
+
+    def load(local_only: bool):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        try:
+            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+                path, attn_implementation="sdpa", output_loading_info=True, local_files_only=local_only, **kwargs)
+        except (ValueError, ImportError):  # an architecture without SDPA support
+            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+                path, output_loading_info=True, local_files_only=local_only, **kwargs)
+        return model, info, tokenizer
+
+    if is_local:
+        return load(True)
+    try:
+        return load(True)
+    except OSError:
+        if not hub_reachable():
+            raise OSError("it is not in the local Hugging Face cache and the Hub cannot be reached (offline?)") from None
+        return load(False)
+
+
 def load_classifier(spec: str, labels: list[str]):
     """(model, tokenizer): a sequence classifier with a new dropout + linear head.
 
@@ -46,13 +87,7 @@ def load_classifier(spec: str, labels: list[str]):
         label2id={name: i for i, name in enumerate(labels)},
     )
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        try:
-            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
-                path, attn_implementation="sdpa", output_loading_info=True, **kwargs
-            )
-        except (ValueError, ImportError):
-            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **kwargs)
+        model, info, tokenizer = _from_pretrained(path, Path(path).exists(), kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(
