@@ -114,6 +114,8 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     method_info = method.describe()
     emit(Message(f"{config.method.name}: {trainable:,} of {total:,} parameters train ({100 * trainable / total:.3f} %)"
                  + "".join(f", {k} {v:,}" if isinstance(v, int) else f", {k} {v:.4g}" for k, v in method_info.items())))
+    if config.train.bf16 and device.type != "cuda":
+        emit(Message(f"bf16 autocast applies on CUDA only: training in fp32 on {device}", "warning"))
     data = tokenize_data(dataset, tokenizer, config)
 
     store = open_store(store)
