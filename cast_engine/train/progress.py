@@ -39,7 +39,7 @@ class TerminalProgress:
         elif isinstance(event, PhaseChanged):
             self.phase = f"epoch {event.epoch} {event.phase}" if event.epoch else event.phase
             if self.bar is not None:
-                self.bar.set_description(self.phase, refresh=False)
+                self.bar.set_description(self.phase)  # a phase change is rare: redraw at once
         elif isinstance(event, Progress):
             if self.bar is None:
                 self.bar = tqdm(total=event.planned_steps, file=self.stream, unit="step", dynamic_ncols=True, desc=self.phase)
