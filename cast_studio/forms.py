@@ -1,0 +1,140 @@
+"""Forms built from the engine's config dataclasses.
+
+Each field's help text becomes the tooltip, its choices a combo box, a bool a
+check box; numbers and text are checked by the engine's own field checks the
+moment the user leaves the field. An invalid value is refused there: the field
+turns red, says why, and the form keeps the last valid value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QWidget
+
+from cast_engine.config import check_value, coerce
+from cast_engine.errors import ConfigError
+
+INVALID_STYLE = "QLineEdit { border: 1px solid #d33; background: #fff0f0; }"
+
+
+def field_label(name: str) -> str:
+    """'max_epochs' → 'Max epochs'; short names like 'lr' and 'k' read as such."""
+    special = {"lr": "Learning rate", "k": "K", "bf16": "bf16 autocast", "alpha": "α (alpha)"}
+    return special.get(name, name.replace("_", " ").capitalize())
+
+
+class ConfigForm(QWidget):
+    """Editable form for one config dataclass (fields with help text)."""
+
+    changed = Signal()
+
+    def __init__(self, config_cls: type, *, skip: Iterable[str] = (), owner: str = "", parent=None):
+        super().__init__(parent)
+        self.config_cls = config_cls
+        self.owner = owner or getattr(config_cls, "name", "") or config_cls.__name__
+        self.fields = [f for f in dataclasses.fields(config_cls)
+                       if f.metadata.get("help") is not None and f.name not in set(skip)]
+        self.editors: dict[str, QWidget] = {}
+        self.errors: dict[str, str] = {}
+        defaults = config_cls()
+        self._values: dict[str, Any] = {f.name: getattr(defaults, f.name) for f in self.fields}
+        layout = QFormLayout(self)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #c0392b;")
+        self.error_label.setWordWrap(True)
+        for f in self.fields:
+            editor = self._make_editor(f)
+            editor.setToolTip(f.metadata["help"])
+            editor.setObjectName(f.name)
+            self.editors[f.name] = editor
+            label = QLabel(field_label(f.name))
+            label.setToolTip(f.metadata["help"])
+            layout.addRow(label, editor)
+        layout.addRow(self.error_label)
+        self.error_label.hide()
+
+    def _make_editor(self, f: dataclasses.Field) -> QWidget:
+        value = self._values[f.name]
+        if f.metadata.get("choices"):
+            box = QComboBox()
+            box.addItems([str(c) for c in f.metadata["choices"]])
+            box.setCurrentText(str(value))
+            box.currentTextChanged.connect(lambda text, f=f: self._accept(f, text))
+            return box
+        if isinstance(value, bool):
+            check = QCheckBox()
+            check.setChecked(value)
+            check.toggled.connect(lambda on, f=f: self._accept(f, on))
+            return check
+        edit = QLineEdit(str(value))
+        edit.editingFinished.connect(lambda f=f, edit=edit: self._accept(f, edit.text()))
+        return edit
+
+    def _accept(self, f: dataclasses.Field, raw: Any) -> bool:
+        """Check a new value with the engine's rules; keep it or refuse it in place."""
+        editor = self.editors.get(f.name)
+        try:
+            value = coerce(f, raw) if isinstance(raw, str) else raw
+            check_value(self.owner, f, value)
+        except ConfigError as exc:
+            self.errors[f.name] = str(exc)
+            if isinstance(editor, QLineEdit):
+                editor.setStyleSheet(INVALID_STYLE)
+                editor.setToolTip(f"{exc}\n\n{f.metadata['help']}")
+            self._show_errors()
+            return False
+        self.errors.pop(f.name, None)
+        if isinstance(editor, QLineEdit):
+            editor.setStyleSheet("")
+            editor.setToolTip(f.metadata["help"])
+        changed = self._values.get(f.name) != value
+        self._values[f.name] = value
+        self._show_errors()
+        if changed:
+            self.changed.emit()
+        return True
+
+    def _show_errors(self) -> None:
+        self.error_label.setText("\n".join(self.errors.values()))
+        self.error_label.setVisible(bool(self.errors))
+
+    # ----------------------------------------------------------------- values
+    def is_valid(self) -> bool:
+        return not self.errors
+
+    def values(self) -> dict:
+        """The last valid value of every field."""
+        return dict(self._values)
+
+    def config(self, **extra) -> Any:
+        """An instance of the config class from the form's valid values."""
+        return self.config_cls(**{**self._values, **extra})
+
+    def set_values(self, values: dict) -> None:
+        """Show saved values (unknown or invalid ones are ignored)."""
+        for f in self.fields:
+            if f.name not in values:
+                continue
+            editor = self.editors[f.name]
+            value = values[f.name]
+            if isinstance(editor, QComboBox):
+                editor.setCurrentText(str(value))
+            elif isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            else:
+                editor.setText(str(value))
+                self._accept(f, str(value))
+
+    def set_text(self, name: str, text: str) -> bool:
+        """Type ``text`` into a field as a user would; returns whether it was accepted."""
+        editor = self.editors[name]
+        field = next(f for f in self.fields if f.name == name)
+        if isinstance(editor, QComboBox):
+            editor.setCurrentText(text)
+            return editor.currentText() == text
+        editor.setText(text)
+        return self._accept(field, text)

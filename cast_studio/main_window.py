@@ -1,0 +1,194 @@
+"""The main window: four pages, the run queue, and settings kept between sessions."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import QLabel, QListWidget, QMainWindow, QMessageBox, QSplitter, QStackedWidget
+
+from cast_engine.config import DataConfig
+from cast_engine.store import default_db_path
+
+from .pages.data_page import DataPage
+from .pages.experiment_page import ExperimentPage
+from .pages.history_page import HistoryPage
+from .pages.monitor_page import MonitorPage
+from .store_access import open_store
+from .worker import RunQueue
+
+PAGES = ("Data", "Experiment", "Monitor", "History")
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+def settings_store() -> QSettings:
+    """$CAST_STUDIO_SETTINGS (an .ini file) if set, else the platform's usual place."""
+    path = os.environ.get("CAST_STUDIO_SETTINGS")
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("CAST Studio", "cast-studio")
+
+
+class MainWindow(QMainWindow):
+    """Data → Experiment → Monitor → History, over one run queue and one store."""
+
+    devices_found = Signal(list)
+
+    def __init__(self, db_path: str | Path | None = None):
+        super().__init__()
+        self.db_path = Path(db_path) if db_path else default_db_path()
+        self.setWindowTitle("CAST Studio")
+        icon = RESOURCES / "cast-studio.svg"
+        if icon.exists():
+            self.setWindowIcon(QIcon(str(icon)))
+        self.queue = RunQueue(self.db_path, self)
+        self.data_page = DataPage()
+        self.experiment_page = ExperimentPage()
+        self.monitor_page = MonitorPage()
+        self.history_page = HistoryPage(self.db_path)
+        self._build_layout()
+        self._connect()
+        self.first_start = self._history_is_empty()
+        self.restore_settings()
+        self.devices_found.connect(self.experiment_page.set_devices)
+        QTimer.singleShot(0, lambda: self.experiment_page.detect_devices_later(self.devices_found.emit))
+
+    # ---------------------------------------------------------------- layout
+    def _build_layout(self) -> None:
+        self.nav = QListWidget()
+        self.nav.addItems(PAGES)
+        self.nav.setMaximumWidth(150)
+        self.nav.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 10px 8px; }")
+        self.stack = QStackedWidget()
+        for page in (self.data_page, self.experiment_page, self.monitor_page, self.history_page):
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        splitter = QSplitter()
+        splitter.addWidget(self.nav)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+        self.nav.setCurrentRow(0)
+        toolbar = self.addToolBar("Run")
+        toolbar.setObjectName("run-toolbar")
+        self.run_action = QAction("Run", self)
+        self.run_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.run_action.triggered.connect(self.experiment_page.request_runs)
+        self.stop_action = QAction("Stop", self)
+        self.stop_action.setEnabled(False)
+        self.stop_action.triggered.connect(self.queue.stop_current)
+        toolbar.addAction(self.run_action)
+        toolbar.addAction(self.stop_action)
+        self.queue_label = QLabel("Idle")
+        self.statusBar().addPermanentWidget(self.queue_label)
+
+    def _connect(self) -> None:
+        self.data_page.dataset_changed.connect(self._dataset_changed)
+        self.experiment_page.run_requested.connect(self.start_runs)
+        self.monitor_page.stop_requested.connect(self.queue.stop_current)
+        self.queue.event.connect(self.monitor_page.on_event)
+        self.queue.queue_changed.connect(self.monitor_page.on_queue_changed)
+        self.queue.queue_changed.connect(self._queue_changed)
+        self.queue.run_finished.connect(self._run_finished)
+        self.queue.idle.connect(self._idle)
+
+    def show_page(self, name: str) -> None:
+        self.nav.setCurrentRow(PAGES.index(name))
+
+    # ------------------------------------------------------------------ runs
+    def _dataset_changed(self, dataset) -> None:
+        self.experiment_page.set_data(self.data_page.data_config(), len(dataset.labels))
+
+    def start_runs(self, configs: list) -> None:
+        """Queue runs and show the monitor."""
+        self.queue.submit(configs)
+        self.stop_action.setEnabled(True)
+        self.show_page("Monitor")
+        self.statusBar().showMessage(f"queued {len(configs)} run{'s' * (len(configs) != 1)}", 5000)
+
+    def _queue_changed(self, waiting: int) -> None:
+        running = self.queue.is_running()
+        self.queue_label.setText(f"running, {waiting} queued" if running else "Idle")
+
+    def _run_finished(self, run_id: int, status: str, reason: str, _results) -> None:
+        self.history_page.refresh()
+        label = f"run {run_id}" if run_id >= 0 else "a run"
+        text = f"{label} {status}" + (f": {reason}" if reason else "")
+        self.statusBar().showMessage(text, 15000)
+
+    def _idle(self) -> None:
+        self.stop_action.setEnabled(False)
+        self.queue_label.setText("Idle")
+
+    # --------------------------------------------------------------- closing
+    def confirm_close(self) -> bool:
+        """Ask before stopping a running study (tests replace this)."""
+        answer = QMessageBox.question(
+            self, "Stop training?",
+            "A run is training. Stop it (it is saved as cancelled with what it measured so far) and quit?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event) -> None:
+        if self.queue.is_running():
+            if not self.confirm_close():
+                event.ignore()
+                return
+            self.statusBar().showMessage("stopping the run…")
+            self.queue.shutdown()
+        self.save_settings()
+        event.accept()
+
+    # -------------------------------------------------------------- settings
+    def _history_is_empty(self) -> bool:
+        try:
+            store = open_store(self.db_path)
+        except Exception:
+            return False
+        try:
+            return not store.list_runs(limit=1)
+        finally:
+            store.close()
+
+    def save_settings(self) -> None:
+        settings = settings_store()
+        settings.setValue("geometry", self.saveGeometry())
+        settings.setValue("window_state", self.saveState())
+        settings.setValue("page", self.nav.currentRow())
+        settings.setValue("data", json.dumps(self.data_page.data_config().__dict__))
+        settings.setValue("experiment", json.dumps(self.experiment_page.settings()))
+        settings.sync()
+
+    def restore_settings(self) -> None:
+        """Window layout, last dataset and last settings; on a first start, the demo."""
+        settings = settings_store()
+        geometry = settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        state = settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        experiment = _json(settings.value("experiment"))
+        if experiment:
+            self.experiment_page.restore(experiment)
+        data = _json(settings.value("data"))
+        config = DataConfig(**{k: v for k, v in (data or {}).items() if k in DataConfig.__dataclass_fields__})
+        self.data_page.set_data_config(config)
+        if self.first_start and not data:
+            self.statusBar().showMessage(
+                "Welcome: the bundled demo data and the packaged MiniLM are selected. Press Run to train CAST.", 30000)
+            self.show_page("Data")
+        else:
+            self.nav.setCurrentRow(int(settings.value("page", 0) or 0))
+
+
+def _json(value) -> dict | None:
+    try:
+        return json.loads(value) if value else None
+    except (TypeError, ValueError):
+        return None

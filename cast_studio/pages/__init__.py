@@ -1,0 +1,1 @@
+"""The studio's pages: Data, Experiment, Monitor, History."""

@@ -1,0 +1,346 @@
+"""Experiment page: model, methods with their settings, training, device, seeds; queue runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import threading
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPushButton, QScrollArea, QStackedWidget, QVBoxLayout,
+                               QWidget)
+
+from cast_engine.config import DataConfig, RunConfig, TrainConfig
+from cast_engine.errors import ConfigError
+from cast_engine.methods.registry import get_method, method_names
+from cast_engine.sparse.kspec import parse_k
+
+from ..forms import ConfigForm
+
+MODEL_KINDS = ("Packaged MiniLM (all-MiniLM-L6-v2)", "Hugging Face model id", "Local folder")
+SPARSE_METHODS = ("cast", "lt_sft")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1, 2, 3' or '1-5' → [1, 2, 3] / [1, 2, 3, 4, 5]; ConfigError naming a bad part."""
+    seeds: list[int] = []
+    for part in [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]:
+        try:
+            if "-" in part[1:]:
+                low, high = (int(x) for x in part.split("-", 1))
+                if high < low or high - low > 1000:
+                    raise ValueError
+                seeds.extend(range(low, high + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ConfigError(f"seeds: {part!r} is not a whole number or a range like 1-5") from None
+    if not seeds:
+        raise ConfigError("seeds: give at least one seed, e.g. 1 or 1, 2, 3")
+    if any(s < 0 for s in seeds):
+        raise ConfigError("seeds must not be negative")
+    return list(dict.fromkeys(seeds))
+
+
+class ExperimentPage(QWidget):
+    """Builds RunConfigs (methods × regimes × seeds) from the user's choices."""
+
+    run_requested = Signal(list)  # list[RunConfig]
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.data_config = DataConfig()
+        self.num_labels = 2
+        self.method_forms: dict[str, ConfigForm] = {}
+        outer = QVBoxLayout(self)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        body = QWidget()
+        scroll.setWidget(body)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(body)
+        columns = QHBoxLayout()
+        layout.addLayout(columns)
+        left, right = QVBoxLayout(), QVBoxLayout()
+        columns.addLayout(left, 3)
+        columns.addLayout(right, 2)
+        left.addWidget(self._model_box())
+        left.addWidget(self._methods_box(), 1)
+        right.addWidget(self._training_box())
+        right.addWidget(self._run_box())
+        right.addStretch(1)
+        self._update_k_hint()
+        self._update_summary()
+
+    # ------------------------------------------------------------------ layout
+    def _model_box(self) -> QGroupBox:
+        box = QGroupBox("Model")
+        row = QHBoxLayout(box)
+        self.model_kind = QComboBox()
+        self.model_kind.addItems(MODEL_KINDS)
+        self.model_name = QLineEdit()
+        self.model_name.setPlaceholderText("e.g. bert-base-uncased or /path/to/model")
+        self.model_browse = QPushButton("Browse…")
+        self.model_browse.clicked.connect(self._browse_model)
+        self.model_kind.currentIndexChanged.connect(self._model_kind_changed)
+        self.model_name.editingFinished.connect(self._update_k_hint)
+        row.addWidget(self.model_kind)
+        row.addWidget(self.model_name, 1)
+        row.addWidget(self.model_browse)
+        self._model_kind_changed()
+        return box
+
+    def _methods_box(self) -> QGroupBox:
+        box = QGroupBox("Methods (tick the ones to run; select one to edit its settings)")
+        row = QHBoxLayout(box)
+        self.method_list = QListWidget()
+        self.method_list.setMaximumWidth(190)
+        self.method_stack = QStackedWidget()
+        for name in method_names():
+            entry = get_method(name)
+            item = QListWidgetItem(entry.title)
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name == "cast" else Qt.CheckState.Unchecked)
+            item.setToolTip(" ".join(inspect.cleandoc(entry.config_cls.__doc__ or "").split()))
+            self.method_list.addItem(item)
+            page = QWidget()
+            page_layout = QVBoxLayout(page)
+            form = ConfigForm(entry.config_cls)
+            form.changed.connect(self._update_k_hint)
+            self.method_forms[name] = form
+            doc = QLabel(" ".join(inspect.cleandoc(entry.config_cls.__doc__ or "").split()))
+            doc.setWordWrap(True)
+            doc.setStyleSheet("color: #555;")
+            page_layout.addWidget(doc)
+            if not dataclasses.fields(entry.config_cls):
+                page_layout.addWidget(QLabel("No settings."))
+            page_layout.addWidget(form)
+            if name in SPARSE_METHODS:
+                hint = QLabel()
+                hint.setObjectName("k_hint")
+                hint.setStyleSheet("color: #2c5d8a;")
+                page_layout.addWidget(hint)
+            page_layout.addStretch(1)
+            self.method_stack.addWidget(page)
+        self.method_list.currentRowChanged.connect(self.method_stack.setCurrentIndex)
+        self.method_list.itemChanged.connect(lambda _item: self._update_summary())
+        self.method_list.setCurrentRow(method_names().index("cast"))
+        row.addWidget(self.method_list)
+        row.addWidget(self.method_stack, 1)
+        return box
+
+    def _training_box(self) -> QGroupBox:
+        box = QGroupBox("Training")
+        layout = QVBoxLayout(box)
+        self.train_form = ConfigForm(TrainConfig, skip=("seed", "device"), owner="train")
+        layout.addWidget(self.train_form)
+        return box
+
+    def _run_box(self) -> QGroupBox:
+        box = QGroupBox("Runs")
+        layout = QVBoxLayout(box)
+        regimes = QHBoxLayout()
+        regimes.addWidget(QLabel("Baselines train on:"))
+        self.regime_nocad = QCheckBox("No CAD (originals)")
+        self.regime_cad = QCheckBox("CAD (originals + revisions)")
+        self.regime_cad.setChecked(True)
+        for box_ in (self.regime_nocad, self.regime_cad):
+            box_.setToolTip("CAST always trains on both; these apply to the baselines.")
+            box_.toggled.connect(self._update_summary)
+            regimes.addWidget(box_)
+        layout.addLayout(regimes)
+        device_row = QHBoxLayout()
+        device_row.addWidget(QLabel("Device:"))
+        self.device = QComboBox()
+        self.device.addItem("auto (CUDA, else MPS, else CPU)", "auto")
+        self.device.setToolTip("The devices found here appear once they have been detected.")
+        device_row.addWidget(self.device, 1)
+        layout.addLayout(device_row)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(QLabel("Seeds:"))
+        self.seeds = QLineEdit("1")
+        self.seeds.setToolTip("One or more seeds: 1, 2, 3 or a range 1-5. Each seed is a separate run.")
+        self.seeds.textChanged.connect(self._update_summary)
+        seed_row.addWidget(self.seeds, 1)
+        layout.addLayout(seed_row)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 18px; }")
+        self.run_button.clicked.connect(self.request_runs)
+        layout.addWidget(self.run_button)
+        return box
+
+    # ------------------------------------------------------------------ model
+    def _model_kind_changed(self) -> None:
+        kind = self.model_kind.currentIndex()
+        self.model_name.setEnabled(kind != 0)
+        self.model_browse.setEnabled(kind == 2)
+        self._update_k_hint()
+
+    def _browse_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model folder", options=QFileDialog.Option.DontUseNativeDialog)
+        if folder:
+            self.set_model(folder)
+
+    def set_model(self, spec: str) -> None:
+        """Choose a model: 'minilm', a Hub id or a folder."""
+        from pathlib import Path
+
+        if spec in ("", "minilm"):
+            self.model_kind.setCurrentIndex(0)
+            self.model_name.clear()
+        else:
+            self.model_kind.setCurrentIndex(2 if Path(spec).expanduser().exists() else 1)
+            self.model_name.setText(spec)
+        self._update_k_hint()
+
+    def model_spec(self) -> str:
+        return "minilm" if self.model_kind.currentIndex() == 0 else self.model_name.text().strip()
+
+    # ----------------------------------------------------------------- hints
+    def set_data(self, data_config: DataConfig, num_labels: int | None = None) -> None:
+        """The dataset chosen on the Data page (its label count sizes the head)."""
+        self.data_config = data_config
+        if num_labels:
+            self.num_labels = num_labels
+        self._update_k_hint()
+        self._update_summary()
+
+    def _update_k_hint(self) -> None:
+        from cast_engine.models.size import eligible_parameter_count
+
+        for name in SPARSE_METHODS:
+            form = self.method_forms.get(name)
+            if form is None:
+                continue
+            hint = self.method_stack.widget(method_names().index(name)).findChild(QLabel, "k_hint")
+            values = form.values()
+            eligible = eligible_parameter_count(self.model_spec(), self.num_labels, values.get("eligible", "all"))
+            try:
+                spec = parse_k(values["k"])
+            except ConfigError:
+                continue
+            if eligible is None:
+                hint.setText(f"K = {spec}; the count is known once the model is loaded (first run).")
+            elif spec.count is not None:
+                hint.setText(f"K = {spec.count:,} = {100 * spec.count / eligible:.4g} % of {eligible:,} eligible parameters"
+                             + ("  (too many!)" if spec.count > eligible else ""))
+            else:
+                hint.setText(f"K = {spec} = {max(1, round(spec.fraction * eligible)):,} of {eligible:,} eligible parameters")
+
+    def k_hint(self, method: str = "cast") -> str:
+        return self.method_stack.widget(method_names().index(method)).findChild(QLabel, "k_hint").text()
+
+    def set_devices(self, devices: list[dict]) -> None:
+        """Fill the device list (called once devices were detected)."""
+        current = self.device.currentData()
+        self.device.clear()
+        self.device.addItem("auto (CUDA, else MPS, else CPU)", "auto")
+        for d in devices:
+            memory = f", {d['memory_bytes'] / 2**30:.0f} GiB" if d.get("memory_bytes") else ""
+            self.device.addItem(f"{d['id']}: {d['name']}{memory}", d["id"])
+        index = self.device.findData(current)
+        self.device.setCurrentIndex(max(index, 0))
+
+    def detect_devices_later(self, done) -> None:
+        """Detect devices in a background thread (imports torch) and call ``done(list)`` with them."""
+        def work():
+            from cast_engine.train.device import available_devices
+
+            done(available_devices())
+
+        threading.Thread(target=work, name="cast-device-detect", daemon=True).start()
+
+    # ------------------------------------------------------------------ runs
+    def checked_methods(self) -> list[str]:
+        items = [self.method_list.item(i) for i in range(self.method_list.count())]
+        return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
+
+    def set_checked_methods(self, names: list[str]) -> None:
+        for i in range(self.method_list.count()):
+            item = self.method_list.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in names
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def configs(self) -> list[RunConfig]:
+        """One RunConfig per method × regime (baselines) × seed; ConfigError naming a problem."""
+        methods = self.checked_methods()
+        if not methods:
+            raise ConfigError("tick at least one method")
+        for form in [self.train_form] + [self.method_forms[m] for m in methods]:
+            if not form.is_valid():
+                raise ConfigError("; ".join(form.errors.values()))
+        if self.model_kind.currentIndex() != 0 and not self.model_spec():
+            raise ConfigError("model: give a Hugging Face model id or choose a folder")
+        seeds = parse_seeds(self.seeds.text())
+        regimes = [r for r, box in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if box.isChecked()]
+        if not regimes and any(not get_method(m).config_cls.uses_both_branches for m in methods):
+            raise ConfigError("tick No CAD, CAD or both for the baselines")
+        configs = []
+        for method in methods:
+            method_config = self.method_forms[method].config()
+            for regime in (["cad"] if method_config.uses_both_branches else regimes):
+                for seed in seeds:
+                    train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
+                    config = RunConfig(data=dataclasses.replace(self.data_config), train=train,
+                                       method=method_config, model=self.model_spec(), regime=regime)
+                    config.validate()
+                    configs.append(config)
+        return configs
+
+    def request_runs(self) -> None:
+        """Queue the runs, or say in place why not."""
+        try:
+            configs = self.configs()
+        except ConfigError as exc:
+            self.summary.setText(f"<span style='color:#c0392b'>Cannot run: {exc}</span>")
+            return
+        self.run_requested.emit(configs)
+
+    def _update_summary(self) -> None:
+        try:
+            configs = self.configs()
+        except ConfigError as exc:
+            self.summary.setText(f"<span style='color:#c0392b'>{exc}</span>")
+            return
+        counts: dict[str, int] = {}
+        for c in configs:
+            key = c.method.name + ("" if c.method.uses_both_branches else f" ({c.regime})")
+            counts[key] = counts.get(key, 0) + 1
+        data = self.data_config
+        self.summary.setText(f"{len(configs)} run{'s' * (len(configs) != 1)} on {data.data or 'demo'} "
+                             f"({data.task}, {data.resolved_variant()}): " + ", ".join(f"{k} ×{n}" for k, n in counts.items()))
+
+    # ----------------------------------------------------------- persistence
+    def settings(self) -> dict:
+        """The page's choices, for saving between sessions."""
+        return {
+            "model": self.model_spec(),
+            "methods": self.checked_methods(),
+            "method_settings": {name: form.values() for name, form in self.method_forms.items()},
+            "train": self.train_form.values(),
+            "regimes": [r for r, b in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if b.isChecked()],
+            "seeds": self.seeds.text(),
+            "device": self.device.currentData(),
+        }
+
+    def restore(self, saved: dict) -> None:
+        """Show saved choices; anything unknown or invalid is skipped."""
+        self.set_model(saved.get("model", "minilm"))
+        if saved.get("methods"):
+            self.set_checked_methods(saved["methods"])
+        for name, values in (saved.get("method_settings") or {}).items():
+            if name in self.method_forms:
+                self.method_forms[name].set_values(values)
+        self.train_form.set_values(saved.get("train") or {})
+        if "regimes" in saved:
+            self.regime_nocad.setChecked("nocad" in saved["regimes"])
+            self.regime_cad.setChecked("cad" in saved["regimes"])
+        self.seeds.setText(str(saved.get("seeds", "1")))
+        self._update_k_hint()
+        self._update_summary()

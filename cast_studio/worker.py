@@ -1,0 +1,157 @@
+"""The run queue: configs run one after another in a background QThread.
+
+The engine's events cross to the GUI thread as a Qt signal carrying the
+engine's own frozen event objects, so the studio never reaches into the
+loop. A failing run (bad data, out of memory, NaN loss) is recorded by the
+engine as failed and the next queued run starts. The thread opens its own
+store connection; every studio connection is a GuardedStore, so the studio's
+writes never overlap.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from cast_engine.config import RunConfig
+from cast_engine.errors import CastError
+from cast_engine.train.events import CancelToken, Message, Progress, RunEnded
+
+from .events import GpuMemory
+from .store_access import open_store
+
+log = logging.getLogger(__name__)
+
+GPU_SAMPLE_EVERY = 20  # steps between GPU memory samples
+
+
+class _RunThread(QThread):
+    """Pulls configs from the queue and runs them until it is empty."""
+
+    def __init__(self, queue: "RunQueue"):
+        super().__init__()
+        self.queue = queue
+        self.setObjectName("cast-training")
+
+    def run(self) -> None:  # runs in the background thread
+        store = None
+        try:
+            store = open_store(self.queue.db_path)
+            while (config := self.queue._next()) is not None:
+                self.queue._run_one(config, store)
+        except Exception as exc:  # the store itself could not be opened
+            log.exception("run queue stopped")
+            self.queue.event.emit(RunEnded(None, "failed", f"{type(exc).__name__}: {exc}", None))
+            self.queue.run_finished.emit(-1, "failed", str(exc), None)
+        finally:
+            if store is not None:
+                store.close()
+
+
+class RunQueue(QObject):
+    """Runs configs one after another off the GUI thread and reports their events."""
+
+    event = Signal(object)  # an engine event, or a studio GpuMemory
+    run_finished = Signal(int, str, str, object)  # run id (-1: never started), status, reason, test metrics
+    queue_changed = Signal(int)  # configs waiting (the running one excluded)
+    idle = Signal()
+
+    def __init__(self, db_path: str | Path | None, parent=None):
+        super().__init__(parent)
+        self.db_path = db_path
+        self._waiting: collections.deque[RunConfig] = collections.deque()
+        self._lock = threading.Lock()
+        self._cancel: CancelToken | None = None
+        self._thread: _RunThread | None = None
+        self.current: RunConfig | None = None
+
+    # ------------------------------------------------------------------ GUI side
+    def submit(self, configs: list[RunConfig]) -> None:
+        """Queue configs; starts the background thread when it is not running."""
+        with self._lock:
+            self._waiting.extend(configs)
+            waiting = len(self._waiting)
+        self.queue_changed.emit(waiting)
+        if self._thread is None or not self._thread.isRunning():
+            self._thread = _RunThread(self)
+            self._thread.finished.connect(self.idle)
+            self._thread.start()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def stop_current(self) -> None:
+        """Ask the running run to stop; it ends within one training step, saved as cancelled."""
+        cancel = self._cancel
+        if cancel is not None:
+            cancel.cancel()
+
+    def stop_all(self) -> None:
+        """Drop the queued configs and stop the running one."""
+        with self._lock:
+            self._waiting.clear()
+        self.queue_changed.emit(0)
+        self.stop_current()
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Stop everything and wait for the thread; True when it ended in time."""
+        self.stop_all()
+        if self._thread is None:
+            return True
+        return self._thread.wait(timeout_ms)
+
+    # ------------------------------------------------------------ thread side
+    def _next(self) -> RunConfig | None:
+        with self._lock:
+            if not self._waiting:
+                self.current = None
+                return None
+            config = self._waiting.popleft()
+            waiting = len(self._waiting)
+            self.current = config
+            self._cancel = CancelToken()
+        self.queue_changed.emit(waiting)
+        return config
+
+    def _run_one(self, config: RunConfig, store) -> None:
+        from cast_engine.train.runner import run
+
+        sinks = [self.event.emit, *self._gpu_sampler(config)]
+        try:
+            result = run(config, store=store, sinks=sinks, cancel=self._cancel)
+        except CastError as exc:  # bad input: found before anything was written
+            self.event.emit(Message(f"not started: {exc}", "error"))
+            self.event.emit(RunEnded(None, "failed", str(exc), None))
+            self.run_finished.emit(-1, "failed", str(exc), None)
+            return
+        except Exception as exc:  # a bug or the environment; the next run still starts
+            text = f"{type(exc).__name__}: {exc}"
+            self.event.emit(Message(traceback.format_exc(), "error"))
+            self.event.emit(RunEnded(None, "failed", text, None))
+            self.run_finished.emit(-1, "failed", text, None)
+            return
+        self.run_finished.emit(result.run_id if result.run_id is not None else -1, result.status,
+                               result.reason or "", result.test)
+
+    def _gpu_sampler(self, config: RunConfig) -> list:
+        """A sink that samples CUDA memory every few steps, when training on CUDA."""
+        import torch
+
+        if config.train.device.startswith("cpu") or config.train.device == "mps" or not torch.cuda.is_available():
+            return []
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+
+        def sample(event) -> None:
+            if isinstance(event, Progress) and event.step % GPU_SAMPLE_EVERY == 1:
+                self.event.emit(GpuMemory(event.step, torch.cuda.memory_allocated(), torch.cuda.memory_reserved(), total))
+
+        return [sample]
