@@ -136,6 +136,11 @@ class ExperimentPage(QWidget):
         layout = QVBoxLayout(box)
         self.train_form = ConfigForm(TrainConfig, skip=("seed", "device"), owner="train")
         layout.addWidget(self.train_form)
+        data_fields = [f.name for f in dataclasses.fields(DataConfig) if f.name not in ("train_limit", "eval_limit")]
+        self.subset_form = ConfigForm(DataConfig, skip=data_fields, owner="data")
+        self.subset_form.setToolTip("A quick look: train and evaluate on the first N originals only (0 = all).")
+        self.subset_form.changed.connect(self._update_summary)
+        layout.addWidget(self.subset_form)
         return box
 
     def _run_box(self) -> QGroupBox:
@@ -272,7 +277,7 @@ class ExperimentPage(QWidget):
         methods = self.checked_methods()
         if not methods:
             raise ConfigError("tick at least one method")
-        for form in [self.train_form] + [self.method_forms[m] for m in methods]:
+        for form in [self.train_form, self.subset_form] + [self.method_forms[m] for m in methods]:
             if not form.is_valid():
                 raise ConfigError("; ".join(form.errors.values()))
         if self.model_kind.currentIndex() != 0 and not self.model_spec():
@@ -287,7 +292,8 @@ class ExperimentPage(QWidget):
             for regime in (["cad"] if method_config.uses_both_branches else regimes):
                 for seed in seeds:
                     train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
-                    config = RunConfig(data=dataclasses.replace(self.data_config), train=train,
+                    data = dataclasses.replace(self.data_config, **self.subset_form.values())
+                    config = RunConfig(data=data, train=train,
                                        method=method_config, model=self.model_spec(), regime=regime)
                     config.validate()
                     configs.append(config)
@@ -324,6 +330,7 @@ class ExperimentPage(QWidget):
             "methods": self.checked_methods(),
             "method_settings": {name: form.values() for name, form in self.method_forms.items()},
             "train": self.train_form.values(),
+            "subset": self.subset_form.values(),
             "regimes": [r for r, b in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if b.isChecked()],
             "seeds": self.seeds.text(),
             "device": self.device.currentData(),
@@ -338,6 +345,7 @@ class ExperimentPage(QWidget):
             if name in self.method_forms:
                 self.method_forms[name].set_values(values)
         self.train_form.set_values(saved.get("train") or {})
+        self.subset_form.set_values(saved.get("subset") or {})
         if "regimes" in saved:
             self.regime_nocad.setChecked("nocad" in saved["regimes"])
             self.regime_cad.setChecked("cad" in saved["regimes"])

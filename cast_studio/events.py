@@ -1,0 +1,19 @@
+"""Studio-only events that travel beside the engine's training events.
+
+Plain frozen dataclasses, like ``cast_engine.train.events``: nothing here
+knows about Qt, so they cross threads through a signal as ``object``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GpuMemory:
+    """CUDA memory of the training device, sampled by the run queue at a step."""
+
+    step: int
+    allocated_bytes: int
+    reserved_bytes: int
+    total_bytes: int
