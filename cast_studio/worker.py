@@ -56,6 +56,7 @@ class _RunThread(QThread):
 class RunQueue(QObject):
     """Runs configs one after another off the GUI thread and reports their events."""
 
+    run_starting = Signal(object)  # the RunConfig about to run
     event = Signal(object)  # an engine event, or a studio GpuMemory
     run_finished = Signal(int, str, str, object)  # run id (-1: never started), status, reason, test metrics
     queue_changed = Signal(int)  # configs waiting (the running one excluded)
@@ -125,6 +126,7 @@ class RunQueue(QObject):
     def _run_one(self, config: RunConfig, store) -> None:
         from cast_engine.train.runner import run
 
+        self.run_starting.emit(config)
         sinks = [self.event.emit, *self._gpu_sampler(config)]
         try:
             result = run(config, store=store, sinks=sinks, cancel=self._cancel)

@@ -1,0 +1,111 @@
+"""Screenshots of every page during a real run with the packaged MiniLM (for the README).
+
+Runs the studio offscreen on NLI RH1 (a slice, so it takes a few minutes on a
+CPU), grabs the Data and Experiment pages, the Monitor mid-run and at the end,
+the History with a CAST run and a full fine-tuning baseline, and the compare
+view. Writes small PNGs to docs/screenshots/.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py --data ../shared/data/cad
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+WIDTH, HEIGHT = 1400, 900
+
+
+def save(widget, name: str, out: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    image = widget.grab().scaledToWidth(1100, Qt.TransformationMode.SmoothTransformation)
+    image.save(str(out / f"{name}.png"))
+    print(f"wrote {out / (name + '.png')}")
+
+
+def wait(loop_signal) -> None:
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+    loop_signal.connect(loop.quit)
+    loop.exec()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "cad"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--train-limit", default="300")
+    parser.add_argument("--epochs", default="4")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from cast_engine.config import DataConfig
+    from cast_engine.train.events import EpochEnded
+
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["CAST_STUDIO_SETTINGS"] = str(tmp / "settings.ini")
+    app = QApplication([])
+    from cast_studio.main_window import MainWindow
+
+    win = MainWindow(tmp / "runs.sqlite")
+    win.resize(WIDTH, HEIGHT)
+    win.show()
+    win.data_page.set_data_config(DataConfig(data=str(Path(args.data).resolve()), task="nli", variant="RH1"))
+    wait(win.data_page.dataset_changed)
+    app.processEvents()
+    save(win, "data", out)
+
+    page = win.experiment_page
+    page.set_checked_methods(["cast", "full"])
+    page.train_form.set_text("max_epochs", args.epochs)
+    page.subset_form.set_text("train_limit", args.train_limit)
+    page.subset_form.set_text("eval_limit", "100")
+    win.show_page("Experiment")
+    app.processEvents()
+    save(win, "experiment", out)
+
+    epochs_seen = []
+
+    def grab_mid_run(event):
+        if isinstance(event, EpochEnded) and event.stage == "cast":
+            epochs_seen.append(event.epoch)
+            if len(epochs_seen) == int(args.epochs) - 1:
+                QTimer.singleShot(300, lambda: (win.monitor_page.flush(), save(win, "monitor", out)))
+
+    win.queue.event.connect(grab_mid_run)
+    page.request_runs()
+    wait(win.queue.idle)
+    app.processEvents()
+    win.monitor_page.flush()
+    save(win, "monitor-finished", out)
+
+    win.show_page("History")
+    history = win.history_page
+    history.refresh()
+    app.processEvents()
+    save(win, "history", out)
+    ids = [history.model.run_id(row) for row in range(history.model.rowCount())] if hasattr(history.model, "run_id") else []
+    dialog = history.open_compare(ids) if ids and hasattr(history, "open_compare") else None
+    if dialog is not None:
+        dialog.resize(1200, 800)
+        dialog.show()
+        app.processEvents()
+        save(dialog, "compare", out)
+    win.close()
+
+
+if __name__ == "__main__":
+    main()
