@@ -6,9 +6,10 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QLabel, QListWidget, QMainWindow, QMessageBox, QSplitter, QStackedWidget
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QPushButton,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from cast_engine.config import DataConfig
 from cast_engine.store import default_db_path
@@ -39,6 +40,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, db_path: str | Path | None = None):
         super().__init__()
+        self._devices_asked = False
         self.db_path = Path(db_path) if db_path else default_db_path()
         self.setWindowTitle("CAST Studio")
         icon = RESOURCES / "cast-studio.svg"
@@ -51,26 +53,31 @@ class MainWindow(QMainWindow):
         self.history_page = HistoryPage(self.db_path)
         self._build_layout()
         self._connect()
+        self.devices_found.connect(self.experiment_page.set_devices)
         self.first_start = self._history_is_empty()
         self.restore_settings()
-        self.devices_found.connect(self.experiment_page.set_devices)
-        QTimer.singleShot(0, lambda: self.experiment_page.detect_devices_later(self.devices_found.emit))
 
     # ---------------------------------------------------------------- layout
     def _build_layout(self) -> None:
         self.nav = QListWidget()
         self.nav.addItems(PAGES)
-        self.nav.setMaximumWidth(150)
+        self.nav.setFixedWidth(140)
         self.nav.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 10px 8px; }")
         self.stack = QStackedWidget()
         for page in (self.data_page, self.experiment_page, self.monitor_page, self.history_page):
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
-        splitter = QSplitter()
-        splitter.addWidget(self.nav)
-        splitter.addWidget(self.stack)
-        splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        self.nav.currentRowChanged.connect(self._page_shown)
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.nav)
+        body.addWidget(self.stack, 1)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self._welcome_banner())
+        column.addLayout(body, 1)
+        self.setCentralWidget(central)
         self.nav.setCurrentRow(0)
         toolbar = self.addToolBar("Run")
         toolbar.setObjectName("run-toolbar")
@@ -85,6 +92,21 @@ class MainWindow(QMainWindow):
         self.queue_label = QLabel("Idle")
         self.statusBar().addPermanentWidget(self.queue_label)
 
+    def _welcome_banner(self) -> QWidget:
+        """Shown on a first start (empty history): everything is chosen for a first run."""
+        self.banner = QWidget()
+        self.banner.setStyleSheet("QWidget { background: #e8f1fb; } QLabel { color: #1f4e79; font-size: 13px; }")
+        row = QHBoxLayout(self.banner)
+        text = QLabel("<b>Welcome to CAST Studio.</b> The bundled demo data and the packaged MiniLM are selected: "
+                      "press <b>Run</b> (Ctrl+R) to train CAST now, or open your own data here on the Data page.")
+        text.setWordWrap(True)
+        close = QPushButton("Dismiss")
+        close.clicked.connect(self.banner.hide)
+        row.addWidget(text, 1)
+        row.addWidget(close)
+        self.banner.hide()
+        return self.banner
+
     def _connect(self) -> None:
         self.data_page.dataset_changed.connect(self._dataset_changed)
         self.experiment_page.run_requested.connect(self.start_runs)
@@ -95,6 +117,12 @@ class MainWindow(QMainWindow):
         self.queue.queue_changed.connect(self._queue_changed)
         self.queue.run_finished.connect(self._run_finished)
         self.queue.idle.connect(self._idle)
+
+    def _page_shown(self, index: int) -> None:
+        # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.
+        if PAGES[index] == "Experiment" and not self._devices_asked:
+            self._devices_asked = True
+            self.experiment_page.detect_devices_later(self.devices_found.emit)
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(PAGES.index(name))
@@ -181,8 +209,7 @@ class MainWindow(QMainWindow):
         config = DataConfig(**{k: v for k, v in (data or {}).items() if k in DataConfig.__dataclass_fields__})
         self.data_page.set_data_config(config)
         if self.first_start and not data:
-            self.statusBar().showMessage(
-                "Welcome: the bundled demo data and the packaged MiniLM are selected. Press Run to train CAST.", 30000)
+            self.banner.show()
             self.show_page("Data")
         else:
             self.nav.setCurrentRow(int(settings.value("page", 0) or 0))

@@ -95,15 +95,15 @@ def main() -> None:
     win.show_page("History")
     history = win.history_page
     history.refresh()
+    ids = history.visible_ids()
+    history.select_runs(ids)
     app.processEvents()
     save(win, "history", out)
-    ids = [history.model.run_id(row) for row in range(history.model.rowCount())] if hasattr(history.model, "run_id") else []
-    dialog = history.open_compare(ids) if ids and hasattr(history, "open_compare") else None
-    if dialog is not None:
-        dialog.resize(1200, 800)
-        dialog.show()
-        app.processEvents()
-        save(dialog, "compare", out)
+    dialog = history.compare_runs(ids)
+    dialog.resize(1200, 800)
+    dialog.show()
+    app.processEvents()
+    save(dialog, "compare", out)
     win.close()
 
 

@@ -96,6 +96,7 @@ class ExperimentPage(QWidget):
         row = QHBoxLayout(box)
         self.method_list = QListWidget()
         self.method_list.setMaximumWidth(190)
+        self.method_list.setStyleSheet("QListWidget::item { padding: 5px 4px; }")
         self.method_stack = QStackedWidget()
         for name in method_names():
             entry = get_method(name)
