@@ -26,7 +26,10 @@ WIDTH, HEIGHT = 1400, 900
 def save(widget, name: str, out: Path) -> None:
     from PySide6.QtCore import Qt
 
-    image = widget.grab().scaledToWidth(1100, Qt.TransformationMode.SmoothTransformation)
+    from PySide6.QtGui import QImage
+
+    image = widget.grab().toImage().scaledToWidth(1100, Qt.TransformationMode.SmoothTransformation)
+    image = image.convertToFormat(QImage.Format.Format_Indexed8)  # a UI needs few colours: small files
     image.save(str(out / f"{name}.png"))
     print(f"wrote {out / (name + '.png')}")
 

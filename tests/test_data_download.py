@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,35 +10,7 @@ from cast_engine.data import load_cad
 from cast_engine.data.download import UPSTREAM_BASE_URL, default_cache_dir, download_cad, upstream_files
 from cast_engine.data.kaushik import load_kaushik
 from cast_engine.errors import DataError, RunCancelled
-
-
-class _Server:
-    """A quiet static file server that counts the requests it answers."""
-
-    def __init__(self, directory: Path):
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                server.requests.append(self.path)
-                super().do_GET()
-
-            def do_HEAD(self):  # noqa: N802
-                server.requests.append(self.path)
-                super().do_HEAD()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from local_http import LocalServer
 
 
 @pytest.fixture
@@ -50,7 +19,7 @@ def server(cad_dir, monkeypatch):
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # the server is local
     monkeypatch.delenv("CAST_CAD_URL", raising=False)
-    served = _Server(cad_dir)
+    served = LocalServer(cad_dir)
     yield served
     served.close()
 

@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cast_engine.export.tables import format_value
+
 METRICS = ("combined", "factual", "counterfactual", "pair")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -97,15 +99,6 @@ def parse_time(iso: str | None) -> datetime | None:
         return datetime.fromisoformat(iso).astimezone()
     except (TypeError, ValueError):
         return None
-
-
-def fmt_setting(value: Any) -> str:
-    """A config value as short text; '–' for a missing one."""
-    if value is None:
-        return MISSING
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def run_label(run: dict, width: int = 36) -> str:
@@ -257,7 +250,7 @@ class CompareDialog(QDialog):
         table = self._run_table(self.diff_rows)
         for row, key in enumerate(self.diff_rows):
             for column, value in enumerate(self.diff[key]):
-                item = QTableWidgetItem(fmt_setting(value))
+                item = QTableWidgetItem(format_value(value))
                 item.setToolTip(f"{key} = {value!r}")
                 table.setItem(row, column, item)
         return table

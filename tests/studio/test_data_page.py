@@ -6,10 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import functools  # noqa: E402
 import html  # noqa: E402
-import http.server  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -20,6 +17,7 @@ from cast_engine.config import DataConfig  # noqa: E402
 from cast_engine.data import NLI_VARIANTS, SENTIMENT_VARIANTS, dataset_stats, load_cad  # noqa: E402
 from cast_engine.data.download import upstream_files  # noqa: E402
 from cast_studio.pages.data_page import DIFF_HTML_ROLE, DataPage, PairTableModel  # noqa: E402
+from local_http import LocalServer  # noqa: E402
 
 LOAD_TIMEOUT = 15000  # ms
 
@@ -244,36 +242,6 @@ def test_newer_load_supersedes_older(qtbot, page, cad_dir):
 # ------------------------------------------------------------------------------------ download
 
 
-class _Server:
-    """A quiet static file server on 127.0.0.1 counting requests; ``delay`` slows each answer."""
-
-    def __init__(self, directory: Path, delay: float = 0.0):
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                server.requests.append(self.path)
-                time.sleep(delay)
-                super().do_GET()
-
-            def do_HEAD(self):  # noqa: N802
-                server.requests.append(self.path)
-                super().do_HEAD()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def serve(cad_dir, monkeypatch):
     import datasets.config
@@ -281,8 +249,8 @@ def serve(cad_dir, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # the server is local
     servers = []
 
-    def start(delay: float = 0.0) -> _Server:
-        server = _Server(cad_dir, delay)
+    def start(delay: float = 0.0) -> LocalServer:
+        server = LocalServer(cad_dir, delay)
         monkeypatch.setenv("CAST_CAD_URL", server.url)
         servers.append(server)
         return server
@@ -340,7 +308,7 @@ def test_download_failure_is_a_problem(qtbot, page, monkeypatch, tmp_path):
     import datasets.config
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    server = _Server(tmp_path / "empty-root")  # serves nothing: every file is a 404
+    server = LocalServer(tmp_path / "empty-root")  # serves nothing: every file is a 404
     (tmp_path / "empty-root").mkdir()
     monkeypatch.setenv("CAST_CAD_URL", server.url)
     try:
