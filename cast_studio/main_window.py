@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.banner.setStyleSheet("QWidget { background: #e8f1fb; } QLabel { color: #1f4e79; font-size: 13px; }")
         row = QHBoxLayout(self.banner)
         text = QLabel("<b>Welcome to CAST Studio.</b> The bundled demo data and the packaged MiniLM are selected: "
-                      "press <b>Run</b> (Ctrl+R) to train CAST now, or open your own data here on the Data page.")
+                      "press <b>Run</b> (Ctrl+R) to train CAST now, or open your own data on the Data page.")
         text.setWordWrap(True)
         close = QPushButton("Dismiss")
         close.clicked.connect(self.banner.hide)

@@ -125,6 +125,12 @@ class RunQueue(QObject):
         return config
 
     def _run_one(self, config: RunConfig, store) -> None:
+        try:
+            self._run_guarded(config, store)
+        finally:
+            gc.unfreeze()  # let the collector reclaim the finished run's cycles
+
+    def _run_guarded(self, config: RunConfig, store) -> None:
         from cast_engine.train.runner import run
 
         self.run_starting.emit(config)

@@ -29,7 +29,9 @@ def save(widget, name: str, out: Path) -> None:
     from PySide6.QtGui import QImage
 
     image = widget.grab().toImage().scaledToWidth(1100, Qt.TransformationMode.SmoothTransformation)
-    image = image.convertToFormat(QImage.Format.Format_Indexed8)  # a UI needs few colours: small files
+    # a UI needs few colours: an undithered palette keeps text crisp and files small
+    image = image.convertToFormat(QImage.Format.Format_Indexed8,
+                                  Qt.ImageConversionFlag.AvoidDither | Qt.ImageConversionFlag.ThresholdDither)
     image.save(str(out / f"{name}.png"))
     print(f"wrote {out / (name + '.png')}")
 
@@ -66,8 +68,15 @@ def main() -> None:
     win = MainWindow(tmp / "runs.sqlite")
     win.resize(WIDTH, HEIGHT)
     win.show()
+    from PySide6.QtCore import QEventLoop
+
+    loading, failures = QEventLoop(), []
+    win.data_page.dataset_changed.connect(loading.quit)
+    win.data_page.load_failed.connect(lambda text: (failures.append(text), loading.quit()))
     win.data_page.set_data_config(DataConfig(data=str(Path(args.data).resolve()), task="nli", variant="RH1"))
-    wait(win.data_page.dataset_changed)
+    loading.exec()
+    if failures:
+        raise SystemExit(f"could not load {args.data}: {failures[0]}")
     app.processEvents()
     save(win, "data", out)
 
