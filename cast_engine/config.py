@@ -163,6 +163,7 @@ class TrainConfig:
     grad_clip: float = param(1.0, "Clip the gradient norm to this value; 0 turns clipping off.", low=0.0)
     device: str = param("auto", "Device: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps.")
     bf16: bool = param(False, "Use bfloat16 autocast (CUDA only).")
+    host_snapshots: bool = param(True, "On CUDA, keep the weight and optimiser snapshots of CAST and LT-SFT in pinned host memory: less GPU memory for a little copying.")
     log_every: int = param(10, "Report the training loss every N steps.", low=1)
     seed: int = param(1, "Random seed: initialisation, dropout and batch order.", low=0, high=2**31 - 1)
 

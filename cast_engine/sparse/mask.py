@@ -29,10 +29,18 @@ def score(criterion: str, ori: torch.Tensor, fac: torch.Tensor, counter: torch.T
 
 
 def select_mask(names: Sequence[str], criterion: str, ori: Tensors, fac: Tensors, counter: Tensors | None,
-                k: int, scope: str = "global") -> Tensors:
-    """Exactly k entries over the named tensors, by score (global or per-tensor top-k)."""
+                k: int, scope: str = "global", device: torch.device | None = None) -> Tensors:
+    """Exactly k entries over the named tensors, by score (global or per-tensor top-k).
+
+    With ``device``, each tensor is moved there as it is scored (snapshots may
+    live in host memory while the model trains on a GPU).
+    """
     shapes = [ori[n].shape for n in names]
-    scores = (score(criterion, ori[n], fac[n], counter[n] if counter is not None else None) for n in names)
+
+    def on(t):
+        return t if t is None or device is None else t.to(device, non_blocking=True)
+
+    scores = (score(criterion, on(ori[n]), on(fac[n]), on(counter[n]) if counter is not None else None) for n in names)
     if scope == "global":
         masks = global_topk_masks(scores, shapes, k)
     elif scope == "per_tensor":

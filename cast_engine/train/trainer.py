@@ -72,6 +72,8 @@ class Trainer:
         self.history: list[dict] = []
         self.best_epoch: int | None = None
         self.autocast = train_autocast(device, self.train_cfg.bf16)
+        on_host = device.type == "cuda" and self.train_cfg.host_snapshots
+        self.snapshot_device = torch.device("cpu") if on_host else device
 
     # ---------------------------------------------------------------- parameters
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
@@ -79,16 +81,23 @@ class Trainer:
         return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
 
     def snapshot(self, names: list[str] | None = None) -> Snapshot:
-        """A copy of the trainable parameters (or the named ones)."""
+        """A copy of the trainable parameters (or the named ones), on the snapshot device."""
         wanted = None if names is None else set(names)
-        return {n: p.detach().clone() for n, p in self.trainable() if wanted is None or n in wanted}
+        copies = {n: copy_to(p, self.snapshot_device) for n, p in self.trainable() if wanted is None or n in wanted}
+        self._settle()
+        return copies
+
+    def _settle(self) -> None:
+        """Wait for copies into pinned host memory before anything reads them."""
+        if self.device.type == "cuda" and self.snapshot_device.type == "cpu":
+            torch.cuda.current_stream(self.device).synchronize()
 
     @torch.no_grad()
     def load(self, snapshot: Snapshot) -> None:
         """Write a snapshot back into the model's parameters."""
         params = dict(self.model.named_parameters())
         for name, value in snapshot.items():
-            params[name].copy_(value)
+            params[name].copy_(value, non_blocking=True)
 
     # ------------------------------------------------------------------ optimiser
     def steps_in(self, data: TokenizedSet) -> int:
@@ -116,13 +125,16 @@ class Trainer:
 
     def optimizer_state(self) -> dict:
         """A deep copy of the optimiser and schedule state."""
-        return {
-            "optimizer": _clone(self.optimizer.state_dict()),
+        state = {
+            "optimizer": _clone(self.optimizer.state_dict(), self.snapshot_device),
             "scheduler": self.scheduler.state_dict(),
         }
+        self._settle()
+        return state
 
     def restore_optimizer(self, state: dict) -> None:
-        self.optimizer.load_state_dict(_clone(state["optimizer"]))
+        # a fresh copy on the training device: the optimiser must never alias the saved state
+        self.optimizer.load_state_dict(_clone(state["optimizer"], self.device))
         self.scheduler.load_state_dict(state["scheduler"])
 
     # ------------------------------------------------------------------ training
@@ -284,12 +296,24 @@ def train_autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
-def _clone(value):
-    """Deep copy of nested dicts/lists holding tensors."""
+def copy_to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A copy of ``tensor`` on ``device``; copies from CUDA to the host go to pinned memory, asynchronously."""
+    tensor = tensor.detach()
+    if device.type == "cpu" and tensor.is_cuda:
+        out = torch.empty(tensor.shape, dtype=tensor.dtype, device="cpu", pin_memory=True)
+        return out.copy_(tensor, non_blocking=True)
+    if tensor.device == device:
+        return tensor.clone()
+    return tensor.to(device, non_blocking=True, copy=True)
+
+
+def _clone(value, device: torch.device):
+    """Deep copy of nested dicts/lists holding tensors, tensors moved to ``device``
+    (scalar step counters stay where they are)."""
     if isinstance(value, torch.Tensor):
-        return value.detach().clone()
+        return copy_to(value, device if value.dim() > 0 else value.device)
     if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
+        return {k: _clone(v, device) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clone(v) for v in value]
+        return [_clone(v, device) for v in value]
     return value

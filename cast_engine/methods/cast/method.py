@@ -74,9 +74,11 @@ class Cast(Method):
         """Select the mask from θ_ori, θ_fac and the current θ (= θ_counter) and merge in place."""
         params = dict(trainer.trainable())
         counter = {n: p.detach() for n, p in params.items()}
-        masks = select_mask(self.eligible, self.config.mask_criterion, ori, fac, counter, self.k, self.config.mask_scope)
-        for name, p in params.items():
-            cast_merge(p.data, ori[name], fac[name], p.data, self.config.alpha, masks.get(name))
+        masks = select_mask(self.eligible, self.config.mask_criterion, ori, fac, counter, self.k,
+                            self.config.mask_scope, device=trainer.device)
+        for name, p in params.items():  # one tensor at a time on the device: snapshots may live on the host
+            cast_merge(p.data, ori[name].to(p.device, non_blocking=True), fac[name].to(p.device, non_blocking=True),
+                       p.data, self.config.alpha, masks.get(name))
         overlap = jaccard(self.previous_mask.values(), masks.values()) if self.previous_mask is not None else None
         self.previous_mask = masks
         trainer.emit(MaskComputed(trainer.epoch, self.k, self.eligible_count,

@@ -40,7 +40,7 @@ class LtSft(Method):
         trainer.fit("phase 1 (full)", lambda e: {"train_loss": trainer.train_pass(data, "phase 1: full")}, epochs)
         trainer.phase("mask selection")
         theta1 = trainer.snapshot(self.eligible)
-        masks = select_mask(self.eligible, "factual_magnitude", theta0, theta1, None, self.k)
+        masks = select_mask(self.eligible, "factual_magnitude", theta0, theta1, None, self.k, device=trainer.device)
         del theta1
         trainer.load(theta0)  # reset every parameter, head included
         del theta0
