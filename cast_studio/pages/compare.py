@@ -1,15 +1,14 @@
 """Compare runs side by side: validation curves, training loss, config diff, results.
 
 The dialog only shows what it is given (run dicts and their epoch rows); the
-history page reads them from the store. Shared cell formatters live here too.
+history page reads them from the store. The cell formatters it shares with the
+history table live in ``run_format``.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -34,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from cast_engine.export.tables import format_value
 
-METRICS = ("combined", "factual", "counterfactual", "pair")
+from .run_format import METRICS, fmt_count, fmt_duration, fmt_percent, params_text
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 MISSING = "–"
@@ -53,53 +53,7 @@ RESULT_ROWS = (
 )
 
 
-# ------------------------------------------------------------------ formatting
-
-def fmt_percent(value: Any) -> str:
-    """An accuracy in 0..1 as a percentage with one decimal; '' when missing."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        return ""
-    return f"{100 * value:.1f}"
-
-
-def fmt_count(value: Any) -> str:
-    """A parameter count: 1.2 k, 3.4 M, 1.1 B."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return ""
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{int(value)}"
-
-
-def fmt_duration(seconds: Any) -> str:
-    """Wall time: 12.3 s, 4 m 05 s, 1 h 02 m."""
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} m"
-
-
-def fmt_time(iso: str | None) -> str:
-    """Stored UTC ISO text as local 'YYYY-MM-DD HH:MM'."""
-    moment = parse_time(iso)
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
-def parse_time(iso: str | None) -> datetime | None:
-    """Stored ISO text as a local aware datetime; None if missing or unreadable."""
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso).astimezone()
-    except (TypeError, ValueError):
-        return None
-
+# ------------------------------------------------------------------ runs
 
 def run_label(run: dict, width: int = 36) -> str:
     """'#12 name', the name shortened to ``width`` characters."""
@@ -393,13 +347,3 @@ def _svg_by_qt(plot: pg.PlotWidget, path: Path) -> None:
     finally:
         exporter.setExportMode(False)
         painter.end()
-
-
-def params_text(trainable: Any, total: Any) -> str:
-    """'2.4 M (9.1 %)': trainable parameters and their share of the total."""
-    text = fmt_count(trainable)
-    if text and isinstance(total, (int, float)) and total:
-        share = 100 * trainable / total
-        text += f" ({share:.2g} %)" if share < 10 else f" ({share:.0f} %)"
-    return text
-

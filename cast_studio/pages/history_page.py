@@ -4,39 +4,24 @@ The page reads the store with one ``list_runs`` call per refresh and keeps the
 table cells as ready-made text, so a thousand runs stay quick. Tables, model
 exports and config diffs are computed by ``cast_engine``; the page shows them
 and calls it. Actions that ask the user go through ``confirm`` and
-``show_error``, which tests replace.
+``show_error``, which tests replace. The table's model and proxy live in
+``history_table``, its filter row in ``history_filters``, the model export
+thread in ``history_export``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QDate,
-    QItemSelection,
-    QItemSelectionModel,
-    QModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    QThread,
-    Signal,
-)
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QCheckBox,
-    QComboBox,
-    QDateEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QMenu,
     QMessageBox,
     QPushButton,
@@ -46,290 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from cast_engine.errors import StoreError
-from cast_engine.store import RUN_STATUSES
-from cast_studio.pages.compare import (
-    METRICS,
-    CompareDialog,
-    fmt_duration,
-    fmt_percent,
-    fmt_time,
-    params_text,
-    parse_time,
-)
-from cast_studio.store_access import WRITE_LOCK, open_store
 
-ANY = "any"
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-ID_ROLE = Qt.ItemDataRole.UserRole + 2
+from ..store_access import open_store
+from .compare import CompareDialog
+from .history_export import MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export
+from .history_filters import RunFilterBar
+from .history_table import COLUMN, ID_ROLE, RunFilterProxy, RunTableModel, fit_columns
+from .run_format import METRICS
+
 TABLE_FILTERS = {"CSV (*.csv)": ".csv", "Markdown (*.md)": ".md", "LaTeX (*.tex)": ".tex"}
-MODEL_FORMATS = {"hf": "Hugging Face folder", "delta": "sparse delta"}
 DIALOG_OPTIONS = QFileDialog.Option.DontUseNativeDialog
-_EXPORTS: list = []  # model export threads, kept alive here until they have finished
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    title: str
-    numeric: bool = False
-    tip: str = ""
-
-
-COLUMNS = (
-    Column("id", "ID", True),
-    Column("name", "Name"),
-    Column("status", "Status"),
-    Column("method", "Method"),
-    Column("task", "Task"),
-    Column("variant", "Variant"),
-    Column("regime", "Regime"),
-    Column("seed", "Seed", True),
-    Column("combined", "Combined", True, "combined test accuracy (%)"),
-    Column("factual", "Factual", True, "factual test accuracy (%)"),
-    Column("counterfactual", "Counterf.", True, "counterfactual test accuracy (%)"),
-    Column("pair", "Pair", True, "pair test accuracy (%): both examples of a pair right"),
-    Column("trainable_params", "Trainable", True, "trainable parameters (share of all parameters)"),
-    Column("started_at", "Started", False, "start time (local)"),
-    Column("wall_time_s", "Wall time", True),
-)
-COLUMN = {column.key: index for index, column in enumerate(COLUMNS)}
-STATUS_COLOURS = {  # background, text
-    "completed": ("#d3f0d6", "#1b5e20"),
-    "failed": ("#f8d3d6", "#8b1a22"),
-    "cancelled": ("#fdebc1", "#7a5200"),
-    "interrupted": ("#fdebc1", "#7a5200"),
-    "running": ("#d5e6fb", "#0b4f9c"),
-}
-
-
-# ------------------------------------------------------------------ model
-
-@dataclass
-class _Row:
-    """One run with its cells prepared: text, sort keys, local start date."""
-
-    run: dict
-    texts: list[str]
-    keys: list[Any]
-    started: date | None
-
-
-def _cell_values(run: dict) -> dict[str, tuple[str, Any]]:
-    """(text, sort key) of every column for one run; a missing number sorts as None."""
-    results = run.get("results") or {}
-    values: dict[str, tuple[str, Any]] = {}
-    for key in ("name", "status", "method", "task", "variant", "regime"):
-        text = str(run.get(key) or "")
-        values[key] = (text, text.lower())
-    for key in ("id", "seed"):
-        number = run.get(key)
-        values[key] = ("" if number is None else str(number), number)
-    for metric in METRICS:
-        value = results.get(metric)
-        text = fmt_percent(value)
-        values[metric] = (text, 100 * value if text else None)
-    trainable = run.get("trainable_params")
-    values["trainable_params"] = (params_text(trainable, run.get("total_params")), trainable)
-    values["started_at"] = (fmt_time(run.get("started_at")), run.get("started_at") or None)
-    values["wall_time_s"] = (fmt_duration(run.get("wall_time_s")), run.get("wall_time_s"))
-    return values
-
-
-def make_row(run: dict) -> _Row:
-    values = _cell_values(run)
-    started = parse_time(run.get("started_at"))
-    return _Row(run, [values[c.key][0] for c in COLUMNS], [values[c.key][1] for c in COLUMNS],
-                started.date() if started else None)
-
-
-class RunTableModel(QAbstractTableModel):
-    """Every run of the store, one row each, cells prepared once per load."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.rows: list[_Row] = []
-        self._row_of: dict[int, int] = {}
-
-    def set_runs(self, runs: list[dict]) -> None:
-        self.beginResetModel()
-        self.rows = [make_row(run) for run in runs]
-        self._row_of = {row.run["id"]: index for index, row in enumerate(self.rows)}
-        self.endResetModel()
-
-    def run_at(self, row: int) -> dict:
-        return self.rows[row].run
-
-    def row_of(self, run_id: int) -> int | None:
-        return self._row_of.get(run_id)
-
-    def run_ids(self) -> list[int]:
-        return [row.run["id"] for row in self.rows]
-
-    def values(self, key: str) -> list[str]:
-        """Distinct non-empty values of a text column, sorted."""
-        return sorted({str(row.run.get(key)) for row in self.rows if row.run.get(key)})
-
-    def sort_key(self, row: int, column: int) -> Any:
-        return self.rows[row].keys[column]
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt)
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt)
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 (Qt)
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        column = COLUMNS[section]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.title
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return column.tip or column.title
-        return None
-
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        row, column = self.rows[index.row()], index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return row.texts[column]
-        if role == SORT_ROLE:
-            return row.keys[column]
-        if role == ID_ROLE:
-            return row.run["id"]
-        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[column].numeric:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if column == COLUMN["status"]:
-            return self._status_data(row.run, role)
-        if role == Qt.ItemDataRole.ToolTipRole and column == COLUMN["name"]:
-            return _name_tip(row.run)
-        return None
-
-    @staticmethod
-    def _status_data(run: dict, role):
-        """Colours of the status cell; the reason as its tooltip."""
-        colours = STATUS_COLOURS.get(run.get("status"))
-        if role == Qt.ItemDataRole.BackgroundRole and colours:
-            return QColor(colours[0])
-        if role == Qt.ItemDataRole.ForegroundRole and colours:
-            return QColor(colours[1])
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return run.get("reason") or run.get("status")
-        return None
-
-
-def _name_tip(run: dict) -> str:
-    """Name, model and (if any) the reason the run ended early."""
-    lines = [run.get("name") or "", f"model: {run.get('model')}"]
-    if run.get("reason"):
-        lines.append(f"{run.get('status')}: {run['reason']}")
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------ proxy
-
-class RunFilterProxy(QSortFilterProxyModel):
-    """Filters by method, task, variant, status, start date and name; numeric sort,
-    empty cells last in either order."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.filters: dict[str, str | None] = {"method": None, "task": None, "variant": None, "status": None}
-        self.since: date | None = None
-        self.text = ""
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
-
-    def set_filter(self, **changes: Any) -> None:
-        """Change filters: method/task/variant/status (None = any), since, text."""
-        self.beginFilterChange()
-        for key, value in changes.items():
-            if key in self.filters:
-                self.filters[key] = None if value in (None, "", ANY) else value
-            elif key == "since":
-                self.since = value
-            elif key == "text":
-                self.text = (value or "").strip().lower()
-            else:
-                raise KeyError(key)
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:  # noqa: N802 (Qt)
-        row = self.sourceModel().rows[source_row]
-        run = row.run
-        for key, wanted in self.filters.items():
-            if wanted is not None and str(run.get(key) or "") != wanted:
-                return False
-        if self.since is not None and (row.started is None or row.started < self.since):
-            return False
-        return not self.text or self.text in (run.get("name") or "").lower()
-
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802 (Qt)
-        model = self.sourceModel()
-        a = model.sort_key(left.row(), left.column())
-        b = model.sort_key(right.row(), right.column())
-        if a is None or b is None:
-            if a is None and b is None:
-                return left.row() < right.row()
-            descending = self.sortOrder() == Qt.SortOrder.DescendingOrder
-            return descending if a is None else not descending
-        try:
-            return a < b
-        except TypeError:
-            return str(a) < str(b)
-
-
-# ------------------------------------------------------------------ export worker
-
-class _LockedArtifacts:
-    """The two store calls export_run makes; artifact_dir (a write) under the studio lock."""
-
-    def __init__(self, store):
-        self._store = store
-
-    def get_run(self, run_id: int) -> dict:
-        return self._store.get_run(run_id)
-
-    def artifact_dir(self, run_id: int) -> Path:
-        with WRITE_LOCK:
-            return self._store.artifact_dir(run_id)
-
-
-def export_model_with(store, run_id: int, fmt: str, folder: str | Path) -> Path:
-    """Export a run's model (torch loads here, not when the page is imported)."""
-    from cast_engine.export.hf import export_run
-
-    return export_run(_LockedArtifacts(store), run_id, fmt, folder)
-
-
-class ModelExportThread(QThread):
-    """Exports one model with its own store connection; ``done(path)`` or ``failed(text)``."""
-
-    done = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, db_path: Path, run_id: int, fmt: str, folder: Path, parent=None):
-        super().__init__(parent)
-        self.db_path, self.run_id, self.fmt, self.folder = db_path, run_id, fmt, folder
-
-    def run(self) -> None:
-        try:
-            store = open_store(self.db_path)
-        except Exception as exc:  # reported on the GUI thread
-            self.failed.emit(f"cannot open the run store: {exc}")
-            return
-        try:
-            self.done.emit(export_model_with(store, self.run_id, self.fmt, self.folder))
-        except Exception as exc:
-            self.failed.emit(f"cannot export run {self.run_id}: {exc}")
-        finally:
-            store.close()
-
-
-def _keep_export(thread: QThread) -> None:
-    """Hold a reference to ``thread``; drop those that have finished."""
-    _EXPORTS[:] = [t for t in _EXPORTS if t.isRunning()] + [thread]
 
 
 # ------------------------------------------------------------------ page
@@ -356,32 +67,10 @@ class HistoryPage(QWidget):
 
     # -------------------------------------------------------------- building
     def _build_filters(self) -> None:
-        self.method_filter = self._combo()
-        self.task_filter = self._combo()
-        self.variant_filter = self._combo()
-        self.status_filter = self._combo(RUN_STATUSES)
-        self.since_check = QCheckBox("Since")
-        self.since_edit = QDateEdit(QDate.currentDate().addDays(-7))
-        self.since_edit.setCalendarPopup(True)
-        self.since_edit.setDisplayFormat("yyyy-MM-dd")
-        self.since_edit.setEnabled(False)
-        self.name_filter = QLineEdit()
-        self.name_filter.setPlaceholderText("Filter by name…")
-        self.name_filter.setClearButtonEnabled(True)
-        for combo in (self.method_filter, self.task_filter, self.variant_filter, self.status_filter):
-            combo.currentTextChanged.connect(self._apply_filters)
-        self.since_check.toggled.connect(self.since_edit.setEnabled)
-        self.since_check.toggled.connect(self._apply_filters)
-        self.since_edit.dateChanged.connect(self._apply_filters)
-        self.name_filter.textChanged.connect(self._apply_filters)
-
-    @staticmethod
-    def _combo(items=()) -> QComboBox:
-        combo = QComboBox()
-        combo.addItems([ANY, *items])
-        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        combo.setMinimumContentsLength(6)
-        return combo
+        self.filters = RunFilterBar()
+        for name in RunFilterBar.PARTS:  # the filters under the page's names
+            setattr(self, name, getattr(self.filters, name))
+        self.filters.changed.connect(self._apply_filters)
 
     def _build_view(self) -> None:
         self.view = QTableView()
@@ -426,16 +115,6 @@ class HistoryPage(QWidget):
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
     def _build_layout(self) -> None:
-        filters = QHBoxLayout()
-        for label, widget in (("Method", self.method_filter), ("Task", self.task_filter),
-                              ("Variant", self.variant_filter), ("Status", self.status_filter)):
-            filters.addWidget(QLabel(label))
-            filters.addWidget(widget)
-            filters.addSpacing(8)
-        filters.addWidget(self.since_check)
-        filters.addWidget(self.since_edit)
-        filters.addSpacing(8)
-        filters.addWidget(self.name_filter, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.count_label)
         buttons.addSpacing(12)
@@ -443,7 +122,7 @@ class HistoryPage(QWidget):
         for button in (self.refresh_button, self.compare_button, self.export_button, self.delete_button):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
-        layout.addLayout(filters)
+        layout.addWidget(self.filters)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
 
@@ -489,48 +168,17 @@ class HistoryPage(QWidget):
             self.show_error(f"Cannot read the run store: {exc}")
             return
         self.model.set_runs(runs)
-        self._fill_combos()
+        self.filters.offer(self.model)
         self.proxy.sort(self.proxy.sortColumn(), self.proxy.sortOrder())
         self.select_runs(selected)
         if not self._sized and runs:
-            self._size_columns()
+            fit_columns(self.view, self.model)
+            self._sized = True
         self._update_count()
         self._update_buttons()
 
-    def _fill_combos(self) -> None:
-        """Offer the values present in the store; keep each combo's current choice."""
-        for combo, key in ((self.method_filter, "method"), (self.task_filter, "task"),
-                           (self.variant_filter, "variant")):
-            current = combo.currentText()
-            values = self.model.values(key)
-            if current != ANY and current not in values:
-                values = sorted([*values, current])
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems([ANY, *values])
-            combo.setCurrentText(current)
-            combo.blockSignals(False)
-
-    def _size_columns(self) -> None:
-        """Fit each column to its title and (a sample of) its cells, once; the name
-        column takes what is left."""
-        metrics = self.view.fontMetrics()
-        header = self.view.horizontalHeader()
-        sample = self.model.rows[:300]
-        for index, column in enumerate(COLUMNS):
-            title = metrics.horizontalAdvance(column.title) + 22  # room for the sort arrow
-            cells = max((metrics.horizontalAdvance(row.texts[index]) for row in sample), default=0) + 14
-            cap = 280 if column.key == "name" else 170
-            header.resizeSection(index, min(max(title, cells), cap))
-        header.setSectionResizeMode(COLUMN["name"], QHeaderView.ResizeMode.Stretch)
-        self._sized = True
-
     def _apply_filters(self, *_: Any) -> None:
-        since = self.since_edit.date().toPython() if self.since_check.isChecked() else None
-        self.proxy.set_filter(method=self.method_filter.currentText(), task=self.task_filter.currentText(),
-                              variant=self.variant_filter.currentText(),
-                              status=self.status_filter.currentText(), since=since,
-                              text=self.name_filter.text())
+        self.proxy.set_filter(**self.filters.values())
         self._update_count()
         self._update_buttons()
 
@@ -661,7 +309,7 @@ class HistoryPage(QWidget):
     def export_model(self, run_id: int, fmt: str, folder: str | Path) -> list[Path]:
         """Export one run's model as a Hugging Face folder ('hf') or a delta ('delta')."""
         folder = Path(folder).expanduser()
-        problem = _folder_problem(folder)
+        problem = folder_problem(folder)
         if problem or not self._store_ready():
             if problem:
                 self.show_error(problem)
@@ -680,12 +328,12 @@ class HistoryPage(QWidget):
     def export_model_async(self, run_id: int, fmt: str, folder: str | Path) -> ModelExportThread | None:
         """The same export on a worker thread (the button uses this); returns the thread."""
         folder = Path(folder).expanduser()
-        problem = _folder_problem(folder)
+        problem = folder_problem(folder)
         if problem:
             self.show_error(problem)
             return None
         thread = ModelExportThread(self.db_path, run_id, fmt, folder)  # no parent: outlives a closed page
-        _keep_export(thread)
+        keep_export(thread)
         thread.done.connect(self._export_done)
         thread.failed.connect(self.show_error)
         thread.finished.connect(self._export_finished)
@@ -756,10 +404,3 @@ def _delete_question(ids: list[int]) -> str:
     what = "this run" if len(ids) == 1 else f"these {len(ids)} runs"
     return (f"Delete {what} ({listed}) with their epochs and masks from the history?\n"
             "Saved model files stay in the artifacts folder. This cannot be undone.")
-
-
-def _folder_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot receive an export, or None."""
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        return f"{folder} already exists and is not an empty folder: choose a new folder name."
-    return None

@@ -1,0 +1,116 @@
+"""Loading CAD data off the GUI thread, for the Data page.
+
+``load_config`` turns a DataConfig into a ``load_cad`` call; ``BackgroundLoader``
+runs it (and ``dataset_stats``) in a thread pool and reports only the newest
+request. Every problem becomes a message (``problem_text``), never an exception.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from cast_engine.config import DataConfig
+from cast_engine.data import CadDataset, dataset_stats, load_cad
+from cast_engine.errors import CastError
+
+
+def problem_text(exc: BaseException) -> str:
+    """The message shown for a failed load (DataError already names the file and line)."""
+    if isinstance(exc, CastError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def column_list(text: str) -> list[str] | None:
+    """DataConfig.text_columns ("a" or "a,b") as load_cad wants it."""
+    return [c.strip() for c in text.split(",") if c.strip()] or None
+
+
+def is_keyword_source(source: str) -> bool:
+    return source.strip().lower() in ("demo", "upstream")
+
+
+def load_config(cfg: DataConfig, cache_dir: str | None = None) -> CadDataset:
+    """load_cad for a DataConfig (columns only for user files)."""
+    keyword = is_keyword_source(cfg.data)
+    return load_cad(
+        cfg.data or "demo",
+        cfg.task,
+        cfg.variant or None,
+        text_columns=None if keyword else column_list(cfg.text_columns),
+        label_column=None if keyword else cfg.label_column or None,
+        pair_column=None if keyword else cfg.pair_column or None,
+        revision_file=cfg.revision_file or None,
+        cache_dir=cache_dir,
+    )
+
+
+class _LoadSignals(QObject):
+    """The loader's mailbox for load jobs (one object, owned by the loader)."""
+
+    done = Signal(int, object, object)  # generation, dataset, stats
+    failed = Signal(int, str)  # generation, message
+
+
+class _LoadJob(QRunnable):
+    """Load one DataConfig with load_cad and compute its statistics, off the GUI thread."""
+
+    def __init__(self, generation: int, cfg: DataConfig, cache_dir: str | None, signals: _LoadSignals):
+        super().__init__()
+        self.generation, self.cfg, self.cache_dir, self.signals = generation, cfg, cache_dir, signals
+
+    def run(self) -> None:
+        try:
+            dataset = load_config(self.cfg, self.cache_dir)
+            stats = dataset_stats(dataset)
+        except Exception as exc:  # every problem is shown on the page, never raised
+            self.signals.failed.emit(self.generation, problem_text(exc))
+        else:
+            self.signals.done.emit(self.generation, dataset, stats)
+
+
+class BackgroundLoader(QObject):
+    """Runs load jobs in a thread pool; a newer request supersedes an older one.
+
+    ``loaded(cfg, dataset, stats)`` and ``failed(message)`` come on the GUI
+    thread, and only for the request started last.
+    """
+
+    loaded = Signal(object, object, object)  # DataConfig, CadDataset, stats
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._generation = 0
+        self._requests: dict[int, DataConfig] = {}
+        self._pool = QThreadPool(self)  # created before the mailbox: deleted (and waited for) first
+        self._pool.setMaxThreadCount(2)
+        self._signals = _LoadSignals(self)
+        self._signals.done.connect(self._on_done)
+        self._signals.failed.connect(self._on_failed)
+
+    def start(self, cfg: DataConfig, cache_dir: str | None) -> None:
+        """Load ``cfg`` in the pool."""
+        self._generation += 1
+        self._requests[self._generation] = cfg
+        self._pool.start(_LoadJob(self._generation, cfg, cache_dir, self._signals))
+
+    def wait(self, msecs: int) -> None:
+        """Wait for the running jobs (at most ``msecs`` milliseconds)."""
+        self._pool.waitForDone(msecs)
+
+    def _on_done(self, generation: int, dataset: CadDataset, stats: dict) -> None:
+        cfg = self._finish(generation)
+        if cfg is not None:
+            self.loaded.emit(cfg, dataset, stats)
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        if self._finish(generation) is not None:
+            self.failed.emit(message)
+
+    def _finish(self, generation: int) -> DataConfig | None:
+        """The config of a finished job, or None when a newer load superseded it."""
+        cfg = self._requests.pop(generation, None)
+        if generation != self._generation or cfg is None:
+            return None
+        return cfg

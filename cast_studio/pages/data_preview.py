@@ -1,0 +1,283 @@
+"""The Data page's preview of pairs: the table model, its word-diff delegate and the box around them.
+
+``PairTableModel`` lists the pairs of one split (diff HTML in ``DIFF_HTML_ROLE``);
+``DiffDelegate`` draws that rich text, elided to the lines that fit a row;
+``PairPreview`` is the "Pairs" box: split chooser, colour legend and table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPainterPath, QPalette, QTextDocument
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cast_engine.data import NLI_LABELS, SENTIMENT_LABELS, CadSplit
+from cast_engine.data.diff import ADDED, PAIR_SEPARATOR, REMOVED, SAME, example_diff, example_text
+from cast_engine.data.types import SPLITS
+
+from .small_widgets import heading
+
+REMOVED_STYLE = "color:#b3261e; text-decoration:line-through; background-color:#fde7e7;"
+ADDED_STYLE = "color:#1e6b2a; font-weight:bold; background-color:#dcf2df;"
+SEPARATOR_STYLE = "color:#8a8a8a; font-weight:bold;"
+PREVIEW_LINES = 4  # text lines shown per preview row; the tooltip has the rest
+DIFF_HTML_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def diff_html(segments: list[tuple[str, str]], side: str) -> str:
+    """Rich text of one side ("factual" or "revision") of word_diff segments, changes highlighted."""
+    hidden = ADDED if side == "factual" else REMOVED
+    parts = []
+    for op, text in segments:
+        if op == hidden:
+            continue
+        escaped = html.escape(text).replace(html.escape(PAIR_SEPARATOR.strip()), f'<span style="{SEPARATOR_STYLE}">‖</span>')
+        if op == SAME:
+            parts.append(escaped)
+            continue
+        core = escaped.strip()  # whitespace stays outside the highlight
+        lead, trail = escaped[: len(escaped) - len(escaped.lstrip())], escaped[len(escaped.rstrip()):]
+        style = REMOVED_STYLE if op == REMOVED else ADDED_STYLE
+        parts.append(f'{lead}<span style="{style}">{core}</span>{trail}' if core else escaped)
+    return "".join(parts)
+
+
+class PairTableModel(QAbstractTableModel):
+    """The pairs of one split: pair number, both labels, both texts (diff HTML in DIFF_HTML_ROLE)."""
+
+    HEADERS = ("Pair", "Factual\nlabel", "Counterfactual\nlabel", "Factual text", "Revision")
+    FACTUAL_TEXT, REVISION_TEXT = 3, 4
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._split: CadSplit | None = None
+        self._labels: list[str] = []
+        self._rows: list[tuple[int, int | None]] = []
+        self._html: dict[int, tuple[str, str]] = {}
+
+    def set_split(self, split: CadSplit | None, labels: list[str]) -> None:
+        """Show the pairs of ``split`` (its factual examples alone when it has no pairs)."""
+        self.beginResetModel()
+        self._split, self._labels, self._html = split, list(labels), {}
+        if split is None:
+            self._rows = []
+        elif split.pairs:
+            self._rows = list(split.pairs)
+        else:
+            self._rows = [(i, None) for i in range(len(split.factual))]
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 (Qt naming)
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or self._split is None:
+            return None
+        row, column = index.row(), index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column < self.FACTUAL_TEXT:
+            return int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        if column >= self.FACTUAL_TEXT and role == DIFF_HTML_ROLE:
+            return self.row_html(row)[column - self.FACTUAL_TEXT]
+        if column >= self.FACTUAL_TEXT and role == Qt.ItemDataRole.ToolTipRole:
+            return f"<p>{self.row_html(row)[column - self.FACTUAL_TEXT]}</p>"
+        return None
+
+    def _display(self, row: int, column: int) -> str:
+        f, c = self._rows[row]
+        factual = self._split.factual[f]
+        revised = self._split.counterfactual[c] if c is not None else None
+        if column == 0:
+            return str(row + 1)
+        if column == 1:
+            return self._labels[factual.label]
+        if column == 2:
+            return self._labels[revised.label] if revised else "—"
+        if column == 3:
+            return example_text(factual)
+        return example_text(revised) if revised else ""
+
+    def row_html(self, row: int) -> tuple[str, str]:
+        """(factual HTML, revision HTML) of a row, changed words highlighted; cached."""
+        if row not in self._html:
+            f, c = self._rows[row]
+            factual = self._split.factual[f]
+            if c is None:
+                self._html[row] = (html.escape(example_text(factual)), "")
+            else:
+                segments = example_diff(factual, self._split.counterfactual[c])
+                self._html[row] = (diff_html(segments, "factual"), diff_html(segments, "revision"))
+        return self._html[row]
+
+
+class DiffDelegate(QStyledItemDelegate):
+    """Draws DIFF_HTML_ROLE rich text, elided to the lines that fit the row."""
+
+    def html(self, index: QModelIndex) -> str | None:
+        """The rich text this delegate draws for ``index`` (None: drawn as plain text)."""
+        return index.data(DIFF_HTML_ROLE)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        text = self.html(index)
+        if text is None:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        opt.text = ""
+        style = opt.widget.style() if opt.widget else None
+        if style is not None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        rect = opt.rect.adjusted(4, 3, -4, -3)
+        doc = self._document(text, opt, rect.width())
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        painter.save()
+        painter.translate(rect.topLeft())
+        self._draw(painter, doc, rect.height(), opt.palette, selected)
+        painter.restore()
+
+    def _document(self, text: str, opt: QStyleOptionViewItem, width: float) -> QTextDocument:
+        doc = QTextDocument()
+        doc.setDocumentMargin(0)
+        doc.setDefaultFont(opt.font)
+        doc.setHtml(text)
+        doc.setTextWidth(max(width, 10))
+        return doc
+
+    def _draw(self, painter: QPainter, doc: QTextDocument, height: float, palette: QPalette, selected: bool) -> None:
+        width = doc.textWidth()
+        cut = visible_lines(doc, height)
+        context = QAbstractTextDocumentLayout.PaintContext()
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        context.palette.setColor(QPalette.ColorRole.Text, palette.color(role))
+        context.clip = QRectF(0, 0, width, cut.bottom)
+        clip = QPainterPath()
+        clip.addRect(context.clip)
+        mark_width = painter.fontMetrics().horizontalAdvance(" …")
+        if cut.elided:  # keep room for the mark at the end of the last line shown
+            clip = clip.subtracted(_rect_path(QRectF(width - mark_width, cut.last_top, mark_width, cut.bottom - cut.last_top)))
+        painter.setClipPath(clip)
+        doc.documentLayout().draw(painter, context)
+        if cut.elided:
+            painter.setClipping(False)
+            painter.setPen(palette.color(role))
+            painter.drawText(QPointF(min(cut.last_end, width - mark_width), cut.last_baseline), " …")
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        return QSize(200, preview_row_height(option.fontMetrics.lineSpacing()))
+
+
+def preview_row_height(line_spacing: int) -> int:
+    return PREVIEW_LINES * line_spacing + 8
+
+
+@dataclasses.dataclass
+class VisibleLines:
+    """The whole text lines of a document that fit a height, and whether some were cut."""
+
+    bottom: float = 0.0  # where the last whole line ends
+    last_top: float = 0.0
+    last_baseline: float = 0.0
+    last_end: float = 0.0  # x where the text of the last whole line ends
+    elided: bool = False
+
+
+def visible_lines(doc: QTextDocument, height: float) -> VisibleLines:
+    """Which lines of ``doc`` (laid out at its text width) fit into ``height``."""
+    layout, seen = doc.documentLayout(), VisibleLines()
+    block = doc.begin()
+    while block.isValid():
+        top = layout.blockBoundingRect(block).topLeft()
+        lines = block.layout()
+        for i in range(lines.lineCount()):
+            line = lines.lineAt(i)
+            line_top = top.y() + line.y()
+            if line_top + line.height() > height + 0.5:
+                seen.elided = True
+                return seen
+            seen.bottom, seen.last_top = line_top + line.height(), line_top
+            seen.last_baseline = line_top + line.ascent()
+            seen.last_end = top.x() + line.x() + line.naturalTextWidth()
+        block = block.next()
+    return seen
+
+
+def _rect_path(rect: QRectF) -> QPainterPath:
+    path = QPainterPath()
+    path.addRect(rect)
+    return path
+
+
+class PairPreview(QWidget):
+    """The "Pairs" box: a split chooser, the legend of the diff colours and the table of pairs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(heading("Pairs"))
+        top.addWidget(QLabel("split"))
+        self.split_combo = QComboBox()
+        self.split_combo.addItems(list(SPLITS))
+        top.addWidget(self.split_combo)
+        self.legend_label = QLabel(
+            f'changed words: <span style="{REMOVED_STYLE}">removed</span> '
+            f'<span style="{ADDED_STYLE}">added</span> — hover a text for all of it'
+        )
+        top.addWidget(self.legend_label)
+        top.addStretch(1)
+        layout.addLayout(top)
+        self.model = PairTableModel(self)
+        self.delegate = DiffDelegate(self)
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setItemDelegate(self.delegate)
+        setup_preview(self.view)
+        layout.addWidget(self.view, 1)
+
+
+def setup_preview(view: QTableView) -> None:
+    """Fixed-height rows of PREVIEW_LINES lines, narrow number and label columns, wide texts."""
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(True)
+    view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    rows = view.verticalHeader()
+    rows.setVisible(False)
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(preview_row_height(view.fontMetrics().lineSpacing()))
+    header = view.horizontalHeader()
+    metrics = view.fontMetrics()
+    words = [line for title in PairTableModel.HEADERS[:3] for line in title.split("\n")]
+    label_width = max(metrics.horizontalAdvance(w) for w in words + SENTIMENT_LABELS + NLI_LABELS) + 20
+    widths = [metrics.horizontalAdvance("99999") + 16, label_width, label_width]
+    for column, width in enumerate(widths):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+        view.setColumnWidth(column, width)
+    for column in (PairTableModel.FACTUAL_TEXT, PairTableModel.REVISION_TEXT):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
