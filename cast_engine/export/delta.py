@@ -105,9 +105,3 @@ def load_trained(path: Path):
     model.eval()
     return model, tokenizer, meta
 
-
-def delta_stats(tensors: dict) -> dict:
-    """How many entries the delta stores sparsely and densely."""
-    sparse = sum(v.numel() for k, v in tensors.items() if k.endswith("::values"))
-    dense = sum(v.numel() for k, v in tensors.items() if k.endswith("::dense"))
-    return {"sparse_entries": sparse, "dense_entries": dense}

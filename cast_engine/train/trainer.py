@@ -80,17 +80,18 @@ class Trainer:
         """Parameters that train, in model order."""
         return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
 
-    def snapshot(self, names: list[str] | None = None) -> Snapshot:
-        """A copy of the trainable parameters (or the named ones), on the snapshot device."""
+    def snapshot(self, names: list[str] | None = None, device: torch.device | None = None) -> Snapshot:
+        """A copy of the trainable parameters (or the named ones), on ``device`` (default: the snapshot device)."""
         wanted = None if names is None else set(names)
-        copies = {n: copy_to(p, self.snapshot_device) for n, p in self.trainable() if wanted is None or n in wanted}
+        target = device or self.snapshot_device
+        copies = {n: copy_to(p, target) for n, p in self.trainable() if wanted is None or n in wanted}
         self._settle()
         return copies
 
     def _settle(self) -> None:
         """Wait for copies into pinned host memory before anything reads them."""
-        if self.device.type == "cuda" and self.snapshot_device.type == "cpu":
-            torch.cuda.current_stream(self.device).synchronize()
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()  # cheap when nothing is pending
 
     @torch.no_grad()
     def load(self, snapshot: Snapshot) -> None:
@@ -270,7 +271,7 @@ class Trainer:
             if improved:
                 best_score, best_epoch, waited = score, self.epoch, 0
                 if cfg.restore_best:
-                    best_weights = {n: t.to("cpu", copy=True) for n, t in self.snapshot().items()}
+                    best_weights = self.snapshot(device=torch.device("cpu"))  # one copy, kept off the GPU
             else:
                 waited += 1
             metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
