@@ -162,8 +162,10 @@ class TrainConfig:
     restore_best: bool = param(True, "At the end, restore the weights of the epoch with the best validation accuracy.")
     grad_clip: float = param(1.0, "Clip the gradient norm to this value; 0 turns clipping off.", low=0.0)
     device: str = param("auto", "Device: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps.")
-    bf16: bool = param(False, "Use bfloat16 autocast (CUDA only).")
-    host_snapshots: bool = param(True, "On CUDA, keep the weight and optimiser snapshots of CAST and LT-SFT in pinned host memory: less GPU memory for a little copying.")
+    group_by_length: bool = param(True, "Batch examples of similar length together (in a seeded random order, as Hugging Face's group_by_length): less padding, faster epochs.")
+    bf16: bool = param(False, "Use bfloat16 autocast on CUDA, and on CPUs with native bfloat16 (AVX512-BF16 or AMX); ignored elsewhere.")
+    compile: bool = param(False, "torch.compile the model (in place, names kept). Pays on CUDA for long runs; the first steps wait for the compiler (a minute or more).")
+    host_snapshots: bool = param(False, "On CUDA, keep CAST's and LT-SFT's weight snapshots in pinned host memory instead of on the GPU: saves twice the parameter bytes of GPU memory, costs host copies every iteration. Optimiser snapshots always live on the host, copied while the GPU computes.")
     log_every: int = param(10, "Report the training loss every N steps.", low=1)
     seed: int = param(1, "Random seed: initialisation, dropout and batch order.", low=0, high=2**31 - 1)
 

@@ -100,6 +100,27 @@ def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> lis
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator,
+                           group: int = 50) -> list[list[int]]:
+    """Seeded random batches of similar length (as Hugging Face's ``group_by_length``).
+
+    The examples are shuffled, cut into groups of ``group`` batches, and each
+    group is sorted by length before it is cut into batches, so a batch pads
+    little while the order stays random. The batch holding the longest example
+    goes first: a run that cannot fit it in memory fails at once, not late.
+    """
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    span = batch_size * group
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lambda i: -lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    if batches:
+        longest = max(range(len(batches)), key=lambda b: lengths[batches[b][0]])
+        batches[0], batches[longest] = batches[longest], batches[0]
+    return batches
+
+
 def sequential_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Evaluation batches: sorted by length to pad little; order doesn't matter."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -110,6 +131,8 @@ def collate(data: TokenizedSet, indices: Sequence[int], pad_id: int, device: tor
     """Pad the chosen examples to their longest member and move them to ``device``."""
     ids = data.features["input_ids"]
     width = max(len(ids[i]) for i in indices)
+    if device.type == "cuda":  # tensor cores want multiples of 8; the attention mask hides the extra padding
+        width = -(-width // 8) * 8
     batch = {}
     for key, rows in data.features.items():
         fill = pad_id if key == "input_ids" else 0
