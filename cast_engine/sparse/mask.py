@@ -50,13 +50,26 @@ def select_mask(names: Sequence[str], criterion: str, ori: Tensors, fac: Tensors
     return dict(zip(names, masks))
 
 
+MERGE_CHUNK = 1 << 20  # entries merged at a time on CPU: temporaries stay small next to an embedding matrix
+MERGE_CHUNK_DEVICE = 1 << 24  # on accelerators: fewer kernel launches
+
+
 @torch.no_grad()
 def cast_merge(param: torch.Tensor, ori: torch.Tensor, fac: torch.Tensor, counter: torch.Tensor,
                alpha: float, mask: torch.Tensor | None) -> None:
     """Write Eq. 2–3 into ``param``: θ_rol = θ_ori + M⊙(θ_fac − θ_ori); θ = θ_rol + α·M⊙(θ_counter − θ_fac).
 
     Outside the mask the result is θ_ori bit for bit; with ``mask`` None the
-    whole tensor is merged (dense, non-eligible parameters).
+    whole tensor is merged (dense, non-eligible parameters). ``counter`` may be
+    ``param`` itself. Works through the tensor in chunks, so the temporaries
+    never grow with the largest tensor.
     """
-    merged = (ori + (fac - ori)) + alpha * (counter - fac)
-    param.copy_(merged if mask is None else torch.where(mask, merged, ori))
+    flat = [t.reshape(-1) if t is not None else None for t in (param, ori, fac, counter, mask)]
+    out, o, f, c, m = flat
+    if out.data_ptr() != param.data_ptr():
+        raise ValueError("cast_merge needs a contiguous parameter")
+    chunk = MERGE_CHUNK if out.device.type == "cpu" else MERGE_CHUNK_DEVICE
+    for start in range(0, out.numel(), chunk):
+        part = slice(start, start + chunk)
+        merged = (o[part] + (f[part] - o[part])) + alpha * (c[part] - f[part])
+        out[part].copy_(merged if m is None else torch.where(m[part], merged, o[part]))

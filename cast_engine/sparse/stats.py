@@ -26,15 +26,20 @@ def layer_of(name: str) -> str:
 def per_layer_counts(names: Sequence[str], masks: Sequence[torch.Tensor]) -> dict[str, list[int]]:
     """{layer: [kept, total]} in model order."""
     counts: dict[str, list[int]] = {}
-    for name, mask in zip(names, masks):
+    kept = torch.stack([mask.sum() for mask in masks]).tolist() if masks else []  # one device sync, not one per tensor
+    for name, mask, n in zip(names, masks, kept):
         entry = counts.setdefault(layer_of(name), [0, 0])
-        entry[0] += int(mask.sum())
+        entry[0] += int(n)
         entry[1] += mask.numel()
     return counts
 
 
 def jaccard(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
     """|A ∩ B| / |A ∪ B| of two masks given as aligned lists of bool tensors."""
-    inter = sum(int((x & y).sum()) for x, y in zip(a, b))
-    union = sum(int((x | y).sum()) for x, y in zip(a, b))
+    pairs = list(zip(a, b))
+    if not pairs:
+        return 1.0
+    inter = torch.stack([(x & y).sum() for x, y in pairs]).sum()
+    union = torch.stack([(x | y).sum() for x, y in pairs]).sum()
+    inter, union = int(inter), int(union)
     return inter / union if union else 1.0

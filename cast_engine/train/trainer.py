@@ -18,8 +18,9 @@ import torch
 from ..config import RunConfig
 from ..errors import RunCancelled, TrainingDiverged
 from ..evaluate.metrics import cad_metrics
-from .batches import TokenizedSet, iterate, sequential_batches, shuffled_batches
+from .batches import TokenizedSet, iterate, length_grouped_batches, sequential_batches, shuffled_batches
 from .events import CancelToken, EpochEnded, LossReported, Message, PhaseChanged, Progress
+from .stash import OptimizerStash
 
 Masks = dict[str, torch.Tensor]
 Snapshot = dict[str, torch.Tensor]
@@ -56,6 +57,8 @@ class Trainer:
     def __init__(self, model, tokenizer, config: RunConfig, data: TrainingData, device: torch.device,
                  emit: Callable, cancel: CancelToken | None = None):
         self.model = model.to(device)
+        if config.train.compile:
+            self.model.compile()  # in place: parameter names (masks, snapshots, exports) stay as they are
         self.pad_id = tokenizer.pad_token_id or 0
         self.config = config
         self.train_cfg = config.train
@@ -74,6 +77,7 @@ class Trainer:
         self.autocast = train_autocast(device, self.train_cfg.bf16)
         on_host = device.type == "cuda" and self.train_cfg.host_snapshots
         self.snapshot_device = torch.device("cpu") if on_host else device
+        self.stash = OptimizerStash(device)
 
     # ---------------------------------------------------------------- parameters
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
@@ -109,6 +113,7 @@ class Trainer:
         from transformers import get_linear_schedule_with_warmup
 
         cfg = self.train_cfg
+        self.stash.wait()  # no copy may still be writing into the old optimiser's state
         params = [p for _, p in self.trainable()]
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         extra = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
@@ -125,17 +130,12 @@ class Trainer:
             group["lr"] = lr
 
     def optimizer_state(self) -> dict:
-        """A deep copy of the optimiser and schedule state."""
-        state = {
-            "optimizer": _clone(self.optimizer.state_dict(), self.snapshot_device),
-            "scheduler": self.scheduler.state_dict(),
-        }
-        self._settle()
-        return state
+        """A copy of the optimiser and schedule state (see ``stash``: host memory on CUDA, a file on CPU)."""
+        return {"optimizer": self.stash.save(self.optimizer), "scheduler": self.scheduler.state_dict()}
 
     def restore_optimizer(self, state: dict) -> None:
-        # a fresh copy on the training device: the optimiser must never alias the saved state
-        self.optimizer.load_state_dict(_clone(state["optimizer"], self.device))
+        """Write a saved optimiser and schedule state back (in place; the saved copy stays valid)."""
+        self.stash.restore(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 
     # ------------------------------------------------------------------ training
@@ -154,7 +154,10 @@ class Trainer:
         self.phase(phase)
         self.model.train()
         generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch * 101 + pass_index)
-        batches = shuffled_batches(len(data), cfg.batch_size, generator)
+        if cfg.group_by_length:
+            batches = length_grouped_batches(data.lengths, cfg.batch_size, generator)
+        else:
+            batches = shuffled_batches(len(data), cfg.batch_size, generator)
         params = dict(self.trainable())
         if masks is not None:
             self._zero_state_outside(masks, params)
@@ -177,6 +180,7 @@ class Trainer:
                     self._mask_gradients(masks, params, decay)
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(params.values(), cfg.grad_clip)
+                self.stash.wait()  # saved or restored moments must be in place before they change
                 self.optimizer.step()  # step
                 self.scheduler.step()
                 self.step += 1
@@ -188,6 +192,7 @@ class Trainer:
                 self.emit(Progress(self.step, self.planned_steps, self.epoch, phase,
                                    time.perf_counter() - self.started, self._eta()))
         finally:
+            self.optimizer.zero_grad(set_to_none=True)  # gradients are dead between passes: free them
             if masks is not None:
                 for group in self.optimizer.param_groups:
                     group["weight_decay"] = decay
@@ -208,6 +213,7 @@ class Trainer:
 
     @torch.no_grad()
     def _zero_state_outside(self, masks: Masks, params: dict) -> None:
+        self.stash.wait()
         for name, mask in masks.items():
             state = self.optimizer.state.get(params[name], {})
             for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
@@ -289,12 +295,22 @@ class Trainer:
 
 
 def train_autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked, else a no-op context."""
+    """bf16 autocast when asked and the device computes in bf16 natively, else a no-op context."""
     import contextlib
 
     if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if bf16 and device.type == "cpu" and cpu_has_native_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def copy_to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -306,15 +322,3 @@ def copy_to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     if tensor.device == device:
         return tensor.clone()
     return tensor.to(device, non_blocking=True, copy=True)
-
-
-def _clone(value, device: torch.device):
-    """Deep copy of nested dicts/lists holding tensors, tensors moved to ``device``
-    (scalar step counters stay where they are)."""
-    if isinstance(value, torch.Tensor):
-        return copy_to(value, device if value.dim() > 0 else value.device)
-    if isinstance(value, dict):
-        return {k: _clone(v, device) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v, device) for v in value]
-    return value
