@@ -77,7 +77,7 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def make_trainer(bf16: bool, data, length: int, batch: int, method=None):
+def make_trainer(bf16: bool, data, length: int, batch: int, method=None, **train):
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -89,22 +89,24 @@ def make_trainer(bf16: bool, data, length: int, batch: int, method=None):
     if method is not None:
         model = method.prepare(model)
     config = RunConfig(train=TrainConfig(batch_size=batch, max_length=length, bf16=bf16, device=DEVICE, lr=1e-5,
-                                         log_every=50))
+                                         log_every=50, **train))
     trainer = Trainer(model, PadOnly(), config, data, torch.device(DEVICE), lambda e: None)
     trainer.new_optimizer(10_000)
     return trainer
 
 
-def measure_cast(bf16: bool, data, length: int, batch: int, k: int) -> dict:
+def measure_cast(bf16: bool, data, length: int, batch: int, k: int, **train) -> dict:
     import torch
 
     from cast_engine.methods.cast import CastConfig
     from cast_engine.methods.cast.method import Cast
 
     method = Cast(CastConfig(alpha=0.05, k=str(k)))
-    trainer = make_trainer(bf16, data, length, batch, method)
+    trainer = make_trainer(bf16, data, length, batch, method, **train)
     trainer.epoch = 1
-    method.iteration(trainer)  # warm-up (kernels, allocator, pinned buffers)
+    for epoch in (1, 2):  # warm-up to the steady state of a long run (kernels, allocator, pooled pinned buffers;
+        trainer.epoch = epoch  # the first iteration's optimiser snapshot is empty, so the pool fills in the second)
+        method.iteration(trainer)
     trainer.epoch = 2
     fac = timed(lambda: trainer.train_pass(data.factual, "factual pass"))
     cf = timed(lambda: trainer.train_pass(data.counterfactual, "counterfactual pass", pass_index=1))
@@ -117,6 +119,29 @@ def measure_cast(bf16: bool, data, length: int, batch: int, k: int) -> dict:
     return {"iteration_s": iteration, "passes_s": fac + cf, "overhead": iteration / (fac + cf),
             "samples_per_s": samples / iteration, "tflops": flops / iteration / 1e12, "peak_bytes": peak,
             "param_bytes": sum(p.numel() * p.element_size() for p in trainer.model.parameters())}
+
+
+def check_optimizer_restore(data, length: int, batch: int) -> dict:
+    """The CUDA optimiser stash (pinned host, side stream) restores exactly what torch's state_dict holds."""
+    import copy
+
+    import torch
+
+    trainer = make_trainer(True, data, length, batch)
+    same, tensors = True, 0
+    for round_ in range(2):  # the second round reuses the first round's pinned buffers
+        trainer.train_pass(data.factual, "warm-up", pass_index=round_)
+        reference = copy.deepcopy(trainer.optimizer.state_dict())
+        saved = trainer.optimizer_state()
+        trainer.train_pass(data.counterfactual, "changes the moments", pass_index=1)
+        trainer.restore_optimizer(saved)
+        trainer.stash.wait()
+        restored = trainer.optimizer.state_dict()
+        same &= all(torch.equal(restored["state"][i][key], value) for i, entry in reference["state"].items()
+                    for key, value in entry.items())
+        tensors = sum(len(e) for e in reference["state"].values())
+        del saved
+    return {"optimizer_restore_exact": same, "tensors": tensors, "pooled_buffer_sets": len(trainer.stash._free_buffers)}
 
 
 def measure_full(data, length: int, batch: int) -> dict:
@@ -132,15 +157,24 @@ def measure_full(data, length: int, batch: int) -> dict:
 
 
 def measure_hf_trainer(union, length: int, batch: int) -> dict:
-    import datasets
     import torch
     import transformers
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
     model = BertForSequenceClassification(BertConfig(num_labels=3, attn_implementation="sdpa"))
-    table = datasets.Dataset.from_dict({"input_ids": union.features["input_ids"],
-                                        "attention_mask": union.features["attention_mask"], "labels": union.labels})
+    rows = [{"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask), "labels": label}
+            for ids, mask, label in zip(union.features["input_ids"], union.features["attention_mask"], union.labels)]
+
+    class Rows(torch.utils.data.Dataset):  # a plain torch dataset: the GPU image may lack `datasets`
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            return rows[i]
     with tempfile.TemporaryDirectory() as out:
         def trainer_for(n):
             args = transformers.TrainingArguments(
@@ -148,7 +182,7 @@ def measure_hf_trainer(union, length: int, batch: int) -> dict:
                 bf16=DEVICE == "cuda", optim="adamw_torch_fused" if DEVICE == "cuda" else "adamw_torch",
                 use_cpu=DEVICE != "cuda", report_to=[], save_strategy="no", logging_strategy="no",
                 dataloader_num_workers=2, dataloader_pin_memory=True, disable_tqdm=True, lr_scheduler_type="linear")
-            return transformers.Trainer(model=model, args=args, train_dataset=table.select(range(n)))
+            return transformers.Trainer(model=model, args=args, train_dataset=Rows(n))
 
         trainer_for(min(4 * batch, len(union))).train()  # warm-up
         trainer = trainer_for(len(union))
@@ -163,6 +197,8 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=300)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--k", type=int, default=10**7)
+    parser.add_argument("--compile", action="store_true", help="also measure CAST with torch.compile")
+    parser.add_argument("--skip-fp32", action="store_true", help="leave out the (slow) fp32 CAST iteration")
     parser.add_argument("--device", default="cuda", help="cpu only for a dry run of this script")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the card (H100/H200 SXM: 989)")
     args = parser.parse_args()
@@ -180,23 +216,39 @@ def main() -> None:
     data = TrainingData(fac, cf, concat([fac, cf]), TokenizedSplit(empty, empty, []), TokenizedSplit(empty, empty, []), 3)
     print(json.dumps({"device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else DEVICE, "torch": torch.__version__, "samples_per_pass": n,
                       "length": args.length, "batch": args.batch, "k": args.k}))
+    print(json.dumps(check_optimizer_restore(data, args.length, args.batch)), flush=True)
     results = {"cast_bf16": measure_cast(True, data, args.length, args.batch, args.k)}
-    results["cast_fp32"] = measure_cast(False, data, args.length, args.batch, args.k)
+    print(json.dumps({"finished": "cast_bf16", **results["cast_bf16"]}), flush=True)
+    results["cast_bf16_host_weights"] = measure_cast(True, data, args.length, args.batch, args.k, host_snapshots=True)
+    print(json.dumps({"finished": "cast_bf16_host_weights", **results["cast_bf16_host_weights"]}), flush=True)
+    if not args.skip_fp32:
+        results["cast_fp32"] = measure_cast(False, data, args.length, args.batch, args.k)
+        print(json.dumps({"finished": "cast_fp32", **results["cast_fp32"]}), flush=True)
     results["full_bf16"] = measure_full(data, args.length, args.batch)
+    print(json.dumps({"finished": "full_bf16", **results["full_bf16"]}), flush=True)
     results["hf_trainer_bf16"] = measure_hf_trainer(data.union, args.length, args.batch)
-    for name, r in results.items():
+    print(json.dumps({"finished": "hf_trainer_bf16", **results["hf_trainer_bf16"]}), flush=True)
+    if args.compile:
+        results["cast_bf16_compiled"] = measure_cast(True, data, args.length, args.batch, args.k, compile=True)
+        print(json.dumps({"finished": "cast_bf16_compiled", **results["cast_bf16_compiled"]}), flush=True)
+    for name, r in results.items():  # (also printed as each finishes, for a run cut short)
         line = {"run": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}
         line["mfu"] = round(r["tflops"] / args.peak_tflops, 4)
-        print(json.dumps(line))
+        print(json.dumps(line), flush=True)
     cast, full, hf = results["cast_bf16"], results["full_bf16"], results["hf_trainer_bf16"]
     print(json.dumps({
-        "cast_bf16_over_fp32_speed": round(cast["samples_per_s"] / results["cast_fp32"]["samples_per_s"], 3),
+        "cast_bf16_over_fp32_speed": round(cast["samples_per_s"] / results["cast_fp32"]["samples_per_s"], 3) if "cast_fp32" in results else None,
         "cast_bf16_over_hf_trainer_speed": round(cast["samples_per_s"] / hf["samples_per_s"], 3),
         "engine_full_over_hf_trainer_speed": round(full["samples_per_s"] / hf["samples_per_s"], 3),
         "cast_iteration_over_its_passes": round(cast["overhead"], 4),
         "cast_peak_gpu_memory_over_full": round(cast["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
         "cast_mfu": round(cast["tflops"] / args.peak_tflops, 4),
-    }))
+        "cast_host_weights_iteration_over_its_passes": round(results["cast_bf16_host_weights"]["overhead"], 4),
+        "cast_host_weights_peak_gpu_memory_over_full": round(results["cast_bf16_host_weights"]["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
+        **({"cast_compiled_mfu": round(results["cast_bf16_compiled"]["tflops"] / args.peak_tflops, 4),
+            "cast_compiled_over_eager_speed": round(results["cast_bf16_compiled"]["samples_per_s"] / cast["samples_per_s"], 3)}
+           if args.compile else {}),
+    }), flush=True)
 
 
 if __name__ == "__main__":
