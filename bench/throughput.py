@@ -40,9 +40,8 @@ class StepClock:
         return measured / (self.ends[-1] - self.ends[0]) if steps > 1 else float("nan")
 
 
-def load_subset(data_dir: str, samples: int, max_length: int, seed: int):
-    import random
-
+def load_union(data_dir: str, max_length: int):
+    """(labels, tokenizer, tokenised originals and revisions) of the CAD sentiment training set."""
     from cast_engine.data import load_cad
     from cast_engine.models import load_classifier
     from cast_engine.train.batches import concat, tokenize_examples
@@ -51,11 +50,17 @@ def load_subset(data_dir: str, samples: int, max_length: int, seed: int):
     _, tokenizer = load_classifier("minilm", dataset.labels)
     union = concat([tokenize_examples(dataset.train.factual, tokenizer, max_length),
                     tokenize_examples(dataset.train.counterfactual, tokenizer, max_length)])
-    chosen = sorted(random.Random(seed).sample(range(len(union)), min(samples, len(union))))
+    return dataset.labels, tokenizer, union
+
+
+def subset_of(union, samples: int, seed: int):
+    """A seeded random subset of ``samples`` examples, in their original order."""
+    import random
+
     from cast_engine.train.batches import TokenizedSet
 
-    subset = TokenizedSet({k: [v[i] for i in chosen] for k, v in union.features.items()}, [union.labels[i] for i in chosen])
-    return dataset.labels, tokenizer, subset
+    chosen = sorted(random.Random(seed).sample(range(len(union)), min(samples, len(union))))
+    return TokenizedSet({k: [v[i] for i in chosen] for k, v in union.features.items()}, [union.labels[i] for i in chosen])
 
 
 def fresh_model(labels, seed: int):
@@ -132,12 +137,11 @@ def main() -> None:
 
     import torch
 
-    from cast_engine.train.trainer import cpu_has_native_bf16
+    from cast_engine.train.trainer import bf16_native
 
-    torch.set_num_threads(torch.get_num_threads())
-    labels, tokenizer, subset = load_subset(args.data, args.samples, args.max_length, args.seed)
-    _, _, padded_subset = load_subset(args.data, args.pad_samples, args.max_length, args.seed)
-    native_bf16 = cpu_has_native_bf16()
+    labels, tokenizer, union = load_union(args.data, args.max_length)
+    subset, padded_subset = subset_of(union, args.samples, args.seed), subset_of(union, args.pad_samples, args.seed)
+    native_bf16 = bf16_native(torch.device("cpu"))
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "native_bf16": native_bf16,
                       "samples": len(subset), "batch": args.batch, "max_length": args.max_length,
                       "mean_tokens": round(sum(subset.lengths) / len(subset), 1)}), flush=True)

@@ -8,7 +8,7 @@ import torch
 from cast_engine.train.stash import OptimizerStash
 
 
-def _model_and_optimizer(fused_like: bool = False):
+def _model_and_optimizer():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 3))
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, foreach=True)
@@ -46,7 +46,6 @@ def test_restore_puts_back_every_moment_and_hyperparameter(mode):
             assert torch.equal(restored["state"][index][key], value), (index, key)
     stash.restore(optimizer, saved)  # a saved state can be restored again
     assert torch.equal(optimizer.state_dict()["state"][0]["exp_avg"], saved_state["state"][0]["exp_avg"])
-    stash.close()
 
 
 def test_restoring_a_state_saved_before_any_step_forgets_the_moments():
@@ -84,4 +83,3 @@ def test_cpu_snapshots_live_in_a_file_that_goes_away_with_them():
     assert path.exists() and path.stat().st_size > 0
     del saved
     assert not path.exists()
-    stash.close()

@@ -99,7 +99,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     from ..models import count_parameters, load_classifier
     from .device import pick_device
     from .prepare import load_data, tokenize_data
-    from .trainer import Trainer, cpu_has_native_bf16
+    from .trainer import Trainer, bf16_native
 
     config.validate()
     cancel = cancel or CancelToken()
@@ -114,7 +114,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     method_info = method.describe()
     emit(Message(f"{config.method.name}: {trainable:,} of {total:,} parameters train ({100 * trainable / total:.3f} %)"
                  + "".join(f", {k} {v:,}" if isinstance(v, int) else f", {k} {v:.4g}" for k, v in method_info.items())))
-    if config.train.bf16 and not (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())):
+    if config.train.bf16 and not bf16_native(device):
         emit(Message(f"bf16 autocast needs CUDA or a CPU with native bfloat16: training in fp32 on {device}", "warning"))
     data = tokenize_data(dataset, tokenizer, config)
 

@@ -33,11 +33,10 @@ class SavedOptimizer:
 
     groups: list[dict]
     scalars: dict[int, dict]  # non-tensor state entries
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # "index.key" -> copy (host or device)
-    homes: dict[str, torch.device] = field(default_factory=dict)  # "index.key" -> where the live tensor was
+    homes: dict[str, torch.device] = field(default_factory=dict)  # "index.key" of every saved tensor -> its device
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # "index.key" -> copy (host or device memory)
     path: Path | None = None  # the file holding the tensors, when they were written out
     places: dict[str, tuple[int, torch.dtype, torch.Size]] = field(default_factory=dict)  # name -> (offset, dtype, shape)
-    ready: object = None  # a CUDA event: the copies are complete
 
     def __del__(self):
         if self.path is not None:
@@ -76,14 +75,13 @@ class OptimizerStash:
             with torch.cuda.stream(self.stream):  # pool reuse is safe: every copy to or from it runs on this stream
                 for name, value in live.items():
                     saved.tensors[name].copy_(value, non_blocking=True)
-            saved.ready = self._record()
+            self._record()  # a save must finish before the next step changes the moments
         elif self.mode == "file":
             saved.path = self._folder() / f"optimizer-{next(_FILE_IDS)}.bin"
             with open(saved.path, "wb") as handle:
                 for name, value in live.items():
                     saved.places[name] = (handle.tell(), value.dtype, value.shape)
                     value.detach().reshape(-1).view(torch.uint8).numpy().tofile(handle)
-            saved.tensors = {name: None for name in live}
         else:
             saved.tensors = {name: value.clone() for name, value in live.items()}
         return saved
@@ -95,7 +93,7 @@ class OptimizerStash:
         for group, hyper in zip(optimizer.param_groups, saved.groups):
             group.update(hyper)
         wanted: dict[int, dict] = {}
-        for name in saved.tensors:
+        for name in saved.homes:
             index, key = name.split(".", 1)
             wanted.setdefault(int(index), {})[key] = name
         reader = self._reader(saved)
@@ -127,11 +125,6 @@ class OptimizerStash:
                 stream.wait_event(event)
             self._pending.clear()
 
-    def close(self) -> None:
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
-
     # -------------------------------------------------------------- helpers
     def _host_buffers(self, live: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Pinned host tensors shaped like ``live``: a free set from the pool, else views of one new pinned block."""
@@ -157,8 +150,7 @@ class OptimizerStash:
             target.copy_(source)
 
     def _reader(self, saved: SavedOptimizer):
-        if saved.ready is not None:  # the save must be complete before its copies are read
-            self.stream.wait_event(saved.ready)
+        """Name -> saved tensor. (On CUDA a restore reads a save's buffers on the stream that filled them.)"""
         if self.mode != "file":
             return saved.tensors.__getitem__
         import numpy
@@ -171,13 +163,14 @@ class OptimizerStash:
 
         return read
 
-    def _record(self):
+    def _record(self) -> None:
+        """Mark the side stream's copies so far as pending for the training stream."""
         event = torch.cuda.Event()
         event.record(self.stream)
-        self._pending.append(event)  # a save must finish before the next step changes the moments
-        return event
+        self._pending.append(event)
 
     def _folder(self) -> Path:
+        """The stash's temporary folder (removed with the stash, by TemporaryDirectory's own finaliser)."""
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="cast-optimizer-")
         return Path(self._dir.name)

@@ -298,15 +298,17 @@ def train_autocast(device: torch.device, bf16: bool):
     """bf16 autocast when asked and the device computes in bf16 natively, else a no-op context."""
     import contextlib
 
-    if bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if bf16 and device.type == "cpu" and cpu_has_native_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if bf16 and bf16_native(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively: CUDA, or a CPU with AVX512-BF16 or AMX (elsewhere it is emulated and slower)."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
