@@ -116,6 +116,38 @@ def from_dict(cls: type, data: dict, owner: str = "") -> Any:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+#: Config keys that do not change what a run measures (where and how verbosely it ran).
+NON_SCIENTIFIC_KEYS = ("name", "train.device", "train.log_every", "train.eval_batch_size")
+
+
+def config_fingerprint(config: dict) -> str:
+    """A short hash of what a run measures: its config without NON_SCIENTIFIC_KEYS.
+
+    Two runs with the same fingerprint trained the same model on the same data
+    with the same seed; a sweep uses it to find trials the store already has.
+    """
+    import hashlib
+    import json
+
+    flat = flatten_config(config)
+    if not flat.get("data.variant"):  # empty means the task's default variant: the same data
+        flat["data.variant"] = DataConfig(task=flat.get("data.task", "sentiment")).resolved_variant()
+    kept = {key: value for key, value in flat.items() if key not in NON_SCIENTIFIC_KEYS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def flatten_config(config: dict | None, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one dict with dotted keys: {'train': {'lr': 1}} → {'train.lr': 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_config(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
 # --------------------------------------------------------------------------- data
 
 def _check_task(value: str) -> None:

@@ -35,6 +35,7 @@ from sqlite_utils import Database
 
 from cast_engine.errors import StoreError
 from cast_engine.store.migrations import apply_migrations
+from cast_engine.store.sweeps import SweepTables
 
 RUN_STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
 FINAL_STATUSES = tuple(status for status in RUN_STATUSES if status != "running")
@@ -225,7 +226,7 @@ def _configure(db: Database, path: Path) -> None:
     db.execute("PRAGMA foreign_keys=ON")
 
 
-class RunStore:
+class RunStore(SweepTables):
     """Runs, per-epoch metrics and sparsity masks in one SQLite file.
 
     ``RunStore(path=None)`` opens (and creates) ``path`` or ``default_db_path()``,
@@ -346,6 +347,8 @@ class RunStore:
         trainable_params: int | None = None,
         total_params: int | None = None,
         sweep_id: int | None = None,
+        trial_key: str | None = None,
+        fingerprint: str | None = None,
     ) -> int:
         """Insert a run with status 'running' owned by this process; return its id."""
         if not isinstance(config, Mapping):
@@ -370,6 +373,8 @@ class RunStore:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "sweep_id": sweep_id,
+            "trial_key": trial_key,
+            "fingerprint": fingerprint,
         }
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
@@ -468,6 +473,7 @@ class RunStore:
             self._require_run(conn, run_id)
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM masks WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     def artifact_dir(self, run_id: int) -> Path:

@@ -98,6 +98,47 @@ def initial_schema(db: Database) -> None:
         db.execute(statement)
 
 
+_SWEEP_STATEMENTS = (
+    """
+    CREATE TABLE sweeps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        spec_hash TEXT NOT NULL,
+        n_trials INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT,
+        pid INTEGER,
+        host TEXT
+    )
+    """,
+    "CREATE INDEX idx_sweeps_spec_hash ON sweeps(spec_hash)",
+    "ALTER TABLE runs ADD COLUMN trial_key TEXT",
+    "ALTER TABLE runs ADD COLUMN fingerprint TEXT",
+    "CREATE INDEX idx_runs_sweep_trial ON runs(sweep_id, trial_key)",
+    "CREATE INDEX idx_runs_fingerprint ON runs(fingerprint)",
+    """
+    CREATE TABLE predictions (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        split TEXT NOT NULL,
+        predicted TEXT NOT NULL,
+        gold TEXT NOT NULL,
+        PRIMARY KEY (run_id, split)
+    )
+    """,
+)
+
+
+@MIGRATIONS(name="0002_sweeps_and_predictions")
+def sweeps_and_predictions(db: Database) -> None:
+    """Sweeps (a grid of trials), each run's trial key and config fingerprint, and
+    per-example test predictions (for paired significance tests)."""
+    for statement in _SWEEP_STATEMENTS:
+        db.execute(statement)
+
+
 def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
     """Apply the pending migrations of ``migrations``; return the names applied.
 

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from ..config import RunConfig
+from ..config import RunConfig, config_fingerprint
 from ..errors import CastError, RunCancelled, TrainingDiverged
 from .events import CancelToken, Emitter, EpochEnded, MaskComputed, Message, RunEnded, RunStarted, Sink
 
@@ -78,17 +78,21 @@ def _storable(metrics: dict) -> dict:
 
 
 def open_store(store):
+    """A RunStore, or anything with its writing methods (a sweep's TrialRecorder), or a path."""
+    if hasattr(store, "create_run"):
+        return store
     from ..store import RunStore
 
-    return store if isinstance(store, RunStore) else RunStore(store)
+    return RunStore(store)
 
 
 def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
-        dataset=None) -> RunResult:
+        dataset=None, save_model: bool = True) -> RunResult:
     """Train and evaluate one configuration; record it in the run store.
 
     ``store``: a RunStore, a path, or None for the default store. ``sinks``
-    receive every event. ``cancel`` stops the run within one step. Raises
+    receive every event. ``cancel`` stops the run within one step.
+    ``save_model=False`` keeps no weights (sweeps of many trials). Raises
     CastError subclasses for bad input before anything is written; failures
     during training are recorded and returned with status 'failed'.
     """
@@ -124,6 +128,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
         regime="cad" if config.method.uses_both_branches else config.regime, model=config.model,
         seed=config.train.seed, name=config.name or None, data_hashes=file_hashes(dataset.files),
         versions=package_versions(), trainable_params=trainable, total_params=total,
+        fingerprint=config_fingerprint(config.to_dict()),
     )
     emit.sinks.insert(0, StoreSink(store, run_id))
     started = time.perf_counter()
@@ -134,8 +139,11 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     try:
         method.train(trainer)
         trainer.phase("test evaluation")
-        test = trainer.evaluate(data.test)
-        artifact = save_artifact(store, run_id, method, trainer.model, config, dataset.labels)
+        test = trainer.evaluate(data.test, keep_predictions=True)
+        for split, (predicted, gold) in test.pop("predictions").items():
+            store.save_predictions(run_id, split, predicted, gold)
+        if save_model:
+            artifact = save_artifact(store, run_id, method, trainer.model, config, dataset.labels)
     except RunCancelled as exc:
         status, reason = "cancelled", str(exc)
     except KeyboardInterrupt:

@@ -252,11 +252,19 @@ class Trainer:
             out[i] = p
         return out
 
-    def evaluate(self, split: TokenizedSplit) -> dict:
-        """Factual, counterfactual, combined and pair accuracy, and the confusion matrix."""
-        return cad_metrics(self.predict(split.factual), split.factual.labels,
-                           self.predict(split.counterfactual), split.counterfactual.labels,
-                           split.pairs, self.data.num_labels)
+    def evaluate(self, split: TokenizedSplit, keep_predictions: bool = False) -> dict:
+        """Factual, counterfactual, combined and pair accuracy, and the confusion matrix.
+
+        ``keep_predictions`` adds ``predictions``: {split: (predicted, gold)} per example,
+        for paired significance tests between runs on the same test set.
+        """
+        factual, counterfactual = self.predict(split.factual), self.predict(split.counterfactual)
+        metrics = cad_metrics(factual, split.factual.labels, counterfactual, split.counterfactual.labels,
+                              split.pairs, self.data.num_labels)
+        if keep_predictions:
+            metrics["predictions"] = {"factual": (factual, list(split.factual.labels)),
+                                      "counterfactual": (counterfactual, list(split.counterfactual.labels))}
+        return metrics
 
     # ---------------------------------------------------------- early stopping
     def fit(self, stage: str, iteration: Callable[[int], dict | None], max_epochs: int) -> int | None:

@@ -1,0 +1,159 @@
+"""Sweep rows, per-example predictions and whole-trial imports of the run store.
+
+A sweep is a grid of trials; each trial is one run whose ``trial_key`` names
+its place in the grid. Trials run anywhere (this process, worker processes,
+Ray hosts) and come back as a ``TrialRecord``; the one process that owns the
+store writes each record in a single transaction (``record_trial``), so a
+trial is either in the store completely or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Mapping
+
+from cast_engine.errors import StoreError
+
+SWEEP_STATUSES = ("running", "completed", "stopped", "failed")
+
+
+class SweepTables:
+    """Mixed into ``RunStore``: uses its ``_write``/``_read`` helpers."""
+
+    # -- sweeps ---------------------------------------------------------
+
+    def create_sweep(self, name: str, kind: str, spec: Mapping[str, Any], spec_hash: str, n_trials: int) -> int:
+        """Insert a sweep in status 'running' owned by this process; return its id."""
+        from cast_engine.store.db import _to_json, utc_now
+
+        now = utc_now()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sweeps (name, kind, status, spec, spec_hash, n_trials, created_at, updated_at, pid, host) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (name, kind, _to_json(dict(spec), "spec"), spec_hash, n_trials, now, now, os.getpid(), socket.gethostname()),
+            )
+            return int(cursor.lastrowid)
+
+    def claim_sweep(self, sweep_id: int) -> None:
+        """Mark a sweep 'running' again, owned by this process (on resume)."""
+        self._set_sweep(sweep_id, status="running", pid=os.getpid(), host=socket.gethostname())
+
+    def finish_sweep(self, sweep_id: int, status: str) -> None:
+        """Record how a sweep ended: completed, stopped or failed."""
+        if status not in SWEEP_STATUSES[1:]:
+            raise StoreError(f"unknown sweep status {status!r}; expected one of {', '.join(SWEEP_STATUSES[1:])}")
+        self._set_sweep(sweep_id, status=status, pid=None)
+
+    def _set_sweep(self, sweep_id: int, **fields: Any) -> None:
+        from cast_engine.store.db import utc_now
+
+        fields["updated_at"] = utc_now()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._write() as conn:
+            cursor = conn.execute(f"UPDATE sweeps SET {assignments} WHERE id = ?", [*fields.values(), sweep_id])
+            if cursor.rowcount == 0:
+                raise StoreError(f"no sweep {sweep_id} in {self.path}")
+
+    def get_sweep(self, sweep_id: int) -> dict[str, Any]:
+        """One sweep with its spec decoded and a live ``state`` (see list_sweeps)."""
+        rows = self._read("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
+        if not rows:
+            raise StoreError(f"no sweep {sweep_id} in {self.path}")
+        return self._decode_sweep(rows[0])
+
+    def list_sweeps(self, *, kind: str | None = None, spec_hash: str | None = None) -> list[dict[str, Any]]:
+        """Sweeps, newest first, each with ``done`` (completed trials) and ``state``:
+        its status, except that a 'running' sweep whose process is gone is 'interrupted'."""
+        clauses, params = [], []
+        for column, value in (("kind", kind), ("spec_hash", spec_hash)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [self._decode_sweep(row) for row in self._read(f"SELECT * FROM sweeps{where} ORDER BY id DESC", params)]
+
+    def _decode_sweep(self, row: dict[str, Any]) -> dict[str, Any]:
+        from cast_engine.store.db import _from_json, pid_is_alive
+
+        row["spec"] = _from_json(row["spec"])
+        done = self._read(
+            "SELECT COUNT(DISTINCT trial_key) AS n FROM runs WHERE sweep_id = ? AND status = 'completed'", (row["id"],))
+        row["done"] = done[0]["n"]
+        alive = row["host"] != socket.gethostname() or (row["pid"] is not None and pid_is_alive(row["pid"]))
+        row["state"] = "interrupted" if row["status"] == "running" and not alive else row["status"]
+        return row
+
+    def sweep_runs(self, sweep_id: int, status: str | None = "completed") -> list[dict[str, Any]]:
+        """The runs of a sweep (completed ones by default), oldest first."""
+        return self.list_runs(sweep_id=sweep_id, status=status, order="asc")
+
+    def completed_trial_keys(self, sweep_id: int) -> set[str]:
+        """Trial keys of the sweep that already have a completed run."""
+        rows = self._read("SELECT DISTINCT trial_key FROM runs WHERE sweep_id = ? AND status = 'completed'", (sweep_id,))
+        return {row["trial_key"] for row in rows}
+
+    def runs_by_fingerprint(self, fingerprints: list[str]) -> dict[str, int]:
+        """The newest completed run for each config fingerprint that has one."""
+        found: dict[str, int] = {}
+        for start in range(0, len(fingerprints), 500):
+            chunk = fingerprints[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._read(
+                f"SELECT fingerprint, MAX(id) AS id FROM runs WHERE status = 'completed' "
+                f"AND fingerprint IN ({marks}) GROUP BY fingerprint", chunk):
+                found[row["fingerprint"]] = row["id"]
+        return found
+
+    # -- predictions ----------------------------------------------------
+
+    def save_predictions(self, run_id: int, split: str, predicted: list[int], gold: list[int]) -> None:
+        """Per-example test predictions and gold labels of one split (factual, counterfactual)."""
+        from cast_engine.store.db import _to_json
+
+        if len(predicted) != len(gold):
+            raise StoreError(f"run {run_id}: {len(predicted)} predictions for {len(gold)} gold labels in {split}")
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute("INSERT OR REPLACE INTO predictions (run_id, split, predicted, gold) VALUES (?, ?, ?, ?)",
+                         (run_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold")))
+
+    def predictions(self, run_id: int) -> dict[str, dict[str, list[int]]]:
+        """{split: {'predicted': [...], 'gold': [...]}} of a run; empty when none were kept."""
+        from cast_engine.store.db import _from_json
+
+        rows = self._read("SELECT split, predicted, gold FROM predictions WHERE run_id = ?", (run_id,))
+        return {row["split"]: {"predicted": _from_json(row["predicted"]), "gold": _from_json(row["gold"])} for row in rows}
+
+    # -- whole trials ---------------------------------------------------
+
+    def record_trial(self, record, *, sweep_id: int | None = None, trial_key: str | None = None) -> int:
+        """Write a finished trial (run, epochs, masks, predictions) in one transaction,
+        then its model files into the run's artifact folder; return the run id."""
+        from cast_engine.store.db import _check_status, _split_metrics, _to_json, _to_number, FINAL_STATUSES
+
+        run = dict(record.run)
+        _check_status(run["status"], FINAL_STATUSES)
+        run.update(sweep_id=sweep_id, trial_key=trial_key)
+        for column in ("config", "versions", "data_hashes", "results"):
+            run[column] = _to_json(run.get(column), column)
+        with self._write() as conn:
+            names = ", ".join(run)
+            cursor = conn.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' for _ in run)})", list(run.values()))
+            run_id = int(cursor.lastrowid)
+            for epoch, stage, metrics in record.epochs:
+                columns, extras = _split_metrics(metrics)
+                self._insert_epoch(conn, run_id, epoch, stage, columns, extras)
+            for epoch, kept, eligible, jaccard, per_layer in record.masks:
+                conn.execute("INSERT INTO masks (run_id, epoch, kept, eligible, jaccard, per_layer) VALUES (?, ?, ?, ?, ?, ?)",
+                             (run_id, epoch, int(kept), int(eligible), _to_number(jaccard, "jaccard"),
+                              _to_json(dict(per_layer), "per_layer")))
+            for split, (predicted, gold) in record.predictions.items():
+                conn.execute("INSERT INTO predictions (run_id, split, predicted, gold) VALUES (?, ?, ?, ?)",
+                             (run_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold")))
+        if record.artifacts:
+            folder = self.artifact_dir(run_id)
+            for name, data in record.artifacts.items():
+                (folder / name).write_bytes(data)
+        return run_id
