@@ -6,6 +6,8 @@ Three lines from a notebook::
     result = ce.run(ce.RunConfig(data=ce.DataConfig(task="nli", variant="RH1"), method=ce.CastConfig(alpha=0.05, k="1%")))
     print(result.test["combined"])
 
+and a sweep: ``ce.run_sweep(ce.SweepSpec(config.to_dict(), [{"alpha": [0.01, 0.1], "seed": [1, 2]}]))``.
+
 Heavy modules (torch, transformers) load on first use, so importing this
 package is quick and never imports Qt.
 """
@@ -34,6 +36,9 @@ _EXPORTS = {
     "dataset_stats": "cast_engine.data",
     "export_run": "cast_engine.export",
     "load_exported": "cast_engine.export",
+    "SweepSpec": "cast_engine.experiments",
+    "run_sweep": "cast_engine.experiments",
+    "compare_runs": "cast_engine.evaluate.significance",
     "CastError": "cast_engine.errors",
     "ConfigError": "cast_engine.errors",
     "DataError": "cast_engine.errors",
