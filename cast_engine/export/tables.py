@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..config import flatten_config
 from ..errors import CastError, ConfigError
 
 METRICS = ("combined", "factual", "counterfactual", "pair")
@@ -28,8 +29,28 @@ SHOWN_KEYS = ("method.name", "regime", "model", "data.task", "data.variant")
 MISSING = "–"
 
 
+class SeedStats:
+    """Mean and sample std of ``self.values`` (one number per seed), as every results table shows them."""
+
+    values: list[float]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        """None when no seed has completed."""
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation (ddof=1); None for fewer than two seeds."""
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
 @dataclass
-class TableRow:
+class TableRow(SeedStats):
     """One group of runs that differ only by seed."""
 
     method: str
@@ -40,19 +61,6 @@ class TableRow:
     settings: dict[str, Any]
     values: list[float]
     run_ids: list[int]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
-
-    @property
-    def std(self) -> float | None:
-        """Sample standard deviation (ddof=1); None for a single seed."""
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
 
 
 @dataclass
@@ -74,18 +82,6 @@ class ResultsTable:
 
 
 # ------------------------------------------------------------------ configs
-
-def flatten_config(config: dict | None, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as one dict with dotted keys: {'train': {'lr': 1}} → {'train.lr': 1}."""
-    flat: dict[str, Any] = {}
-    for key, value in (config or {}).items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten_config(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
 
 def config_diff(configs: list[dict | None]) -> dict[str, list[Any]]:
     """The dotted keys whose values differ between configs, each with one value per
