@@ -1,4 +1,4 @@
-"""`cast`: the headless front door (run, runs, show, export, data).
+"""`cast`: the headless front door (run, runs, show, export, sweep, sweeps, paper, compare, data).
 
 Every run option comes from a config dataclass field (name, default, help,
 choices), so the CLI and the studio's forms cannot drift apart.
@@ -173,6 +173,154 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _executor(args):
+    from .experiments.executors import make_executor
+
+    return make_executor(args.executor, workers=args.workers, address=args.address, threads_per_trial=args.threads_per_trial)
+
+
+def _print_progress(progress) -> None:
+    """One line per finished trial: where the sweep stands, what the trial measured, the ETA."""
+    head = f"[{progress.done}/{progress.total} done" + (f", {progress.failed} failed" if progress.failed else "") + "]"
+    eta = f"  ETA {_fmt_duration(progress.eta_s)}" if progress.eta_s is not None else ""
+    last = progress.last
+    if last is None:
+        print(f"sweep {progress.sweep_id}: {progress.total} trials, {progress.done} already done", flush=True)
+        return
+    trial = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in last["trial"].items())
+    if last["status"] == "completed":
+        what = f"run {last['run_id']}: combined {_pct(last['results'].get('combined'))} %, {_fmt_s(last.get('wall_time_s'))}"
+    else:
+        what = f"{last['status']}" + (f" (run {last['run_id']})" if last.get("run_id") else "") + f": {last.get('reason')}"
+    print(f"{head} {trial}: {what}{eta}", flush=True)
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _sweep_outcome(result) -> int:
+    print(f"sweep {result.sweep_id}: {result.status}; {len(result.runs)} trials have a completed run"
+          + (f" ({result.reused} reused from the store)" if result.reused else "")
+          + f"; wall time {_fmt_duration(result.wall_time_s)}")
+    for key, failure in result.failures.items():
+        print(f"  trial {key}: {failure}")
+    if result.status == "stopped":
+        return 130
+    return 0 if result.status == "completed" else 1
+
+
+def cmd_sweep(args) -> int:
+    from .experiments.grid import SweepSpec, parse_axis
+    from .experiments.paper import absolute_data
+    from .experiments.sweep import run_sweep
+    from .store import RunStore
+
+    with RunStore(args.db) as store:
+        if args.resume is not None and not args.grid:
+            spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
+        else:
+            config = config_from_args(args)
+            config.data.data = absolute_data(config.data.data)
+            grid = dict(parse_axis(text) for text in args.grid or [])
+            spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
+        trials = spec.trials()
+        print(f"{len(trials)} trials; executor {args.executor}" + (f" with {args.workers} workers" if args.workers > 1 else ""))
+        result = run_sweep(spec, store=store, executor=_executor(args), resume=args.resume, new=args.new,
+                           reuse=args.reuse, keep_models=args.keep_models, on_progress=_print_progress)
+    return _sweep_outcome(result)
+
+
+def cmd_sweeps(args) -> int:
+    from .store import RunStore
+
+    with RunStore(args.db) as store:
+        sweeps = store.list_sweeps()
+    if not sweeps:
+        print(f"no sweeps in {store.path}")
+        return 0
+    print(f"{'id':>4}  {'state':<12} {'done':>9}  {'kind':<8} name")
+    for s in sweeps:
+        print(f"{s['id']:>4}  {s['state']:<12} {s['done']:>4}/{s['n_trials']:<4}  {s['kind']:<8} {s['name']}")
+    return 0
+
+
+def cmd_paper(args) -> int:
+    import time
+
+    from .experiments.paper import plan
+    from .experiments.paper_run import run_paper
+    from .store import RunStore
+
+    overrides = {}
+    for text in args.set or []:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {text!r}: expected FIELD=VALUE")
+        overrides[name.strip()] = value.strip()
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    the_plan = plan(args.experiment, args.preset, data=args.data, overrides=overrides, seeds=seeds,
+                    alpha=float(args.alpha) if args.alpha else None, k=args.k, task=args.task, variant=args.variant,
+                    alphas=[float(a) for a in args.alphas.split(",")] if args.alphas else None,
+                    ks=args.ks.split(",") if args.ks else None)
+    out = args.out or f"cast-paper-{args.preset}"
+    started = time.perf_counter()
+    if args.experiment == "figure3":
+        output = run_paper(the_plan, out)
+    else:
+        n = len(the_plan.spec.trials())
+        print(f"{args.experiment}, preset {args.preset}: {n} trials; executor {args.executor}"
+              + (f" with {args.workers} workers" if args.workers > 1 else ""))
+        with RunStore(args.db) as store:
+            output = run_paper(the_plan, out, store=store, executor=_executor(args), metric=args.metric,
+                               reference=None if args.reference == "none" else args.reference,
+                               run=not args.no_run, on_progress=_print_progress)
+    if output.sweep is not None:
+        _sweep_outcome(output.sweep)
+    if output.table is not None:
+        from .experiments.outputs import table_markdown
+
+        print(table_markdown(output.table))
+    print(f"wrote {', '.join(str(p) for p in output.files)} in {_fmt_duration(time.perf_counter() - started)}")
+    if output.sweep is not None and output.sweep.status == "stopped":
+        return 130
+    return 0 if output.sweep is None or output.sweep.status == "completed" else 1
+
+
+def cmd_compare(args) -> int:
+    from .evaluate.significance import compare_runs
+    from .store import RunStore
+
+    with RunStore(args.db) as store:
+        runs_a = [store.get_run(i) for i in args.a]
+        runs_b = [store.get_run(i) for i in args.b]
+        result = compare_runs(store, runs_a, runs_b, samples=args.samples)
+    print(f"A = runs {' '.join(map(str, args.a))}: combined test accuracy {100 * result.accuracy_a:.2f} %")
+    print(f"B = runs {' '.join(map(str, args.b))}: combined test accuracy {100 * result.accuracy_b:.2f} %")
+    print(f"A − B = {100 * result.difference:+.2f} points, paired bootstrap 95 % CI [{100 * result.ci_low:+.2f}, "
+          f"{100 * result.ci_high:+.2f}] ({result.n_examples} examples, {result.n_pairs_of_runs} seed pair(s))")
+    print(f"McNemar: A right and B wrong {result.b}, A wrong and B right {result.c}, p = {result.p_value:.4g}")
+    print("significant at 0.05" if result.significant() else "not significant at 0.05")
+    return 0
+
+
+def _add_executor_options(parser) -> None:
+    group = parser.add_argument_group("execution")
+    group.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local: trials on this machine; ray: trials as Ray tasks (default: local).")
+    group.add_argument("--workers", type=int, default=1,
+                       help="Trials at once: local worker processes (one per GPU where there are GPUs); "
+                            "with ray and no --address, the CPUs of the local Ray instance (default: 1).")
+    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001).")
+    group.add_argument("--threads-per-trial", type=int, default=None,
+                       help="CPU threads per trial (default: the cores shared among the workers; 1 with ray).")
+
+
 def _pct(value) -> str:
     return f"{100 * value:.1f}" if isinstance(value, (int, float)) else "-"
 
@@ -209,6 +357,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("hf", "delta"), default="hf", help="hf: a Hugging Face folder; delta: a sparse delta against the base model.")
     p.add_argument("--out", required=True, help="Output folder (must not exist or be empty).")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sweep", help="Run a grid of trials (every trial is a run in the store); resumes where it stopped.",
+                       description="Run every combination of the --grid values over the base config given by the "
+                                   "usual run options. Running the same grid again resumes its sweep: completed "
+                                   "trials are never rerun.")
+    add_run_options(p)
+    p.add_argument("--grid", action="append", metavar="FIELD=V1,V2",
+                   help="An axis: a config field and its values, e.g. alpha=0.01,0.05 k=1e4,1e5 seed=1,2,3 "
+                        "method=full,cast lr=1e-5:5e-5:2e-5 (START:STOP:STEP, inclusive). Repeat for more axes.")
+    p.add_argument("--sweep-name", default="", help="A name for the sweep.")
+    p.add_argument("--resume", type=int, default=None, help="Resume sweep N (its own grid unless --grid is given).")
+    p.add_argument("--new", action="store_true", help="Start a new sweep even if one with the same trials exists.")
+    p.add_argument("--reuse", action="store_true", help="Count a completed run anywhere in the store with a trial's exact config as that trial.")
+    p.add_argument("--keep-models", action="store_true", help="Save every trial's weights (default: metrics and predictions only).")
+    _add_executor_options(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("sweeps", help="List the sweeps in the store.")
+    p.set_defaults(func=cmd_sweeps)
+
+    from .experiments.paper import EXPERIMENTS, PRESETS
+
+    p = sub.add_parser("paper", help="Run (or reuse from the store) one of the paper's experiments and write its table or figure.",
+                       description="Presets: " + "; ".join(f"{name}: {preset.help}" for name, preset in PRESETS.items()) + ".")
+    p.add_argument("experiment", choices=EXPERIMENTS)
+    p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="Settings (default: quick).")
+    p.add_argument("--data", default="upstream", help="The CAD data: 'upstream' (download) or a Kaushik-layout folder.")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="Override a config field, e.g. train.lr=2e-5 (repeatable).")
+    p.add_argument("--seeds", default=None, help="Seeds, e.g. 1,2,3 (default: the preset's).")
+    p.add_argument("--alpha", default=None, help="Tables: CAST's α (default: the preset's).")
+    p.add_argument("--k", default=None, help="Tables: CAST's K (default: the preset's).")
+    p.add_argument("--alphas", default=None, help="Figure 2: the α values, e.g. 0.01,0.05,0.15.")
+    p.add_argument("--ks", default=None, help="Figure 2: the K values, e.g. 1e5,1e6.")
+    p.add_argument("--task", choices=("sentiment", "nli"), default=None, help="Figure 2: the task (default: sentiment).")
+    p.add_argument("--variant", default=None, help="Figure 2: the variant (default: CAD for sentiment, RH1 for NLI).")
+    p.add_argument("--metric", choices=("combined", "factual", "counterfactual", "pair"), default="combined",
+                   help="Which test accuracy the table or figure shows (default: combined).")
+    p.add_argument("--reference", default="full", help="Tables: mark methods that differ significantly from this one (none: no marks).")
+    p.add_argument("--out", default=None, help="Output folder (default: ./cast-paper-PRESET).")
+    p.add_argument("--no-run", action="store_true", help="Write the outputs from the runs the store has; run nothing.")
+    _add_executor_options(p)
+    p.set_defaults(func=cmd_paper)
+
+    p = sub.add_parser("compare", help="Paired bootstrap CI and McNemar test between two runs (or two groups of seeds).")
+    p.add_argument("--a", type=int, nargs="+", required=True, help="Run ids of method A (one per seed).")
+    p.add_argument("--b", type=int, nargs="+", required=True, help="Run ids of method B, paired with A's by seed.")
+    p.add_argument("--samples", type=int, default=10000, help="Bootstrap resamples (default: 10000).")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("data", help="Load a dataset variant and print its statistics.")
     add_run_options(p)
