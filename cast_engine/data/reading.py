@@ -10,7 +10,6 @@ import contextlib
 import csv
 import io
 import json
-import logging
 import math
 import re
 import tempfile
@@ -298,21 +297,10 @@ def _quiet_datasets() -> Iterator[str]:
     A private cache per read means an edited file is never served stale and no
     copy of user data accumulates in the shared Hugging Face cache.
     """
-    import datasets
-    from datasets.utils import logging as ds_logging
+    from .quiet import datasets_quiet
 
-    bars_were_enabled = not datasets.utils.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    logger = logging.getLogger("datasets")
-    old_level = ds_logging.get_verbosity()
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        with tempfile.TemporaryDirectory(prefix="cast-read-") as cache_dir:
-            yield cache_dir
-    finally:
-        logger.setLevel(old_level)
-        if bars_were_enabled:
-            datasets.enable_progress_bars()
+    with datasets_quiet(), tempfile.TemporaryDirectory(prefix="cast-read-") as cache_dir:
+        yield cache_dir
 
 
 # --- checked cell access, shared by the loaders ------------------------------------------

@@ -75,15 +75,12 @@ def tokenize_examples(examples: Sequence[Example], tokenizer, max_length: int, c
         cache_file = str(cache_dir / f"{_cache_key(examples, tokenizer, max_length)}.arrow")
     except OSError:
         pass  # an unwritable cache only costs time
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
+    from ..data.quiet import datasets_quiet
+
+    with datasets_quiet():
         table = datasets.Dataset.from_dict(columns).map(
             encode, batched=True, remove_columns=list(columns), cache_file_name=cache_file, load_from_cache_file=True
         )
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
     features = {name: table[name] for name in table.column_names}
     return TokenizedSet(features, labels)
 

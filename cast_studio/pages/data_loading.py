@@ -64,9 +64,15 @@ class _LoadJob(QRunnable):
             dataset = load_config(self.cfg, self.cache_dir)
             stats = dataset_stats(dataset)
         except Exception as exc:  # every problem is shown on the page, never raised
-            self.signals.failed.emit(self.generation, problem_text(exc))
+            self._send("failed", self.generation, problem_text(exc))
         else:
-            self.signals.done.emit(self.generation, dataset, stats)
+            self._send("done", self.generation, dataset, stats)
+
+    def _send(self, name: str, *args) -> None:
+        try:
+            getattr(self.signals, name).emit(*args)
+        except RuntimeError:  # the window closed while the data loaded: nobody is listening
+            pass
 
 
 class BackgroundLoader(QObject):
