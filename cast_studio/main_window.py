@@ -18,10 +18,11 @@ from .pages.data_page import DataPage
 from .pages.experiment_page import ExperimentPage
 from .pages.history_page import HistoryPage
 from .pages.monitor_page import MonitorPage
+from .pages.sweep_page import SweepPage
 from .store_access import open_store
 from .worker import RunQueue
 
-PAGES = ("Data", "Experiment", "Monitor", "History")
+PAGES = ("Data", "Experiment", "Monitor", "Sweep", "History")
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
 
@@ -50,6 +51,7 @@ class MainWindow(QMainWindow):
         self.data_page = DataPage()
         self.experiment_page = ExperimentPage()
         self.monitor_page = MonitorPage()
+        self.sweep_page = SweepPage(self.db_path, self.experiment_page.base_config)
         self.history_page = HistoryPage(self.db_path)
         self._build_layout()
         self._connect()
@@ -64,7 +66,7 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(140)
         self.nav.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 10px 8px; }")
         self.stack = QStackedWidget()
-        for page in (self.data_page, self.experiment_page, self.monitor_page, self.history_page):
+        for page in (self.data_page, self.experiment_page, self.monitor_page, self.sweep_page, self.history_page):
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.currentRowChanged.connect(self._page_shown)
@@ -117,6 +119,8 @@ class MainWindow(QMainWindow):
         self.queue.queue_changed.connect(self._queue_changed)
         self.queue.run_finished.connect(self._run_finished)
         self.queue.idle.connect(self._idle)
+        self.sweep_page.runs_changed.connect(self.history_page.refresh)
+        self.sweep_page.open_runs.connect(self.show_runs)
 
     def _page_shown(self, index: int) -> None:
         # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.
@@ -126,6 +130,12 @@ class MainWindow(QMainWindow):
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(PAGES.index(name))
+
+    def show_runs(self, ids: list) -> None:
+        """History, with these runs selected (a Sweep heat-map cell's seeds)."""
+        self.history_page.refresh()
+        self.show_page("History")
+        self.history_page.select_runs(ids)
 
     # ------------------------------------------------------------------ runs
     def _dataset_changed(self, dataset) -> None:
@@ -157,17 +167,19 @@ class MainWindow(QMainWindow):
         """Ask before stopping a running study (tests replace this)."""
         answer = QMessageBox.question(
             self, "Stop training?",
-            "A run is training. Stop it (it is saved as cancelled with what it measured so far) and quit?",
+            "Training is running. Stop it and quit? A run is saved as cancelled with what it measured so far; "
+            "a sweep keeps its finished trials and resumes when launched again.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:
-        if self.queue.is_running():
+        if self.queue.is_running() or self.sweep_page.is_running():
             if not self.confirm_close():
                 event.ignore()
                 return
-            self.statusBar().showMessage("stopping the run…")
+            self.statusBar().showMessage("stopping…")
             self.queue.shutdown()
+            self.sweep_page.shutdown()
         self.save_settings()
         event.accept()
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from cast_engine.store import RunStore
 
 WRITE_LOCK = threading.RLock()
-WRITE_METHODS = ("create_run", "update_run", "add_epoch", "add_mask", "finish_run", "delete_run", "mark_interrupted")
+WRITE_METHODS = ("create_run", "update_run", "add_epoch", "add_mask", "finish_run", "delete_run", "mark_interrupted",
+                 "artifact_dir", "save_predictions", "record_trial", "create_sweep", "claim_sweep", "finish_sweep")
 
 
 class WriteMonitor:

@@ -300,6 +300,22 @@ class ExperimentPage(QWidget):
                     configs.append(config)
         return configs
 
+    def base_config(self) -> RunConfig:
+        """The page's settings as one config (a sweep's base): the first ticked method, else CAST;
+        the first seed. ConfigError names a problem."""
+        for form in (self.train_form, self.subset_form):
+            if not form.is_valid():
+                raise ConfigError("; ".join(form.errors.values()))
+        if self.model_kind.currentIndex() != 0 and not self.model_spec():
+            raise ConfigError("model: give a Hugging Face model id or choose a folder")
+        method = (self.checked_methods() or ["cast"])[0]
+        if not self.method_forms[method].is_valid():
+            raise ConfigError("; ".join(self.method_forms[method].errors.values()))
+        train = self.train_form.config(seed=parse_seeds(self.seeds.text())[0], device=self.device.currentData() or "auto")
+        data = dataclasses.replace(self.data_config, **self.subset_form.values())
+        return RunConfig(data=data, train=train, method=self.method_forms[method].config(), model=self.model_spec(),
+                         regime="cad")
+
     def request_runs(self) -> None:
         """Queue the runs, or say in place why not."""
         try:

@@ -1,0 +1,179 @@
+"""The Sweep page's plots: a heat map of mean accuracy over two axes (α × K) and the
+Figure 2 line chart (accuracy against α, a line per K). Both draw an engine
+``SweepGrid``; clicking a heat-map cell asks for its runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from cast_engine.experiments.outputs import SweepGrid, y_label
+
+LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def _text(value) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def _plain(label: str) -> str:
+    """'K = $10^{5}$' (matplotlib mathtext) → 'K = 10^5' for Qt."""
+    return label.replace("$", "").replace("{", "").replace("}", "")
+
+
+class _CellImage(pg.ImageItem):
+    """An ImageItem that reports the cell under a left click."""
+
+    def __init__(self, on_click):
+        super().__init__(axisOrder="row-major")
+        self._on_click = on_click
+
+    def mouseClickEvent(self, event):  # noqa: N802 (pyqtgraph's name)
+        if event.button() == Qt.MouseButton.LeftButton:
+            pos = event.pos()
+            self._on_click(int(math.floor(pos.x())), int(math.floor(pos.y())))
+            event.accept()
+
+
+class SweepPlots(QWidget):
+    """Heat map (left) and line chart (right) of one sweep grid."""
+
+    cell_clicked = Signal(list)  # the run ids of the clicked cell
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.grid: SweepGrid | None = None
+        self.heat = pg.PlotWidget(background="w")
+        self.heat.setMenuEnabled(False)
+        self.heat.setMouseEnabled(x=False, y=False)
+        self.heat.hideButtons()
+        self.image = _CellImage(self._clicked)
+        self.heat.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), values=(0, 100), width=14, interactive=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.heat.getPlotItem())
+        self.heat.getPlotItem().setTitle("mean accuracy (%): click a cell to open its runs", color="#333", size="10pt")
+        self.cell_texts: list[pg.TextItem] = []
+        self.lines = pg.PlotWidget(background="w")
+        self.lines.getPlotItem().setTitle("accuracy against the first axis, a line per second", color="#333", size="10pt")
+        self.lines.showGrid(x=True, y=True, alpha=0.25)
+        self.legend = self.lines.addLegend(offset=(-10, 10), labelTextColor="#333")
+        for name in ("left", "bottom"):
+            self.lines.getPlotItem().getAxis(name).enableAutoSIPrefix(False)  # α reads 0.05, not 50 ×0.001
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.error_bars: dict[str, pg.ErrorBarItem] = {}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.heat, 1)
+        layout.addWidget(self.lines, 1)
+
+    # ------------------------------------------------------------- drawing
+    def show_grid(self, grid: SweepGrid | None) -> None:
+        """Draw ``grid`` (None clears both plots)."""
+        self.grid = grid
+        self._draw_heat(grid)
+        self._draw_lines(grid)
+
+    def cell_matrix(self) -> np.ndarray:
+        """Mean accuracy per cell, rows = second-axis values, columns = first-axis values (NaN: none yet)."""
+        grid = self.grid
+        if grid is None:
+            return np.zeros((0, 0))
+        xs, ys = grid.xs(), grid.ys()
+        matrix = np.full((len(ys), len(xs)), np.nan)
+        for r, y in enumerate(ys):
+            for c, x in enumerate(xs):
+                point = grid.point(x, y)
+                if point is not None and point.mean is not None:
+                    matrix[r, c] = point.mean
+        return matrix
+
+    def _draw_heat(self, grid: SweepGrid | None) -> None:
+        plot = self.heat.getPlotItem()
+        for item in self.cell_texts:
+            plot.removeItem(item)
+        self.cell_texts = []
+        matrix = self.cell_matrix()
+        if grid is None or matrix.size == 0:
+            self.image.clear()
+            return
+        finite = matrix[np.isfinite(matrix)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
+        if high - low < 1.0:
+            low, high = low - 0.5, high + 0.5
+        self.image.setImage(np.nan_to_num(matrix, nan=low), autoLevels=False)
+        self.image.setRect(QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
+        self.colorbar.setLevels((low, high))
+        xs, ys = grid.xs(), grid.ys()
+        for r, y in enumerate(ys):
+            for c, x in enumerate(xs):
+                point = grid.point(x, y)
+                if point is None or point.mean is None:
+                    label, colour = "no run yet", QColor("#bbbbbb")
+                else:
+                    label = f"{point.mean:.1f}\n(n={len(point.values)})"
+                    share = (point.mean - low) / (high - low)
+                    colour = QColor("#000000" if share > 0.6 else "#ffffff")
+                text = pg.TextItem(label, color=colour, anchor=(0.5, 0.5))
+                text.setPos(c + 0.5, r + 0.5)
+                plot.addItem(text)
+                self.cell_texts.append(text)
+        plot.getAxis("bottom").setTicks([[(c + 0.5, _text(x)) for c, x in enumerate(xs)]])
+        plot.getAxis("left").setTicks([[(r + 0.5, _plain(y_label(grid, y)) if grid.y_field else "") for r, y in enumerate(ys)]])
+        plot.setLabel("bottom", grid.label(grid.x_field))
+        plot.setLabel("left", grid.label(grid.y_field) if grid.y_field else "")
+        plot.setXRange(0, len(xs), padding=0)
+        plot.setYRange(0, len(ys), padding=0)
+
+    def _draw_lines(self, grid: SweepGrid | None) -> None:
+        plot = self.lines.getPlotItem()
+        wanted = [] if grid is None else [_plain(y_label(grid, y)) if grid.y_field else "accuracy" for y in grid.ys()]
+        for name in list(self.curves):
+            if name not in wanted:  # lines of another sweep
+                plot.removeItem(self.curves.pop(name))
+                plot.removeItem(self.error_bars.pop(name))
+                self.legend.removeItem(name)
+        if grid is None:
+            return
+        xs = grid.xs()
+        numeric = all(isinstance(x, (int, float)) for x in xs)
+        position = {x: (float(x) if numeric else i) for i, x in enumerate(xs)}
+        for i, (y, name) in enumerate(zip(grid.ys(), wanted)):
+            points = [(position[x], p) for x in xs if (p := grid.point(x, y)) is not None and p.mean is not None]
+            colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+            if name not in self.curves:
+                self.curves[name] = plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour,
+                                              symbolPen=colour, name=name)
+                self.error_bars[name] = pg.ErrorBarItem(pen=pg.mkPen(colour), beam=0.0)
+                plot.addItem(self.error_bars[name])
+            x_values = np.array([x for x, _ in points], dtype=float)
+            means = np.array([p.mean for _, p in points], dtype=float)
+            stds = np.array([p.std or 0.0 for _, p in points], dtype=float)
+            self.curves[name].setData(x_values, means)  # plots update, never rebuild
+            self.error_bars[name].setData(x=x_values, y=means, height=2 * stds)
+        if not numeric:
+            plot.getAxis("bottom").setTicks([[(i, _text(x)) for i, x in enumerate(xs)]])
+        else:
+            plot.getAxis("bottom").setTicks(None)
+        plot.setLabel("bottom", grid.label(grid.x_field))
+        plot.setLabel("left", f"{grid.metric} test accuracy (%)")
+
+    # ------------------------------------------------------------- clicks
+    def _clicked(self, column: int, row: int) -> None:
+        grid = self.grid
+        if grid is None:
+            return
+        xs, ys = grid.xs(), grid.ys()
+        if 0 <= column < len(xs) and 0 <= row < len(ys):
+            point = grid.point(xs[column], ys[row])
+            if point is not None and point.run_ids:
+                self.cell_clicked.emit(list(point.run_ids))
+
+    def click_cell(self, x, y) -> None:
+        """As a user clicking the cell of (x, y) (tests)."""
+        grid = self.grid
+        self._clicked(grid.xs().index(x), grid.ys().index(y))

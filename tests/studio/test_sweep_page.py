@@ -1,0 +1,147 @@
+"""Sweep page: define a grid, launch it, watch the heat map and line chart fill, open a
+cell's runs in History, export the figure and the table, stop and resume, bad input in place."""
+
+from __future__ import annotations
+
+import csv
+import os
+import statistics
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from cast_engine.store import RunStore  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch, store_path, tiny_model_dir):
+    monkeypatch.setenv("CAST_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
+    from cast_studio.main_window import MainWindow
+
+    win = MainWindow(store_path)
+    qtbot.addWidget(win)
+    win.show()
+    page = win.experiment_page
+    page.set_model(str(tiny_model_dir))
+    page.set_checked_methods(["cast"])
+    page.set_devices([{"id": "cpu", "name": "CPU", "memory_bytes": None}])
+    page.device.setCurrentIndex(page.device.findData("cpu"))
+    for name, value in {"max_epochs": "1", "batch_size": "16", "max_length": "48", "lr": "0.001"}.items():
+        assert page.train_form.set_text(name, value)
+    win.show_page("Sweep")
+    yield win
+    win.sweep_page.shutdown()
+    win.queue.shutdown()
+
+
+def _launch(qtbot, page, axes):
+    page.axes.set_axes(axes)
+    with _Done(qtbot, page):
+        qtbot.mouseClick(page.launch_button, Qt.MouseButton.LeftButton)
+
+
+class _Done:
+    """Wait until the page's sweep thread has ended."""
+
+    def __init__(self, qtbot, page):
+        self.qtbot, self.page = qtbot, page
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.qtbot.waitUntil(lambda: self.page.thread is not None and not self.page.is_running()
+                                 and self.page.launch_button.isEnabled(), timeout=300_000)
+
+
+def test_a_sweep_fills_the_heat_map_and_the_line_chart(qtbot, window, store_path):
+    page = window.sweep_page
+    _launch(qtbot, page, [("method.alpha", "0.01, 0.3"), ("method.k", "1000, 1%"), ("train.seed", "1, 2")])
+    assert "completed" in page.status.text()
+    assert page.progress.value() == page.progress.maximum() == 8
+    matrix = page.plots.cell_matrix()
+    assert matrix.shape == (2, 2) and np.isfinite(matrix).all()
+    with RunStore(store_path) as store:
+        (sweep,) = store.list_sweeps()
+        runs = store.sweep_runs(sweep["id"])
+    assert len(runs) == 8
+    for r, k in enumerate(["1000", "1%"]):
+        for c, alpha in enumerate([0.01, 0.3]):
+            values = [100 * run["results"]["combined"] for run in runs
+                      if run["config"]["method"]["alpha"] == alpha and run["config"]["method"]["k"] == k]
+            assert matrix[r, c] == pytest.approx(statistics.fmean(values))
+    assert len(page.plots.curves) == 2  # a line per K
+    xs, ys = page.plots.curves["K = 10^3"].getData()
+    assert list(xs) == [0.01, 0.3] and list(ys) == pytest.approx(list(matrix[0]))
+    assert [t.toPlainText() for t in page.plots.cell_texts][0].endswith("(n=2)")
+    # The History page already lists the sweep's runs.
+    assert set(window.history_page.visible_ids()) >= {run["id"] for run in runs}
+
+
+def test_a_cell_opens_its_runs_in_history(qtbot, window, store_path):
+    page = window.sweep_page
+    _launch(qtbot, page, [("method.alpha", "0.01, 0.3"), ("train.seed", "1, 2")])
+    page.plots.click_cell(0.3, None)
+    assert window.stack.currentWidget() is window.history_page
+    with RunStore(store_path) as store:
+        expected = {run["id"] for run in store.list_runs() if run["config"]["method"]["alpha"] == 0.3}
+    assert set(window.history_page.selected_ids()) == expected and len(expected) == 2
+
+
+def test_export_figure_and_table(qtbot, window, tmp_path):
+    page = window.sweep_page
+    _launch(qtbot, page, [("method.alpha", "0.01, 0.3"), ("train.seed", "1, 2")])
+    assert page.export_figure(tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in page.export_figure(tmp_path / "fig.svg").read_bytes()[:500]
+    rows = list(csv.DictReader(page.export_table(tmp_path / "grid.csv").open()))
+    grid = page.current_grid()
+    for row in rows:
+        point = grid.point(float(row["alpha"]), None)
+        assert float(row["mean"]) == pytest.approx(point.mean, abs=1e-4) and int(row["n"]) == 2
+    assert "| α |" in page.export_table(tmp_path / "grid.md").read_text()
+    page._report(lambda: page.export_table(tmp_path / "grid.xlsx"))
+    assert "saved as .md or .csv" in page.view_note.text()
+
+
+def test_stop_then_launch_again_resumes(qtbot, window, store_path):
+    """Stopped while the demo data was still loading on the Data page; relaunched once it has
+    (its variant is then spelled out): the same sweep resumes."""
+    page = window.sweep_page
+    page.axes.set_axes([("method.alpha", "0.01, 0.1, 0.2, 0.3"), ("train.seed", "1")])
+    page.thread = None
+    qtbot.mouseClick(page.launch_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.progress.value() >= 1, timeout=300_000)
+    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_running() and page.launch_button.isEnabled(), timeout=300_000)
+    assert "stopped" in page.status.text()
+    with RunStore(store_path) as store:
+        done_before = len(store.list_runs(status="completed"))
+    assert 1 <= done_before < 4
+    with _Done(qtbot, page):
+        qtbot.mouseClick(page.launch_button, Qt.MouseButton.LeftButton)
+    with RunStore(store_path) as store:
+        (sweep,) = store.list_sweeps()
+        assert sweep["done"] == 4 and len(store.list_runs(status="completed")) == 4
+
+
+def test_bad_input_is_refused_in_place(qtbot, window, store_path):
+    page = window.sweep_page
+    page.axes.set_axes([("method.alpha", "0.01, 2")])
+    assert not page.launch()
+    assert "Cannot launch" in page.status.text() and "alpha = 2.0 is out of range" in page.status.text()
+    page.axes.set_axes([("train.lr", "fast")])
+    assert "lr = 'fast'" in page.count_label.text()
+    assert not page.launch()
+    page.axes.set_axes([("method.alpha", "0.1")])
+    page.workers.setValue(1)
+    assert not window.experiment_page.train_form.set_text("max_epochs", "0")  # the base config is invalid
+    assert not page.launch() and "train.max_epochs = 0 is out of range" in page.status.text()
+    assert window.experiment_page.train_form.set_text("max_epochs", "1")
+    page.axes.set_axes([("method.k", "")])
+    assert not page.launch() and "expected FIELD=V1,V2" in page.status.text()
+    with RunStore(store_path) as store:
+        assert store.list_sweeps() == [] and store.list_runs() == []
