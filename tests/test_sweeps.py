@@ -43,6 +43,18 @@ def test_grid_product_skips_fields_a_method_lacks_and_drops_duplicates():
     assert len({t.key for t in trials}) == 6
 
 
+def test_a_trial_key_means_what_the_run_measures():
+    from cast_engine.config import config_fingerprint
+
+    base = RunConfig().to_dict()
+    same = RunConfig().to_dict()
+    same["name"], same["train"]["device"], same["data"]["variant"] = "renamed", "cuda", "CAD"  # CAD: the default
+    assert config_fingerprint(same) == config_fingerprint(base)
+    other = RunConfig().to_dict()
+    other["train"]["seed"] = 2
+    assert config_fingerprint(other) != config_fingerprint(base)
+
+
 def test_a_bad_grid_value_names_the_trial():
     spec = SweepSpec(RunConfig().to_dict(), [{"method": ["cast"], "alpha": ["0.05", "1.5"]}])
     with pytest.raises(ConfigError, match=r"grid trial \(method=cast, method.alpha=1.5\).*alpha = 1.5 is out of range"):

@@ -35,6 +35,7 @@ COLUMNS = (
     Column("variant", "Variant"),
     Column("regime", "Regime"),
     Column("seed", "Seed", True),
+    Column("sweep_id", "Sweep", True, "the sweep this run is a trial of (see the Sweep page)"),
     Column("combined", "Combined", True, "combined test accuracy (%)"),
     Column("factual", "Factual", True, "factual test accuracy (%)"),
     Column("counterfactual", "Counterf.", True, "counterfactual test accuracy (%)"),
@@ -72,7 +73,7 @@ def _cell_values(run: dict) -> dict[str, tuple[str, Any]]:
     for key in ("name", "status", "method", "task", "variant", "regime"):
         text = str(run.get(key) or "")
         values[key] = (text, text.lower())
-    for key in ("id", "seed"):
+    for key in ("id", "seed", "sweep_id"):
         number = run.get(key)
         values[key] = ("" if number is None else str(number), number)
     for metric in METRICS:

@@ -90,6 +90,11 @@ def test_a_cell_opens_its_runs_in_history(qtbot, window, store_path):
     with RunStore(store_path) as store:
         expected = {run["id"] for run in store.list_runs() if run["config"]["method"]["alpha"] == 0.3}
     assert set(window.history_page.selected_ids()) == expected and len(expected) == 2
+    from cast_studio.pages.history_page import COLUMN
+
+    history = window.history_page
+    sweep_cells = {history.proxy.index(row, COLUMN["sweep_id"]).data() for row in range(history.proxy.rowCount())}
+    assert sweep_cells == {"1"}  # every trial shows its sweep
 
 
 def test_export_figure_and_table(qtbot, window, tmp_path):
