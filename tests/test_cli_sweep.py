@@ -50,3 +50,5 @@ def test_paper_table_from_an_empty_store_writes_empty_cells(cad_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     markdown = (tmp_path / "out" / "table2-quick.md").read_text()
     assert "| CAST | – | – |" in markdown and "n = seeds completed of 2" in markdown
+    listed = cast("sweeps", db=db)
+    assert "no sweeps" in listed.stdout  # --no-run only reads

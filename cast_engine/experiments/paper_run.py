@@ -24,7 +24,6 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
               reference: str | None = "full", run: bool = True, cancel=None, on_progress=None) -> PaperOutput:
     """Run the plan's missing trials (``run=False``: only what the store has), then write files."""
     from ..train.runner import open_store
-    from .sweep import find_or_create_sweep
 
     out = Path(out).expanduser()
     if plan.experiment == "figure3":
@@ -36,10 +35,11 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
         result = run_sweep(plan.spec, store=store, executor=executor, kind=plan.experiment, reuse=True,
                            cancel=cancel, on_progress=on_progress)
         sweep_id = result.sweep_id
-    else:
-        sweep_id, _ = find_or_create_sweep(store, plan.spec, trials, plan.experiment)
+    else:  # read only: the plan's own sweep if there is one, else any matching runs
+        existing = store.list_sweeps(spec_hash=plan.spec.spec_hash())
+        sweep_id = existing[0]["id"] if existing else None
     runs = {}
-    by_trial = {run["trial_key"]: run for run in store.sweep_runs(sweep_id)}
+    by_trial = {run["trial_key"]: run for run in store.sweep_runs(sweep_id)} if sweep_id is not None else {}
     found = store.runs_by_fingerprint([t.key for t in trials if t.key not in by_trial])
     for trial in trials:
         if trial.key in by_trial:
