@@ -54,7 +54,8 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
     else:
         grid = outputs.sweep_grid(trials, runs, metric, "method.alpha", "method.k")
         variant = plan.columns[0][1]
-        title = f"Figure 2: CAST on {plan.task} {variant}, preset {plan.preset.name}"
+        task = "NLI" if plan.task == "nli" else plan.task
+        title = f"Figure 2: CAST on {task} {variant}, preset {plan.preset.name}"
         output.grid = grid
         output.files = [outputs.write_text(out / f"{stem}.csv", outputs.grid_csv(grid)),
                         outputs.write_text(out / f"{stem}.md", outputs.grid_markdown(grid, title)),

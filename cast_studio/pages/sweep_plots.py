@@ -52,6 +52,7 @@ class SweepPlots(QWidget):
         self.heat.setMenuEnabled(False)
         self.heat.setMouseEnabled(x=False, y=False)
         self.heat.hideButtons()
+        self.heat.getPlotItem().getAxis("left").setWidth(90)  # room for 'K = 10^6' before the first draw
         self.image = _CellImage(self._clicked)
         self.heat.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), values=(0, 100), width=14, interactive=False)
@@ -59,11 +60,13 @@ class SweepPlots(QWidget):
         self.heat.getPlotItem().setTitle("mean accuracy (%): click a cell to open its runs", color="#333", size="10pt")
         self.cell_texts: list[pg.TextItem] = []
         self.lines = pg.PlotWidget(background="w")
-        self.lines.getPlotItem().setTitle("accuracy against the first axis, a line per second", color="#333", size="10pt")
+        self.lines.getPlotItem().setTitle("accuracy against the sweep's first axis", color="#333", size="10pt")
         self.lines.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.lines.addLegend(offset=(-10, 10), labelTextColor="#333")
         for name in ("left", "bottom"):
             self.lines.getPlotItem().getAxis(name).enableAutoSIPrefix(False)  # α reads 0.05, not 50 ×0.001
+            for plot in (self.heat, self.lines):
+                plot.getPlotItem().getAxis(name).setTextPen("#333")  # pyqtgraph's grey is faint on white
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.error_bars: dict[str, pg.ErrorBarItem] = {}
         layout = QHBoxLayout(self)
@@ -161,6 +164,8 @@ class SweepPlots(QWidget):
             plot.getAxis("bottom").setTicks(None)
         plot.setLabel("bottom", grid.label(grid.x_field))
         plot.setLabel("left", f"{grid.metric} test accuracy (%)")
+        per_line = f", a line per {grid.label(grid.y_field)}" if grid.y_field else ""
+        plot.setTitle(f"accuracy against {grid.label(grid.x_field)}{per_line} (error bars: ±1 std)", color="#333", size="10pt")
 
     # ------------------------------------------------------------- clicks
     def _clicked(self, column: int, row: int) -> None:
