@@ -125,6 +125,8 @@ def config_fingerprint(config: dict) -> str:
 
     Two runs with the same fingerprint trained the same model on the same data
     with the same seed; a sweep uses it to find trials the store already has.
+    Stored sweeps key their trials by it: changing what it hashes orphans their
+    keys, so such a change needs a store migration that recomputes them.
     """
     import hashlib
     import json
