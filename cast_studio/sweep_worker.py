@@ -7,6 +7,7 @@ finished trial is written by this thread alone.
 
 from __future__ import annotations
 
+import gc
 import logging
 import traceback
 from pathlib import Path
@@ -42,6 +43,10 @@ class SweepThread(QThread):
         from cast_engine.experiments import run_sweep
 
         store = None
+        # As the run queue does: objects alive now (the window's wrappers among them) are never
+        # collected in this thread. A Qt object destroyed here by the cyclic GC while the GUI
+        # thread deletes another deadlocks on Qt's lock and the GIL (seen in the tests).
+        gc.freeze()
         try:
             store = open_store(self.db_path)
             result = run_sweep(self.spec, store=store, executor=self.executor, cancel=self.cancel,
@@ -56,7 +61,9 @@ class SweepThread(QThread):
         finally:
             if store is not None:
                 store.close()
+            gc.unfreeze()
 
     def _progress(self, progress) -> None:
         self.sweep_id = progress.sweep_id
+        gc.freeze()  # what the GUI made since the last trial stays out of this thread's collections too
         self.progress.emit(progress)

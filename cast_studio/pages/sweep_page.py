@@ -9,6 +9,7 @@ are written by the engine, the same files `cast paper` writes.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Callable
 
@@ -153,6 +154,7 @@ class SweepPage(QWidget):
         except CastError as exc:
             self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {exc}</span>")
             return False
+        gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the sweep thread freezes the rest
         self.thread = SweepThread(self.db_path, spec, executor, self)
         self.thread.progress.connect(self._on_progress)
         self.thread.done.connect(self._on_done)

@@ -4,6 +4,7 @@ Figure 2 line chart (accuracy against α, a line per K). Both draw an engine
 
 from __future__ import annotations
 
+import gc
 import math
 
 import numpy as np
@@ -59,6 +60,7 @@ class SweepPlots(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.heat.getPlotItem())
         self.heat.getPlotItem().setTitle("mean accuracy (%): click a cell to open its runs", color="#333", size="10pt")
         self.cell_texts: list[pg.TextItem] = []
+        self._text_pool: list[pg.TextItem] = []
         self.lines = pg.PlotWidget(background="w")
         self.lines.getPlotItem().setTitle("accuracy against the sweep's first axis", color="#333", size="10pt")
         self.lines.showGrid(x=True, y=True, alpha=0.25)
@@ -97,12 +99,10 @@ class SweepPlots(QWidget):
 
     def _draw_heat(self, grid: SweepGrid | None) -> None:
         plot = self.heat.getPlotItem()
-        for item in self.cell_texts:
-            plot.removeItem(item)
-        self.cell_texts = []
         matrix = self.cell_matrix()
         if grid is None or matrix.size == 0:
             self.image.clear()
+            self._show_texts(0)
             return
         finite = matrix[np.isfinite(matrix)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
@@ -112,25 +112,40 @@ class SweepPlots(QWidget):
         self.image.setRect(QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
         self.colorbar.setLevels((low, high))
         xs, ys = grid.xs(), grid.ys()
-        for r, y in enumerate(ys):
-            for c, x in enumerate(xs):
-                point = grid.point(x, y)
-                if point is None or point.mean is None:
-                    label, colour = "no run yet", QColor("#bbbbbb")
-                else:
-                    label = f"{point.mean:.1f}\n(n={len(point.values)})"
-                    share = (point.mean - low) / (high - low)
-                    colour = QColor("#000000" if share > 0.6 else "#ffffff")
-                text = pg.TextItem(label, color=colour, anchor=(0.5, 0.5))
-                text.setPos(c + 0.5, r + 0.5)
-                plot.addItem(text)
-                self.cell_texts.append(text)
+        self._show_texts(len(xs) * len(ys))
+        for i, (r, c) in enumerate((r, c) for r in range(len(ys)) for c in range(len(xs))):
+            point = grid.point(xs[c], ys[r])
+            if point is None or point.mean is None:
+                label, colour = "no run yet", QColor("#bbbbbb")
+            else:
+                label = f"{point.mean:.1f}\n(n={len(point.values)})"
+                share = (point.mean - low) / (high - low)
+                colour = QColor("#000000" if share > 0.6 else "#ffffff")
+            text = self.cell_texts[i]
+            text.setText(label, color=colour)
+            text.setPos(c + 0.5, r + 0.5)
         plot.getAxis("bottom").setTicks([[(c + 0.5, _text(x)) for c, x in enumerate(xs)]])
         plot.getAxis("left").setTicks([[(r + 0.5, _plain(y_label(grid, y)) if grid.y_field else "") for r, y in enumerate(ys)]])
         plot.setLabel("bottom", grid.label(grid.x_field))
         plot.setLabel("left", grid.label(grid.y_field) if grid.y_field else "")
         plot.setXRange(0, len(xs), padding=0)
         plot.setYRange(0, len(ys), padding=0)
+
+    def _show_texts(self, count: int) -> None:
+        """Make ``cell_texts`` the first ``count`` labels of a pool that only grows.
+
+        Labels are reused, never removed: the plots redraw after every trial while a sweep
+        thread runs, and dropped Qt items would become garbage that thread's collector could
+        destroy off the GUI thread.
+        """
+        plot = self.heat.getPlotItem()
+        while len(self._text_pool) < count:
+            text = pg.TextItem("", anchor=(0.5, 0.5))
+            plot.addItem(text)
+            self._text_pool.append(text)
+        for i, text in enumerate(self._text_pool):
+            text.setVisible(i < count)
+        self.cell_texts = self._text_pool[:count]
 
     def _draw_lines(self, grid: SweepGrid | None) -> None:
         plot = self.lines.getPlotItem()
@@ -140,6 +155,7 @@ class SweepPlots(QWidget):
                 plot.removeItem(self.curves.pop(name))
                 plot.removeItem(self.error_bars.pop(name))
                 self.legend.removeItem(name)
+                gc.collect()  # here, on the GUI thread (see _show_texts)
         if grid is None:
             return
         xs = grid.xs()
