@@ -51,9 +51,10 @@ class SweepSpec:
     def from_dict(cls, data: dict) -> "SweepSpec":
         return cls(base=data["base"], grids=[dict(g) for g in data.get("grids") or [{}]], name=data.get("name", ""))
 
-    def spec_hash(self) -> str:
-        """What identifies the sweep for resuming: its trials' keys, in order."""
-        keys = [trial.key for trial in self.trials()]
+    def spec_hash(self, trials: list["Trial"] | None = None) -> str:
+        """What identifies the sweep for resuming: its trials' keys, in order (``trials``: this
+        spec's, when already expanded)."""
+        keys = [trial.key for trial in (self.trials() if trials is None else trials)]
         return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:20]
 
     def trials(self) -> list[Trial]:
@@ -168,9 +169,3 @@ def _number_range(text: str, start: str, stop: str, step: str) -> list[str]:
     count = int(round((b - a) / s)) + 1
     return [f"{round(a + i * s, 10):g}" for i in range(count) if a + i * s <= b + s * 1e-9]
 
-
-def grid_size(grid: dict[str, list]) -> int:
-    size = 1
-    for values in grid.values():
-        size *= len(values)
-    return size

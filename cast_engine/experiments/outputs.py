@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CastError, ConfigError
-from ..export.tables import SeedStats, latex_escape
+from ..export.tables import SeedStats, latex_escape, mean_std_text, write_text
 from .paper import METHOD_ORDER, METHOD_TITLES, PaperPlan
 
 METRIC_TEXT = {
@@ -43,8 +43,7 @@ class Cell(SeedStats):
     def text(self, pm: str = "±", missing: str = "–") -> str:
         if not self.values:
             return missing
-        std = "–" if self.std is None else f"{self.std:.1f}"
-        return f"{self.mean:.1f} {pm} {std} (n={self.n})" + (MARK if self.significant else "")
+        return f"{mean_std_text(self, pm=pm)} (n={self.n})" + (MARK if self.significant else "")
 
 
 @dataclass
@@ -150,17 +149,9 @@ def table_latex(table: PaperTable) -> str:
 
 def write_table_files(table: PaperTable, out: Path, stem: str) -> list[Path]:
     """``stem``.md, .csv and .tex in ``out``."""
-    return [_write(out / f"{stem}{suffix}", writer(table))
+    return [write_text(out / f"{stem}{suffix}", writer(table))
             for suffix, writer in ((".md", table_markdown), (".csv", table_csv), (".tex", table_latex))]
 
-
-def _write(path: Path, text: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise CastError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
 
 
 # ---------------------------------------------------------------- figure 2
@@ -262,7 +253,7 @@ def y_label(grid: SweepGrid, y) -> str:
 def _cell_text(p: GridPoint | None) -> str:
     if p is None or p.mean is None:
         return "–"
-    return f"{p.mean:.1f} ± {'–' if p.std is None else f'{p.std:.1f}'} (n={len(p.values)})"
+    return f"{mean_std_text(p)} (n={p.n})"
 
 
 def grid_csv(grid: SweepGrid) -> str:
@@ -358,10 +349,9 @@ def counts_csv(counts: dict[str, dict[str, int]]) -> str:
 
 
 def save_figure(figure, out: Path, stem: str) -> list[Path]:
-    """``stem``.png and .svg in ``out``."""
+    """``stem``.png and .svg in the folder ``out``."""
     paths = []
     try:
-        out.mkdir(parents=True, exist_ok=True)
         for suffix in (".png", ".svg"):
             path = out / f"{stem}{suffix}"
             figure.savefig(path)
@@ -369,7 +359,3 @@ def save_figure(figure, out: Path, stem: str) -> list[Path]:
     except OSError as exc:
         raise CastError(f"cannot write the figure to {out}: {exc.strerror or exc}") from exc
     return paths
-
-
-def write_text(path: Path, text: str) -> Path:
-    return _write(path, text)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import CastError
 from . import outputs
 from .paper import PaperPlan
-from .sweep import SweepResult, run_sweep
+from .sweep import SweepResult, run_sweep, trial_runs
 
 
 @dataclass
@@ -26,6 +27,10 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
     from ..train.runner import open_store
 
     out = Path(out).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CastError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
     if plan.experiment == "figure3":
         return _figure3(plan, out)
     store = open_store(store)
@@ -36,16 +41,9 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
                            cancel=cancel, on_progress=on_progress)
         sweep_id = result.sweep_id
     else:  # read only: the plan's own sweep if there is one, else any matching runs
-        existing = store.list_sweeps(spec_hash=plan.spec.spec_hash())
+        existing = store.list_sweeps(spec_hash=plan.spec.spec_hash(trials))
         sweep_id = existing[0]["id"] if existing else None
-    runs = {}
-    by_trial = {run["trial_key"]: run for run in store.sweep_runs(sweep_id)} if sweep_id is not None else {}
-    found = store.runs_by_fingerprint([t.key for t in trials if t.key not in by_trial])
-    for trial in trials:
-        if trial.key in by_trial:
-            runs[trial.key] = by_trial[trial.key]
-        elif trial.key in found:
-            runs[trial.key] = store.get_run(found[trial.key])
+    runs = trial_runs(store, sweep_id, trials, reuse=True)
     output = PaperOutput(sweep=result)
     stem = f"{plan.experiment}-{plan.preset.name}"
     if plan.experiment in ("table2", "table3"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..store.db import utc_now
+from ..store.db import _seconds_between, default_run_name, utc_now
 
 
 @dataclass
@@ -62,7 +62,7 @@ class TrialRecorder:
         name = fields.pop("name", None)
         row = {"config": dict(config), **fields, "status": "running", "created_at": now, "started_at": now,
                "pid": os.getpid(), "host": socket.gethostname()}
-        row["name"] = name or f"{fields['method']}-{fields['task']}-{fields['variant']}-{fields['regime']}-seed{fields['seed']}"
+        row["name"] = name or default_run_name(*(fields[k] for k in ("method", "task", "variant", "regime", "seed")))
         self.record = TrialRecord(run=row)
         return 0
 
@@ -81,11 +81,9 @@ class TrialRecorder:
         return self._folder
 
     def finish_run(self, run_id: int, status: str, *, reason=None, results=None, best_epoch=None) -> None:
-        from datetime import datetime
-
         row = self.record.run
         row.update(status=status, reason=reason, results=results, best_epoch=best_epoch, finished_at=utc_now())
-        row["wall_time_s"] = (datetime.fromisoformat(row["finished_at"]) - datetime.fromisoformat(row["started_at"])).total_seconds()
+        row["wall_time_s"] = _seconds_between(row["started_at"], row["finished_at"])
 
     def collect(self) -> TrialRecord:
         """The finished record, with the model files read in and the temporary folder gone."""

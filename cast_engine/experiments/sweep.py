@@ -44,7 +44,7 @@ def find_or_create_sweep(store, spec: SweepSpec, trials: list[Trial], kind: str,
                          new: bool = False) -> tuple[int, bool]:
     """The sweep to run: ``resume`` if given, else the newest with the same trials, else a new one.
     Returns (sweep id, whether it existed)."""
-    spec_hash = spec.spec_hash()
+    spec_hash = spec.spec_hash(trials)
     if resume is not None:
         sweep = store.get_sweep(resume)
         if sweep["spec_hash"] != spec_hash:
@@ -80,15 +80,13 @@ def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep"
     sweep_id, _ = find_or_create_sweep(store, spec, trials, kind, resume, new)
     started = time.perf_counter()
     result = SweepResult(sweep_id, "running")
-    done_keys = store.completed_trial_keys(sweep_id)
-    by_key = {run["trial_key"]: run["id"] for run in store.sweep_runs(sweep_id)}
+    by_key = {run["trial_key"]: run["id"] for run in store.sweep_runs(sweep_id)}  # completed trials
     if reuse:
-        found = store.runs_by_fingerprint([t.key for t in trials if t.key not in done_keys])
+        found = store.runs_by_fingerprint([t.key for t in trials if t.key not in by_key])
         result.reused = len(found)
         by_key.update(found)
-        done_keys |= set(found)
-    result.runs = {t.key: by_key[t.key] for t in trials if t.key in done_keys}
-    pending = [t for t in trials if t.key not in done_keys]
+    result.runs = {t.key: by_key[t.key] for t in trials if t.key in by_key}
+    pending = [t for t in trials if t.key not in by_key]
     store.claim_sweep(sweep_id)
     total, done, failed, ran = len(trials), len(trials) - len(pending), 0, 0
     emit = on_progress or (lambda progress: None)
@@ -129,14 +127,19 @@ def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep"
     return result
 
 
-def sweep_trial_runs(store, sweep_id: int, reuse: bool = False) -> tuple[SweepSpec, list[Trial], dict[str, dict]]:
-    """A stored sweep's spec, its trials and the completed run of each trial that has one."""
-    sweep = store.get_sweep(sweep_id)
-    spec = SweepSpec.from_dict(sweep["spec"])
-    trials = spec.trials()
-    runs = {run["trial_key"]: run for run in store.sweep_runs(sweep_id)}
+def trial_runs(store, sweep_id: int | None, trials: list[Trial], reuse: bool = False) -> dict[str, dict]:
+    """The completed run of each trial: the sweep's own, else (``reuse``) the newest completed run
+    anywhere in the store with the trial's config fingerprint."""
+    runs = {run["trial_key"]: run for run in store.sweep_runs(sweep_id)} if sweep_id is not None else {}
     if reuse:
         missing = [t.key for t in trials if t.key not in runs]
         for key, run_id in store.runs_by_fingerprint(missing).items():
             runs[key] = store.get_run(run_id)
-    return spec, trials, runs
+    return runs
+
+
+def sweep_trial_runs(store, sweep_id: int, reuse: bool = False) -> tuple[SweepSpec, list[Trial], dict[str, dict]]:
+    """A stored sweep's spec, its trials and the completed run of each trial that has one."""
+    spec = SweepSpec.from_dict(store.get_sweep(sweep_id)["spec"])
+    trials = spec.trials()
+    return spec, trials, trial_runs(store, sweep_id, trials, reuse)

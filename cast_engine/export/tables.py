@@ -187,7 +187,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def mean_std_text(row: TableRow, std_missing: str = MISSING, pm: str = "±") -> str:
+def mean_std_text(row: SeedStats, std_missing: str = MISSING, pm: str = "±") -> str:
     """'85.3 ± 1.2' with one decimal; the std is ``std_missing`` for one seed."""
     std = std_missing if row.std is None else f"{row.std:.1f}"
     return f"{row.mean:.1f} {pm} {std}"
@@ -265,8 +265,14 @@ def write_table(table: ResultsTable, path: str | Path) -> Path:
     if writer is None:
         raise ConfigError(f"{path.name}: unknown table format {path.suffix or '(no extension)'!r}; "
                           "use .csv, .md or .tex")
+    return write_text(path, writer(table))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a UTF-8 text file; CastError naming the path if that fails."""
+    path = Path(path).expanduser()
     try:
-        path.write_text(writer(table), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise CastError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path

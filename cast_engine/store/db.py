@@ -67,6 +67,11 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("cast-studio")) / "runs.sqlite"
 
 
+def default_run_name(method: str, task: str, variant: str, regime: str, seed: int) -> str:
+    """The name a run gets when none is given: ``cast-nli-RH1-cad-seed1``."""
+    return f"{method}-{task}-{variant}-{regime}-seed{seed}"
+
+
 def utc_now() -> str:
     """Current time as ISO-8601 UTC text, e.g. ``2025-01-31T12:00:00.000000+00:00``."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
@@ -355,7 +360,7 @@ class RunStore(SweepTables):
             raise StoreError(f"config must be a dict, got {type(config).__name__}")
         now = utc_now()
         row = {
-            "name": name or f"{method}-{task}-{variant}-{regime}-seed{seed}",
+            "name": name or default_run_name(method, task, variant, regime, seed),
             "status": "running",
             "created_at": now,
             "started_at": now,
@@ -589,6 +594,12 @@ class RunStore(SweepTables):
     ) -> None:
         """Record a sparsity mask summary: kept of eligible, Jaccard to the previous mask,
         and ``per_layer`` {layer: [kept, total]} (JSON, so layer keys come back as text)."""
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            self._insert_mask(conn, run_id, epoch, kept, eligible, jaccard, per_layer)
+
+    def _insert_mask(self, conn, run_id, epoch, kept, eligible, jaccard, per_layer) -> None:
+        """Check and insert one masks row (inside a write)."""
         _check_int(epoch, "epoch")
         values = (
             run_id,
@@ -598,13 +609,10 @@ class RunStore(SweepTables):
             _to_number(jaccard, "jaccard"),
             _to_json(dict(per_layer), "per_layer"),
         )
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            conn.execute(
-                "INSERT INTO masks (run_id, epoch, kept, eligible, jaccard, per_layer) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                values,
-            )
+        conn.execute(
+            "INSERT INTO masks (run_id, epoch, kept, eligible, jaccard, per_layer) VALUES (?, ?, ?, ?, ?, ?)",
+            values,
+        )
 
     def masks(self, run_id: int) -> list[dict[str, Any]]:
         """Mask rows of a run in epoch (then insertion) order, per_layer decoded."""

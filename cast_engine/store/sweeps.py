@@ -89,11 +89,6 @@ class SweepTables:
         """The runs of a sweep (completed ones by default), oldest first."""
         return self.list_runs(sweep_id=sweep_id, status=status, order="asc")
 
-    def completed_trial_keys(self, sweep_id: int) -> set[str]:
-        """Trial keys of the sweep that already have a completed run."""
-        rows = self._read("SELECT DISTINCT trial_key FROM runs WHERE sweep_id = ? AND status = 'completed'", (sweep_id,))
-        return {row["trial_key"] for row in rows}
-
     def runs_by_fingerprint(self, fingerprints: list[str]) -> dict[str, int]:
         """The newest completed run for each config fingerprint that has one."""
         found: dict[str, int] = {}
@@ -110,14 +105,18 @@ class SweepTables:
 
     def save_predictions(self, run_id: int, split: str, predicted: list[int], gold: list[int]) -> None:
         """Per-example test predictions and gold labels of one split (factual, counterfactual)."""
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            self._insert_predictions(conn, run_id, split, predicted, gold)
+
+    def _insert_predictions(self, conn, run_id: int, split: str, predicted, gold) -> None:
+        """Check and write one predictions row (inside a write)."""
         from cast_engine.store.db import _to_json
 
         if len(predicted) != len(gold):
             raise StoreError(f"run {run_id}: {len(predicted)} predictions for {len(gold)} gold labels in {split}")
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            conn.execute("INSERT OR REPLACE INTO predictions (run_id, split, predicted, gold) VALUES (?, ?, ?, ?)",
-                         (run_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold")))
+        conn.execute("INSERT OR REPLACE INTO predictions (run_id, split, predicted, gold) VALUES (?, ?, ?, ?)",
+                     (run_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold")))
 
     def predictions(self, run_id: int) -> dict[str, dict[str, list[int]]]:
         """{split: {'predicted': [...], 'gold': [...]}} of a run; empty when none were kept."""
@@ -131,7 +130,7 @@ class SweepTables:
     def record_trial(self, record, *, sweep_id: int | None = None, trial_key: str | None = None) -> int:
         """Write a finished trial (run, epochs, masks, predictions) in one transaction,
         then its model files into the run's artifact folder; return the run id."""
-        from cast_engine.store.db import _check_status, _split_metrics, _to_json, _to_number, FINAL_STATUSES
+        from cast_engine.store.db import FINAL_STATUSES, _check_status, _split_metrics, _to_json
 
         run = dict(record.run)
         _check_status(run["status"], FINAL_STATUSES)
@@ -145,13 +144,10 @@ class SweepTables:
             for epoch, stage, metrics in record.epochs:
                 columns, extras = _split_metrics(metrics)
                 self._insert_epoch(conn, run_id, epoch, stage, columns, extras)
-            for epoch, kept, eligible, jaccard, per_layer in record.masks:
-                conn.execute("INSERT INTO masks (run_id, epoch, kept, eligible, jaccard, per_layer) VALUES (?, ?, ?, ?, ?, ?)",
-                             (run_id, epoch, int(kept), int(eligible), _to_number(jaccard, "jaccard"),
-                              _to_json(dict(per_layer), "per_layer")))
+            for mask in record.masks:
+                self._insert_mask(conn, run_id, *mask)
             for split, (predicted, gold) in record.predictions.items():
-                conn.execute("INSERT INTO predictions (run_id, split, predicted, gold) VALUES (?, ?, ?, ?)",
-                             (run_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold")))
+                self._insert_predictions(conn, run_id, split, predicted, gold)
         if record.artifacts:
             folder = self.artifact_dir(run_id)
             for name, data in record.artifacts.items():

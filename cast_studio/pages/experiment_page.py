@@ -278,24 +278,17 @@ class ExperimentPage(QWidget):
         methods = self.checked_methods()
         if not methods:
             raise ConfigError("tick at least one method")
-        for form in [self.train_form, self.subset_form] + [self.method_forms[m] for m in methods]:
-            if not form.is_valid():
-                raise ConfigError("; ".join(form.errors.values()))
-        if self.model_kind.currentIndex() != 0 and not self.model_spec():
-            raise ConfigError("model: give a Hugging Face model id or choose a folder")
+        self._check_forms(methods)
         seeds = parse_seeds(self.seeds.text())
         regimes = [r for r, box in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if box.isChecked()]
         if not regimes and any(not get_method(m).config_cls.uses_both_branches for m in methods):
             raise ConfigError("tick No CAD, CAD or both for the baselines")
         configs = []
         for method in methods:
-            method_config = self.method_forms[method].config()
-            for regime in (["cad"] if method_config.uses_both_branches else regimes):
+            both = get_method(method).config_cls.uses_both_branches
+            for regime in (["cad"] if both else regimes):
                 for seed in seeds:
-                    train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
-                    data = dataclasses.replace(self.data_config, **self.subset_form.values())
-                    config = RunConfig(data=data, train=train,
-                                       method=method_config, model=self.model_spec(), regime=regime)
+                    config = self._config(method, regime, seed)
                     config.validate()
                     configs.append(config)
         return configs
@@ -303,18 +296,24 @@ class ExperimentPage(QWidget):
     def base_config(self) -> RunConfig:
         """The page's settings as one config (a sweep's base): the first ticked method, else CAST;
         the first seed. ConfigError names a problem."""
-        for form in (self.train_form, self.subset_form):
+        method = (self.checked_methods() or ["cast"])[0]
+        self._check_forms([method])
+        return self._config(method, "cad", parse_seeds(self.seeds.text())[0])
+
+    def _check_forms(self, methods: list[str]) -> None:
+        """ConfigError with the first problem of the training, subset and methods' forms, or the model."""
+        for form in [self.train_form, self.subset_form] + [self.method_forms[m] for m in methods]:
             if not form.is_valid():
                 raise ConfigError("; ".join(form.errors.values()))
         if self.model_kind.currentIndex() != 0 and not self.model_spec():
             raise ConfigError("model: give a Hugging Face model id or choose a folder")
-        method = (self.checked_methods() or ["cast"])[0]
-        if not self.method_forms[method].is_valid():
-            raise ConfigError("; ".join(self.method_forms[method].errors.values()))
-        train = self.train_form.config(seed=parse_seeds(self.seeds.text())[0], device=self.device.currentData() or "auto")
+
+    def _config(self, method: str, regime: str, seed: int) -> RunConfig:
+        """One config from the forms' current values."""
+        train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
         data = dataclasses.replace(self.data_config, **self.subset_form.values())
         return RunConfig(data=data, train=train, method=self.method_forms[method].config(), model=self.model_spec(),
-                         regime="cad")
+                         regime=regime)
 
     def request_runs(self) -> None:
         """Queue the runs, or say in place why not."""

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
                                QVBoxLayout, QWidget)
 
 from cast_engine.config import DataConfig, TrainConfig
-from cast_engine.experiments.grid import grid_size, parse_axis
+from cast_engine.experiments.grid import parse_axis
 
 #: Offered first: the fields the paper sweeps.
 COMMON_FIELDS = ("method.alpha", "method.k", "train.seed", "method", "data.variant", "regime", "train.lr",
@@ -101,6 +101,3 @@ class AxesEditor(QWidget):
             key, parsed = parse_axis(f"{name}={values}")
             grid[key] = parsed
         return grid
-
-    def size(self) -> int:
-        return grid_size(self.grid())

@@ -22,19 +22,13 @@ from cast_engine.experiments import SweepSpec, sweep_trial_runs
 from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
 
 from ..store_access import open_store
+from .run_format import fmt_duration
 from ..sweep_worker import SweepThread
 from .sweep_axes import AxesEditor
 from .sweep_plots import SweepPlots
 
 METRICS = ("combined", "factual", "counterfactual", "pair")
 ERROR_STYLE = "color: #c0392b;"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    minutes = int(seconds // 60)
-    return f"{minutes} min {int(seconds % 60):02d} s" if minutes else f"{int(seconds)} s"
 
 
 class SweepPage(QWidget):
@@ -119,17 +113,18 @@ class SweepPage(QWidget):
 
     # ------------------------------------------------------------ the grid
     def spec(self) -> SweepSpec:
-        """The sweep the page describes; ConfigError names the problem."""
+        """The sweep the page describes, every trial checked; ConfigError names the problem."""
+        return self._spec_and_trials()[0]
+
+    def _spec_and_trials(self) -> tuple[SweepSpec, list]:
         base = self.base_config()
-        grid = self.axes.grid()
-        spec = SweepSpec(base.to_dict(), [grid], base.name or "studio sweep")
-        spec.trials()  # every trial checked before anything runs
-        return spec
+        spec = SweepSpec(base.to_dict(), [self.axes.grid()], base.name or "studio sweep")
+        return spec, spec.trials()
 
     def _update_count(self) -> None:
         """How many trials the grid makes, or why it makes none (checked as the user types)."""
         try:
-            size = len(self.spec().trials())
+            size = len(self._spec_and_trials()[1])
         except CastError as exc:
             self.count_label.setText(f"<span style='{ERROR_STYLE}'>{exc}</span>")
             return
@@ -184,7 +179,7 @@ class SweepPage(QWidget):
         self.progress.setValue(progress.done)
         failed = f", {progress.failed} failed" if progress.failed else ""
         self.status.setText(f"sweep {progress.sweep_id}: {progress.done} of {progress.total} trials done{failed}; "
-                            f"ETA {_duration(progress.eta_s) if progress.done < progress.total else 'done'}")
+                            f"ETA {(fmt_duration(progress.eta_s) or 'estimating…') if progress.done < progress.total else 'done'}")
         self.refresh_sweeps(select=progress.sweep_id)
         if progress.last is not None:
             self.runs_changed.emit()
