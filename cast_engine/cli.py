@@ -1,4 +1,4 @@
-"""`cast`: the headless front door (run, runs, show, export, sweep, sweeps, paper, compare, data).
+"""`cast`: the headless front door (run, resume, runs, show, export, sweep, sweeps, paper, compare, data).
 
 Every run option comes from a config dataclass field (name, default, help,
 choices), so the CLI and the studio's forms cannot drift apart.
@@ -88,12 +88,27 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # --------------------------------------------------------------------- commands
 
 def cmd_run(args) -> int:
-    from .train.runner import result_summary, run
-    from .train.progress import TerminalProgress
+    from .train.runner import run
 
     config = config_from_args(args)
-    with TerminalProgress() as progress:
-        result = run(config, store=args.db, sinks=[progress])
+    return _run_in_terminal(lambda sinks, cancel: run(config, store=args.db, sinks=sinks, cancel=cancel))
+
+
+def cmd_resume(args) -> int:
+    from .train.runner import resume
+
+    return _run_in_terminal(lambda sinks, cancel: resume(args.run, store=args.db, sinks=sinks, cancel=cancel))
+
+
+def _run_in_terminal(start) -> int:
+    """Run with a progress bar; Ctrl-C stops within one step and the run is saved as cancelled."""
+    from .train.events import CancelToken
+    from .train.interrupt import graceful_interrupt
+    from .train.progress import TerminalProgress
+    from .train.runner import result_summary
+
+    with TerminalProgress() as progress, graceful_interrupt(CancelToken()) as cancel:
+        result = start([progress], cancel)
     print(result_summary(result))
     if result.status == "cancelled":
         return 130
@@ -119,7 +134,11 @@ def cmd_runs(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from pathlib import Path
+
     from .store import RunStore
+    from .store.db import RESUMABLE_STATUSES
+    from .train.checkpoint import checkpoint_path
 
     with RunStore(args.db) as store:
         run = store.get_run(args.run)
@@ -149,6 +168,12 @@ def cmd_show(args) -> int:
         print(f"test (best epoch {run.get('best_epoch')}): " + ", ".join(
             f"{k} {_pct(results.get(k))}" for k in ("factual", "counterfactual", "combined", "pair")))
         print(f"confusion (rows gold, columns predicted): {results.get('confusion')}")
+    for resumed in results.get("resumed", []):
+        print(f"resumed after epoch {resumed['after_epoch']} at {resumed['at']}")
+    if run["status"] in RESUMABLE_STATUSES:
+        folder = run.get("artifact_dir")
+        if folder and checkpoint_path(Path(folder)).is_file():
+            print(f"a checkpoint is kept: `cast resume {run['id']}` continues this run")
     return 0
 
 
@@ -341,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="Train and evaluate one configuration.")
     add_run_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="Continue an interrupted, cancelled or failed run from its last epoch checkpoint.",
+                       description="Continue a run that stopped (its process was killed, Ctrl-C, a crash) from the "
+                                   "checkpoint of its last completed epoch. It keeps its id, config and seed; on a "
+                                   "CPU it ends with the same metrics as a run that never stopped.")
+    p.add_argument("run", type=int, help="Run id (see `cast runs --status interrupted`).")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("runs", help="List the run history.")
     for name in ("method", "task", "variant", "status"):

@@ -117,7 +117,7 @@ def from_dict(cls: type, data: dict, owner: str = "") -> Any:
 
 
 #: Config keys that do not change what a run measures (where and how verbosely it ran).
-NON_SCIENTIFIC_KEYS = ("name", "train.device", "train.log_every", "train.eval_batch_size")
+NON_SCIENTIFIC_KEYS = ("name", "train.device", "train.log_every", "train.eval_batch_size", "train.checkpoint")
 
 
 def config_fingerprint(config: dict) -> str:
@@ -200,6 +200,7 @@ class TrainConfig:
     bf16: bool = param(False, "Use bfloat16 autocast on CUDA, and on CPUs with native bfloat16 (AVX512-BF16 or AMX); ignored elsewhere.")
     compile: bool = param(False, "torch.compile the model (in place, names kept). Pays on CUDA for long runs; the first steps wait for the compiler (a minute or more).")
     host_snapshots: bool = param(False, "On CUDA, keep CAST's and LT-SFT's weight snapshots in pinned host memory instead of on the GPU: saves twice the parameter bytes of GPU memory, costs host copies every iteration. Optimiser snapshots always live on the host, copied while the GPU computes.")
+    checkpoint: bool = param(True, "Save a checkpoint after every epoch (weights, optimiser, schedule, random state) in the run's artifact folder, so `cast resume RUN` continues a crashed or stopped run; deleted when the run completes.")
     log_every: int = param(10, "Report the training loss every N steps.", low=1)
     seed: int = param(1, "Random seed: initialisation, dropout and batch order.", low=0, high=2**31 - 1)
 

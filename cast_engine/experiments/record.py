@@ -80,10 +80,10 @@ class TrialRecorder:
             self._folder = Path(tempfile.mkdtemp(prefix="cast-trial-"))
         return self._folder
 
-    def finish_run(self, run_id: int, status: str, *, reason=None, results=None, best_epoch=None) -> None:
+    def finish_run(self, run_id: int, status: str, *, reason=None, results=None, best_epoch=None, wall_time_s=None) -> None:
         row = self.record.run
         row.update(status=status, reason=reason, results=results, best_epoch=best_epoch, finished_at=utc_now())
-        row["wall_time_s"] = _seconds_between(row["started_at"], row["finished_at"])
+        row["wall_time_s"] = wall_time_s if wall_time_s is not None else _seconds_between(row["started_at"], row["finished_at"])
 
     def collect(self) -> TrialRecord:
         """The finished record, with the model files read in and the temporary folder gone."""
@@ -111,5 +111,5 @@ def run_trial(job: TrialJob, device: str | None = None, threads: int | None = No
     if device:
         config.train.device = device
     recorder = TrialRecorder()
-    run(config, store=recorder, cancel=cancel, save_model=job.keep_model)
+    run(config, store=recorder, cancel=cancel, save_model=job.keep_model, checkpoint=False)
     return recorder.collect()

@@ -38,6 +38,7 @@ from cast_engine.store.migrations import apply_migrations
 from cast_engine.store.sweeps import SweepTables
 
 RUN_STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
+RESUMABLE_STATUSES = ("interrupted", "cancelled", "failed")
 FINAL_STATUSES = tuple(status for status in RUN_STATUSES if status != "running")
 
 JSON_COLUMNS = {
@@ -411,14 +412,20 @@ class RunStore(SweepTables):
         reason: str | None = None,
         results: Mapping[str, Any] | None = None,
         best_epoch: int | None = None,
+        wall_time_s: float | None = None,
     ) -> None:
-        """Record the end of a run: final status, reason, results, finished_at, wall time."""
+        """Record the end of a run: final status, reason, results, finished_at, wall time.
+
+        ``wall_time_s`` defaults to finished_at − started_at; a resumed run
+        passes the time it actually trained, without the time it lay dead.
+        """
         _check_status(status, FINAL_STATUSES)
         results_json = _to_json(results, "results")
         finished_at = utc_now()
         with self._write() as conn:
             started_at = self._require_run(conn, run_id)["started_at"]
-            wall_time_s = _seconds_between(started_at, finished_at)
+            if wall_time_s is None:
+                wall_time_s = _seconds_between(started_at, finished_at)
             conn.execute(
                 "UPDATE runs SET status = ?, reason = ?, results = COALESCE(?, results), "
                 "best_epoch = COALESCE(?, best_epoch), finished_at = ?, wall_time_s = ? "
@@ -471,6 +478,27 @@ class RunStore(SweepTables):
             sql += " LIMIT ?"
             params.append(_check_int(limit, "limit"))
         return [_decode(row, "runs") for row in self._read(sql, params)]
+
+    def reopen_run(self, run_id: int, *, epochs_kept: int, masks_kept: int) -> None:
+        """Make a stopped run 'running' again in this process, to resume it from a checkpoint.
+
+        Keeps the epoch rows up to ``epochs_kept`` and the first ``masks_kept``
+        mask rows (what existed when the checkpoint was written); the rest,
+        and any test predictions, are deleted so the resumed run writes them
+        once. Refuses runs that are running or completed.
+        """
+        with self._write() as conn:
+            status = self._require_run(conn, run_id)["status"]
+            if status not in RESUMABLE_STATUSES:
+                raise StoreError(f"run {run_id} in {self.path} is {status}; only "
+                                 f"{', '.join(RESUMABLE_STATUSES)} runs can be resumed")
+            conn.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, epochs_kept))
+            conn.execute("DELETE FROM masks WHERE run_id = ? AND id NOT IN "
+                         "(SELECT id FROM masks WHERE run_id = ? ORDER BY id LIMIT ?)", (run_id, run_id, masks_kept))
+            conn.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
+            conn.execute("UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, "
+                         "wall_time_s = NULL, pid = ?, host = ? WHERE id = ?",
+                         (os.getpid(), socket.gethostname(), run_id))
 
     def delete_run(self, run_id: int) -> None:
         """Delete a run with its epochs and masks (artifact files are left on disk)."""

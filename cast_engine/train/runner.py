@@ -86,28 +86,34 @@ def open_store(store):
     return RunStore(store)
 
 
-def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
-        dataset=None, save_model: bool = True) -> RunResult:
-    """Train and evaluate one configuration; record it in the run store.
+@dataclass
+class Prepared:
+    """A run's data, model and method, built from its config and seed (the same bits every time)."""
 
-    ``store``: a RunStore, a path, or None for the default store. ``sinks``
-    receive every event. ``cancel`` stops the run within one step.
-    ``save_model=False`` keeps no weights (sweeps of many trials). Raises
-    CastError subclasses for bad input before anything is written; failures
-    during training are recorded and returned with status 'failed'.
-    """
-    import torch
+    config: RunConfig
+    device: object
+    dataset: object
+    model: object
+    tokenizer: object
+    method: object
+    data: object
+    trainable: int
+    total: int
+    trainable_bytes: int
+    method_info: dict
+
+
+def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
+    """Load data and model and set the method up. Raises CastError on bad input; writes nothing."""
     import transformers
 
     from ..methods.registry import get_method
     from ..models import count_parameters, load_classifier
     from .device import pick_device
     from .prepare import load_data, tokenize_data
-    from .trainer import Trainer, bf16_native
+    from .trainer import bf16_native
 
     config.validate()
-    cancel = cancel or CancelToken()
-    emit = Emitter(list(sinks))
     device = pick_device(config.train.device)
     dataset = dataset or load_data(config.data)
     transformers.set_seed(config.train.seed)
@@ -115,26 +121,111 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     method = get_method(config.method.name).create(config.method)
     model = method.prepare(model)
     trainable, total = count_parameters(model)
+    trainable_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     method_info = method.describe()
     emit(Message(f"{config.method.name}: {trainable:,} of {total:,} parameters train ({100 * trainable / total:.3f} %)"
                  + "".join(f", {k} {v:,}" if isinstance(v, int) else f", {k} {v:.4g}" for k, v in method_info.items())))
     if config.train.bf16 and not bf16_native(device):
         emit(Message(f"bf16 autocast needs CUDA or a CPU with native bfloat16: training in fp32 on {device}", "warning"))
     data = tokenize_data(dataset, tokenizer, config)
+    return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes, method_info)
 
+
+def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
+        dataset=None, save_model: bool = True, checkpoint: bool | None = None) -> RunResult:
+    """Train and evaluate one configuration; record it in the run store.
+
+    ``store``: a RunStore, a path, or None for the default store. ``sinks``
+    receive every event. ``cancel`` stops the run within one step.
+    ``save_model=False`` keeps no weights (sweeps of many trials).
+    ``checkpoint`` overrides ``config.train.checkpoint`` (epoch checkpoints
+    for ``resume``). Raises CastError subclasses for bad input before
+    anything is written; failures during training are recorded and returned
+    with status 'failed'.
+    """
+    emit = Emitter(list(sinks))
+    prepared = prepare(config, emit, dataset)
     store = open_store(store)
+    checkpoint = config.train.checkpoint if checkpoint is None else checkpoint
+    from ..store import RunStore
+
+    if isinstance(store, RunStore):  # a sweep's in-memory recorder writes nothing here
+        check_disk_space(store.path.parent, needed_bytes(prepared, save_model, checkpoint))
+    dataset = prepared.dataset
     run_id = store.create_run(
         config.to_dict(), method=config.method.name, task=dataset.task, variant=dataset.variant,
         regime="cad" if config.method.uses_both_branches else config.regime, model=config.model,
         seed=config.train.seed, name=config.name or None, data_hashes=file_hashes(dataset.files),
-        versions=package_versions(), trainable_params=trainable, total_params=total,
+        versions=package_versions(), trainable_params=prepared.trainable, total_params=prepared.total,
         fingerprint=config_fingerprint(config.to_dict()),
     )
+    return _train_and_record(prepared, store, run_id, emit, cancel, save_model, checkpoint)
+
+
+def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
+           save_model: bool = True) -> RunResult:
+    """Continue a stopped run (interrupted, cancelled or failed) from its last epoch checkpoint.
+
+    The run is rebuilt from its stored config and seed, its data files must
+    still have the recorded hashes, and training goes on from the epoch after
+    the checkpoint: with the same seed on a CPU it ends with the same metrics
+    as a run that never stopped. Raises CastError when the run cannot be
+    resumed, naming why; the run is then left as it was.
+    """
+    from ..store.db import RESUMABLE_STATUSES, utc_now
+    from .checkpoint import checkpoint_path, load_checkpoint
+
+    store = open_store(store)
+    row = store.get_run(run_id)
+    if row["status"] == "running":
+        raise CastError(f"run {run_id} is still running (process {row.get('pid')} on {row.get('host')}); "
+                        "stop it first, or wait: a run whose process died shows as interrupted")
+    if row["status"] not in RESUMABLE_STATUSES:
+        raise CastError(f"run {run_id} is {row['status']}: only {', '.join(RESUMABLE_STATUSES)} runs can be resumed")
+    folder = row.get("artifact_dir")
+    path = checkpoint_path(Path(folder)) if folder else None
+    if path is None or not path.is_file():
+        raise CastError(f"run {run_id} has no checkpoint to resume from: it stopped before its first epoch "
+                        "ended, or it ran without checkpoints (--no-checkpoint); start it again with `cast run`")
+    checkpoint = load_checkpoint(path)
+    config = RunConfig.from_dict(row["config"])
+    emit = Emitter(list(sinks))
+    prepared = prepare(config, emit)
+    _check_same_data(run_id, row.get("data_hashes") or {}, file_hashes(prepared.dataset.files))
+    store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
+    checkpoint.resumes.append({"after_epoch": checkpoint.epoch, "at": utc_now()})
+    return _train_and_record(prepared, store, run_id, emit, cancel, save_model, True, checkpoint)
+
+
+def _check_same_data(run_id: int, recorded: dict, now: dict) -> None:
+    for path, digest in now.items():
+        if path in recorded and recorded[path] != digest:
+            raise CastError(f"data file {path} changed since run {run_id} started (sha256 {recorded[path][:12]}… "
+                            f"then, {digest[:12]}… now): resuming would train on different data")
+    missing = sorted(set(recorded) - set(now))
+    if missing:
+        raise CastError(f"run {run_id} was trained on {missing[0]}, which this config no longer reads")
+
+
+def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, cancel: CancelToken | None,
+                      save_model: bool, checkpoint: bool, resume_from=None) -> RunResult:
+    """Train, test, save and record; every failure during training ends as a recorded status."""
+    import torch
+
+    from .checkpoint import checkpoint_path
+    from .trainer import Trainer
+
+    config, method, data = prepared.config, prepared.method, prepared.data
+    cancel = cancel or CancelToken()
     emit.sinks.insert(0, StoreSink(store, run_id))
     started = time.perf_counter()
-    trainer = Trainer(model, tokenizer, config, data, device, emit, cancel)
+    trainer = Trainer(prepared.model, prepared.tokenizer, config, data, prepared.device, emit, cancel)
     trainer.planned_steps = method.planned_steps(trainer)
-    emit(RunStarted(run_id, config.to_dict(), trainable, total, str(device)))
+    if checkpoint:
+        trainer.checkpoint_file = checkpoint_path(store.artifact_dir(run_id))
+    if resume_from is not None:
+        trainer.resume, trainer.resumes = resume_from, resume_from.resumes
+    emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device)))
     status, reason, test, artifact = "completed", None, None, None
     try:
         method.train(trainer)
@@ -143,7 +234,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
         for split, (predicted, gold) in test.pop("predictions").items():
             store.save_predictions(run_id, split, predicted, gold)
         if save_model:
-            artifact = save_artifact(store, run_id, method, trainer.model, config, dataset.labels)
+            artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels)
     except RunCancelled as exc:
         status, reason = "cancelled", str(exc)
     except KeyboardInterrupt:
@@ -155,10 +246,55 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     except Exception as exc:  # recorded, then shown; the store stays consistent
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - started
-    results = {**(test or {}), "epochs_completed": trainer.epoch, "method_info": method_info}
-    store.finish_run(run_id, status, reason=reason, results=results, best_epoch=trainer.best_epoch)
+    results = {**(test or {}), "epochs_completed": trainer.epoch, "steps_completed": trainer.step,
+               "method_info": prepared.method_info}
+    if status != "completed":
+        results.update(_progress_so_far(trainer))
+    if trainer.resumes:
+        results["resumed"] = trainer.resumes
+        wall = time.perf_counter() - trainer.started  # training time of every process, not the time it lay dead
+    store.finish_run(run_id, status, reason=reason, results=results, best_epoch=trainer.best_epoch,
+                     wall_time_s=wall if trainer.resumes else None)
+    if status == "completed" and trainer.checkpoint_file is not None:
+        trainer.checkpoint_file.unlink(missing_ok=True)  # after the final row: a kill in between leaves a spare file, not a lost run
     emit(RunEnded(run_id, status, reason, test))
-    return RunResult(run_id, status, reason, test, trainer.best_epoch, trainer.history, trainable, total, wall, artifact)
+    return RunResult(run_id, status, reason, test, trainer.best_epoch, trainer.history,
+                     prepared.trainable, prepared.total, wall, artifact)
+
+
+def _progress_so_far(trainer) -> dict:
+    """A stopped run's best validation scores and last loss, so its record says how far it got."""
+    found: dict = {}
+    if trainer.history:
+        best = max(trainer.history, key=lambda h: h.get("val_combined") or 0.0)
+        found["best_val"] = {k[4:]: v for k, v in best.items() if k.startswith("val_") and isinstance(v, (int, float))}
+        found["best_val"]["epoch"] = best["epoch"]
+    if trainer.last_loss is not None:
+        found["last_train_loss"] = trainer.last_loss
+    return found
+
+
+def needed_bytes(prepared: Prepared, save_model: bool, checkpoint: bool) -> int:
+    """Disk a run will write next to its store: checkpoints, the saved model, and room for the store's rows."""
+    from .checkpoint import estimated_size
+
+    needed = 64 * 2**20
+    if checkpoint:
+        needed += 2 * estimated_size(prepared.trainable_bytes, prepared.config.method.name)  # old and new coexist briefly
+    if save_model:
+        needed += prepared.trainable_bytes
+    return needed
+
+
+def check_disk_space(folder: Path, needed: int) -> None:
+    """CastError at the start of a run when ``folder``'s disk cannot hold what it will write."""
+    import shutil
+
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise CastError(f"not enough free disk space in {folder}: this run needs about {needed / 1e9:.2f} GB "
+                        f"(epoch checkpoints, the saved model, the run store) and {free / 1e9:.2f} GB is free; "
+                        "free some space, use --db on another disk, or pass --no-checkpoint")
 
 
 def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str]) -> Path:

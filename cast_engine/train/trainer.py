@@ -16,10 +16,11 @@ from typing import Callable
 import torch
 
 from ..config import RunConfig
-from ..errors import RunCancelled, TrainingDiverged
+from ..errors import CastError, RunCancelled, TrainingDiverged
 from ..evaluate.metrics import cad_metrics
 from .batches import TokenizedSet, iterate, length_grouped_batches, sequential_batches, shuffled_batches
 from .events import CancelToken, EpochEnded, LossReported, Message, PhaseChanged, Progress
+from .checkpoint import Checkpoint, StageState, rng_state, save_checkpoint, set_rng_state
 from .stash import OptimizerStash
 
 Masks = dict[str, torch.Tensor]
@@ -78,6 +79,12 @@ class Trainer:
         on_host = device.type == "cuda" and self.train_cfg.host_snapshots
         self.snapshot_device = torch.device("cpu") if on_host else device
         self.stash = OptimizerStash(device)
+        self.checkpoint_file = None  # a Path: write a checkpoint after every epoch
+        self.resume = None  # a Checkpoint to continue from (consumed by the fit stage it was written in)
+        self.carry: dict[str, Snapshot] = {}  # what the method keeps between epochs, saved with each checkpoint
+        self.resumes: list[dict] = []  # where this run was resumed, for the record
+        self.last_loss: float | None = None
+        self.masks_done = 0  # masks reported so far (a resumed run's store keeps this many mask rows)
 
     # ---------------------------------------------------------------- parameters
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
@@ -139,6 +146,11 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
 
     # ------------------------------------------------------------------ training
+    def emit_mask(self, event) -> None:
+        """Report a new mask (a MaskComputed event)."""
+        self.masks_done += 1
+        self.emit(event)
+
     def phase(self, name: str, stage: str = "") -> None:
         self.emit(PhaseChanged(name, self.epoch, stage))
 
@@ -223,6 +235,7 @@ class Trainer:
     def _report(self, loss: float, phase: str, batch: int) -> None:
         if not math.isfinite(loss):
             raise TrainingDiverged(f"the training loss became {loss} in epoch {self.epoch}, step {self.step} ({phase}, batch {batch})")
+        self.last_loss = loss
         self.emit(LossReported(self.step, self.epoch, phase, loss, self.scheduler.get_last_lr()[0]))
 
     def _eta(self) -> float | None:
@@ -271,35 +284,99 @@ class Trainer:
         """Run ``iteration`` once per epoch with validation and early stopping.
 
         Restores the best epoch's weights at the end when ``restore_best`` is
-        set. Returns the best epoch (global numbering).
+        set. Returns the best epoch (global numbering). With a checkpoint to
+        resume in this stage, continues after its epoch; with a checkpoint
+        file set, writes one after every epoch.
         """
         cfg = self.train_cfg
-        best_score, best_epoch, best_weights, waited = None, None, None, 0
-        for _ in range(max_epochs):
+        state, best_weights = StageState(stage), None
+        if self.resume is not None:
+            if self.resume.stage.stage != stage:
+                raise CastError(f"the checkpoint was written in stage {self.resume.stage.stage!r}, "
+                                f"but {self.config.method.name} starts here at stage {stage!r}")
+            state, best_weights = self._restore_checkpoint(self.resume)
+            self.resume = None
+        while state.epochs_done < max_epochs and state.waited < cfg.patience:
             self.epoch += 1
+            state.epochs_done += 1
             info = iteration(self.epoch) or {}
             self.phase("evaluation", stage)
             val = self.evaluate(self.data.dev)
             score = val["combined"]
-            improved = best_score is None or score > best_score + cfg.min_delta
+            improved = state.best_score is None or score > state.best_score + cfg.min_delta
             if improved:
-                best_score, best_epoch, waited = score, self.epoch, 0
+                state.best_score, state.best_epoch, state.waited = score, self.epoch, 0
                 if cfg.restore_best:
                     best_weights = self.snapshot(device=torch.device("cpu"))  # one copy, kept off the GPU
             else:
-                waited += 1
+                state.waited += 1
             metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
                        "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started}
             self.history.append({"epoch": self.epoch, "stage": stage, **metrics})
-            self.emit(EpochEnded(self.epoch, stage, metrics, improved, best_epoch))
-            if waited >= cfg.patience:
-                self.emit(Message(f"{stage}: early stop after epoch {self.epoch}: no gain over {cfg.min_delta} for {waited} epochs"))
-                break
-        if cfg.restore_best and best_weights is not None and best_epoch != self.epoch:
+            self.emit(EpochEnded(self.epoch, stage, metrics, improved, state.best_epoch))
+            if state.waited >= cfg.patience:
+                self.emit(Message(f"{stage}: early stop after epoch {self.epoch}: no gain over {cfg.min_delta} for {state.waited} epochs"))
+            self._save_checkpoint(state, best_weights)
+        if cfg.restore_best and best_weights is not None and state.best_epoch != self.epoch:
             self.load(best_weights)
-            self.emit(Message(f"{stage}: restored the weights of epoch {best_epoch} (best validation accuracy {best_score:.4f})"))
-        self.best_epoch = best_epoch
-        return best_epoch
+            self.emit(Message(f"{stage}: restored the weights of epoch {state.best_epoch} (best validation accuracy {state.best_score:.4f})"))
+        self.best_epoch = state.best_epoch
+        return state.best_epoch
+
+    # ------------------------------------------------------------- checkpoints
+    @property
+    def resume_stage(self) -> str | None:
+        """The stage the checkpoint being resumed was written in (None: not resuming)."""
+        return self.resume.stage.stage if self.resume is not None else None
+
+    def carried(self, name: str, device: torch.device | None = None) -> Snapshot | None:
+        """What the method kept under ``name`` in the checkpoint being resumed, on ``device`` (default: the training device)."""
+        if self.resume is None or name not in self.resume.carry:
+            return None
+        return {k: v.to(device or self.device) for k, v in self.resume.carry[name].items()}
+
+    def _save_checkpoint(self, state: StageState, best_weights: Snapshot | None) -> None:
+        """Write this epoch's checkpoint; a failed write (full disk…) warns and training goes on."""
+        if self.checkpoint_file is None:
+            return
+        self.stash.wait()  # optimiser moments restored asynchronously must be in place
+        best_is_current = state.best_epoch == self.epoch
+        checkpoint = Checkpoint(
+            epoch=self.epoch, step=self.step, elapsed_s=time.perf_counter() - self.started,
+            stage=StageState(**vars(state)), history=self.history,
+            weights=self.snapshot(device=torch.device("cpu")),
+            best_weights=None if best_is_current else best_weights,
+            optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+            schedule_steps=self.schedule_steps, rng=rng_state(self.device),
+            carry={name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
+            resumes=self.resumes, masks_done=self.masks_done)
+        try:
+            save_checkpoint(checkpoint, self.checkpoint_file)
+        except OSError as exc:
+            self.emit(Message(f"could not save the checkpoint of epoch {self.epoch} to {self.checkpoint_file} "
+                              f"({exc.strerror or exc}); training goes on, a crash now would resume from an earlier epoch",
+                              "warning"))
+
+    def _restore_checkpoint(self, checkpoint: Checkpoint) -> tuple[StageState, Snapshot | None]:
+        """Put weights, optimiser, schedule, random state and counters back as they were after its epoch."""
+        if checkpoint.schedule_steps != self.schedule_steps:
+            raise CastError(f"the checkpoint of epoch {checkpoint.epoch} plans {checkpoint.schedule_steps} steps "
+                            f"for stage {checkpoint.stage.stage!r}, this run plans {self.schedule_steps}: "
+                            "the data or settings changed since it was written")
+        self.load({name: value.to(self.device) for name, value in checkpoint.weights.items()})
+        self.stash.wait()
+        self.optimizer.load_state_dict(checkpoint.optimizer)
+        self.scheduler.load_state_dict(checkpoint.scheduler)
+        set_rng_state(checkpoint.rng, self.device)
+        self.epoch, self.step, self.masks_done = checkpoint.epoch, checkpoint.step, checkpoint.masks_done
+        self.history = list(checkpoint.history)
+        self.started = time.perf_counter() - checkpoint.elapsed_s
+        state = checkpoint.stage
+        best = checkpoint.best_weights
+        if best is None and state.best_epoch == checkpoint.epoch and self.train_cfg.restore_best:
+            best = self.snapshot(device=torch.device("cpu"))
+        self.emit(Message(f"resumed after epoch {checkpoint.epoch} ({state.stage}, step {self.step})"))
+        return state, best
 
 
 def train_autocast(device: torch.device, bf16: bool):

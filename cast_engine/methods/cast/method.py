@@ -46,6 +46,7 @@ class Cast(Method):
     # --------------------------------------------------------------- per epoch
     def _train_per_epoch(self, trainer) -> None:
         d, cfg = trainer.data, trainer.train_cfg
+        self.previous_mask = trainer.carried("mask")  # None unless resuming: the overlap with it continues
         trainer.new_optimizer(cfg.max_epochs * (trainer.steps_in(d.factual) + self.config.refine_epochs * trainer.steps_in(d.union)))
         trainer.fit("cast", lambda epoch: self.iteration(trainer), cfg.max_epochs)
 
@@ -81,7 +82,8 @@ class Cast(Method):
                        p.data, self.config.alpha, masks.get(name))
         overlap = jaccard(self.previous_mask.values(), masks.values()) if self.previous_mask is not None else None
         self.previous_mask = masks
-        trainer.emit(MaskComputed(trainer.epoch, self.k, self.eligible_count,
+        trainer.carry["mask"] = masks  # saved with each checkpoint: a resumed run reports the same overlaps
+        trainer.emit_mask(MaskComputed(trainer.epoch, self.k, self.eligible_count,
                                   per_layer_counts(self.eligible, list(masks.values())), overlap))
         return masks
 
@@ -94,16 +96,27 @@ class Cast(Method):
     # --------------------------------------------------------------- two stage
     def _train_two_stage(self, trainer) -> None:
         d, cfg = trainer.data, trainer.train_cfg
-        theta0 = trainer.snapshot()
-        trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.factual))
-        trainer.fit("factual branch", lambda e: {"train_loss": trainer.train_pass(d.factual, "factual branch")}, cfg.max_epochs)
-        fac = trainer.snapshot()
-        trainer.load(theta0)
-        trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.counterfactual))
-        trainer.fit("counterfactual branch", lambda e: {"train_loss": trainer.train_pass(d.counterfactual, "counterfactual branch", pass_index=1)}, cfg.max_epochs)
-        trainer.phase("merge")
-        masks = self.merge(trainer, theta0, fac)
-        del theta0, fac
+        at = trainer.resume_stage  # a resumed run skips the stages its checkpoint is past
+        if at != "refine":
+            # θ0: a resumed run rebuilds its model from the same seed, so this snapshot is the same bits.
+            theta0 = trainer.snapshot()
+            if at != "counterfactual branch":
+                trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.factual))
+                trainer.fit("factual branch", lambda e: {"train_loss": trainer.train_pass(d.factual, "factual branch")}, cfg.max_epochs)
+                fac = trainer.snapshot()
+                trainer.load(theta0)
+            else:
+                fac = trainer.carried("fac", trainer.snapshot_device)
+            trainer.carry = {"fac": fac}
+            trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.counterfactual))
+            trainer.fit("counterfactual branch", lambda e: {"train_loss": trainer.train_pass(d.counterfactual, "counterfactual branch", pass_index=1)}, cfg.max_epochs)
+            trainer.carry = {}
+            trainer.phase("merge")
+            masks = self.merge(trainer, theta0, fac)
+            del theta0, fac
+        else:
+            masks = self.previous_mask = trainer.carried("mask")
+            trainer.carry = {"mask": masks}
         refine = max(1, self.config.refine_epochs)
         trainer.new_optimizer(refine * trainer.steps_in(d.union))
         trainer.fit("refine", lambda e: {"train_loss": trainer.train_pass(d.union, "refine (masked)", pass_index=2, masks=masks)}, refine)

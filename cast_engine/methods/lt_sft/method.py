@@ -35,15 +35,20 @@ class LtSft(Method):
     def train(self, trainer) -> None:
         data = trainer.data.baseline_set(trainer.config.regime)
         epochs = self._epochs(trainer)
-        theta0 = trainer.snapshot()
-        trainer.new_optimizer(epochs * trainer.steps_in(data))
-        trainer.fit("phase 1 (full)", lambda e: {"train_loss": trainer.train_pass(data, "phase 1: full")}, epochs)
-        trainer.phase("mask selection")
-        theta1 = trainer.snapshot(self.eligible)
-        masks = select_mask(self.eligible, "factual_magnitude", theta0, theta1, None, self.k, device=trainer.device)
-        del theta1
-        trainer.load(theta0)  # reset every parameter, head included
-        del theta0
-        trainer.emit(MaskComputed(trainer.epoch, self.k, self.eligible_count, per_layer_counts(self.eligible, masks.values()), None))
+        if trainer.resume_stage != "phase 2 (sparse)":  # a run resumed in phase 2 has its mask in the checkpoint
+            # θ0: a resumed run rebuilds its model from the same seed, so this snapshot is the same bits.
+            theta0 = trainer.snapshot()
+            trainer.new_optimizer(epochs * trainer.steps_in(data))
+            trainer.fit("phase 1 (full)", lambda e: {"train_loss": trainer.train_pass(data, "phase 1: full")}, epochs)
+            trainer.phase("mask selection")
+            theta1 = trainer.snapshot(self.eligible)
+            masks = select_mask(self.eligible, "factual_magnitude", theta0, theta1, None, self.k, device=trainer.device)
+            del theta1
+            trainer.load(theta0)  # reset every parameter, head included
+            del theta0
+            trainer.emit_mask(MaskComputed(trainer.epoch, self.k, self.eligible_count, per_layer_counts(self.eligible, masks.values()), None))
+        else:
+            masks = trainer.carried("mask")
+        trainer.carry = {"mask": masks}
         trainer.new_optimizer(epochs * trainer.steps_in(data))
         trainer.fit("phase 2 (sparse)", lambda e: {"train_loss": trainer.train_pass(data, "phase 2: sparse", masks=masks)}, epochs)

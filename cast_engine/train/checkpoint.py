@@ -1,0 +1,145 @@
+"""Epoch checkpoints: what a run needs to continue after a crash, exactly as if it had not stopped.
+
+At the end of every epoch the trainer writes one file, ``checkpoint.pt`` in
+the run's artifact folder: the trainable weights, the optimiser and schedule
+state, the random-number state, the trainer's counters and history, the
+early-stopping state of the stage in progress (with the best epoch's weights
+when ``restore_best`` needs them), and what the method carries between epochs
+(CAST's previous mask, the two-stage branch weights, LT-SFT's mask).
+
+Frozen weights and the initial weights are not saved: a resumed run rebuilds
+the model from the same seed, which gives the same initial weights bit for
+bit, and the checkpoint then overwrites what trains.
+
+The file is written with ``torch.save`` (the optimiser state is nested
+Python data, which safetensors cannot hold) to a temporary name, flushed and
+renamed, so a kill at any moment leaves either the previous checkpoint or the
+new one. It is read back with ``weights_only=True``: only tensors and plain
+data, never pickled code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CastError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class StageState:
+    """Early-stopping state of the ``fit`` stage in progress."""
+
+    stage: str
+    epochs_done: int = 0
+    best_score: float | None = None
+    best_epoch: int | None = None
+    waited: int = 0
+
+
+@dataclass
+class Checkpoint:
+    """One epoch's checkpoint, as saved and as loaded."""
+
+    epoch: int
+    step: int
+    elapsed_s: float
+    stage: StageState
+    history: list[dict]
+    weights: dict[str, torch.Tensor]
+    best_weights: dict[str, torch.Tensor] | None
+    optimizer: dict
+    scheduler: dict
+    schedule_steps: int
+    rng: dict
+    carry: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    resumes: list[dict] = field(default_factory=list)
+    masks_done: int = 0
+
+    def to_payload(self) -> dict:
+        payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        payload["stage"] = asdict(self.stage)
+        payload["version"] = FORMAT_VERSION
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "Checkpoint":
+        payload = dict(payload)
+        payload.pop("version", None)
+        payload["stage"] = StageState(**payload["stage"])
+        return cls(**payload)
+
+
+def checkpoint_path(folder: Path) -> Path:
+    return Path(folder) / CHECKPOINT_NAME
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "wb") as handle:
+            torch.save(checkpoint.to_payload(), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Read a checkpoint; CastError naming the file when it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CastError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged file
+        raise CastError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("version") != FORMAT_VERSION:
+        found = payload.get("version") if isinstance(payload, dict) else type(payload).__name__
+        raise CastError(f"checkpoint {path} has format {found!r}; this version of CAST Studio reads format {FORMAT_VERSION}")
+    return Checkpoint.from_payload(payload)
+
+
+def estimated_size(trainable_bytes: int, method_name: str) -> int:
+    """Bytes one checkpoint takes: weights, Adam's two moments, best weights, and a mask for the sparse methods."""
+    masks = trainable_bytes // 4 if method_name in ("cast", "lt_sft") else 0  # one bool per fp32 entry
+    return 4 * trainable_bytes + masks
+
+
+def rng_state(device: torch.device) -> dict:
+    """Every random-number state training draws from (dropout, and whatever the model code uses)."""
+    import numpy
+
+    kind, keys, pos, has_gauss, gauss = numpy.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.copy()), pos, has_gauss, gauss],
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    import numpy
+
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    numpy.random.set_state((kind, keys.numpy(), pos, has_gauss, gauss))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
