@@ -127,11 +127,13 @@ def wait_for_epoch(store: Path, run_id: int, epoch: int, process: subprocess.Pop
 
 
 def crash_trials(trials: int, run_args: list[str], workdir: Path, seed: int = 0, say=print,
-                 after_epoch: int = 0) -> list[Trial]:
+                 after_epoch: int | None = None) -> list[Trial]:
     """Run the reference, then ``trials`` kill-and-resume trials; AssertionError on the first broken promise.
 
-    Each kill comes a random time after the run's row appears (``after_epoch``:
-    after that many epochs are stored, so every kill leaves a checkpoint).
+    Each kill waits until a random number of epochs (0 to all but one; or
+    ``after_epoch``) is stored, then a random time up to 1.2 epochs of the
+    reference run, so kills land in every phase: start-up, passes, merge,
+    evaluation, checkpoint writing, test, the final row.
     """
     store = workdir / "runs.sqlite"
     started = time.monotonic()
@@ -139,17 +141,21 @@ def crash_trials(trials: int, run_args: list[str], workdir: Path, seed: int = 0,
     assert reference.returncode == 0, reference.stderr[-3000:]
     with sqlite3.connect(store) as db:
         ref_id, train_s = db.execute("SELECT id, wall_time_s FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        epochs = db.execute("SELECT COUNT(*) FROM epochs WHERE run_id = ?", (ref_id,)).fetchone()[0]
+    epoch_s = train_s / max(epochs, 1)
     expected = comparable(store, ref_id)
-    say(f"reference run {ref_id}: {train_s:.1f} s of training ({time.monotonic() - started:.1f} s with start-up)")
+    say(f"reference run {ref_id}: {epochs} epochs, {train_s:.1f} s from its row to its end "
+        f"({time.monotonic() - started:.1f} s with start-up)")
     rng = random.Random(seed)
     done: list[Trial] = []
     for index in range(1, trials + 1):
-        trial = Trial(index, kill_after_s=rng.uniform(0.0, (0.5 if after_epoch else 0.95) * train_s))
+        wait_epochs = rng.randint(0, max(epochs - 1, 0)) if after_epoch is None else after_epoch
+        trial = Trial(index, kill_after_s=rng.uniform(0.0, 1.2 * epoch_s))
         process = subprocess.Popen([*CAST, "--db", str(store), "run", *run_args], cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         trial.run_id = wait_for_run_row(store, process.pid)
         before = snapshot(store, skip=trial.run_id)
-        wait_for_epoch(store, trial.run_id, after_epoch, process)
+        wait_for_epoch(store, trial.run_id, wait_epochs, process)
         time.sleep(trial.kill_after_s)
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -182,7 +188,8 @@ def crash_trials(trials: int, run_args: list[str], workdir: Path, seed: int = 0,
                 trial.outcome = "resumed: identical to the reference"
         integrity(store)
         done.append(trial)
-        say(f"trial {index:>2}: killed {trial.kill_after_s:5.2f} s in (epoch rows {trial.killed_at_epoch}), "
+        say(f"trial {index:>2}: killed {trial.kill_after_s:5.2f} s after epoch {wait_epochs} was stored "
+            f"(epoch rows at the kill: {trial.killed_at_epoch}), "
             f"run {trial.run_id}: {trial.outcome}"
             + (f" (from epoch {trial.resumed_from}, {trial.resume_s:.1f} s)" if trial.resumed_from is not None else ""))
     return done

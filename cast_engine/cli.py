@@ -109,7 +109,8 @@ def _run_in_terminal(start) -> int:
 
     with TerminalProgress() as progress, graceful_interrupt(CancelToken()) as cancel:
         result = start([progress], cancel)
-    print(result_summary(result))
+        progress.close()
+        print(result_summary(result))
     if result.status == "cancelled":
         return 130
     return 0 if result.status == "completed" else 1
@@ -256,9 +257,19 @@ def cmd_sweep(args) -> int:
             spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()
         print(f"{len(trials)} trials; executor {args.executor}" + (f" with {args.workers} workers" if args.workers > 1 else ""))
-        result = run_sweep(spec, store=store, executor=_executor(args), resume=args.resume, new=args.new,
-                           reuse=args.reuse, keep_models=args.keep_models, on_progress=_print_progress)
+        with _sweep_interrupt() as cancel:
+            result = run_sweep(spec, store=store, executor=_executor(args), resume=args.resume, new=args.new,
+                               reuse=args.reuse, keep_models=args.keep_models, on_progress=_print_progress,
+                               cancel=cancel)
     return _sweep_outcome(result)
+
+
+def _sweep_interrupt():
+    """Ctrl-C stops a sweep as it stops a run: within a step, keeping what finished."""
+    from .train.events import CancelToken
+    from .train.interrupt import SWEEP_STOPPING, graceful_interrupt
+
+    return graceful_interrupt(CancelToken(), stopping=SWEEP_STOPPING)
 
 
 def cmd_sweeps(args) -> int:
@@ -301,10 +312,10 @@ def cmd_paper(args) -> int:
         n = len(the_plan.spec.trials())
         print(f"{args.experiment}, preset {args.preset}: {n} trials; executor {args.executor}"
               + (f" with {args.workers} workers" if args.workers > 1 else ""))
-        with RunStore(args.db) as store:
+        with RunStore(args.db) as store, _sweep_interrupt() as cancel:
             output = run_paper(the_plan, out, store=store, executor=_executor(args), metric=args.metric,
                                reference=None if args.reference == "none" else args.reference,
-                               run=not args.no_run, on_progress=_print_progress)
+                               run=not args.no_run, on_progress=_print_progress, cancel=cancel)
     if output.sweep is not None:
         _sweep_outcome(output.sweep)
     if output.table is not None:

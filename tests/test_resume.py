@@ -132,3 +132,16 @@ def test_a_damaged_checkpoint_is_named(tiny_config, store_path, pairs_file):
         path.write_bytes(path.read_bytes()[: 1000])
         with pytest.raises(CastError, match=f"checkpoint {path} cannot be read"):
             resume(stopped.run_id, store=store)
+
+
+def test_an_epoch_row_lost_to_a_kill_is_restored_from_the_checkpoint(tiny_config, store_path, pairs_file):
+    """A kill between writing epoch 2's checkpoint and its row: resume writes the row from the checkpoint."""
+    config = tiny_config("cast", data=str(pairs_file), method_options={"k": "5%"}, max_epochs=3, batch_size=8)
+    with RunStore(store_path) as store:
+        reference = run(config, store=store)
+        token = CancelToken()
+        stopped = run(config, store=store, cancel=token, sinks=[stop_after(2, token)])
+        store.db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch = 2", (stopped.run_id,))
+        store.db.conn.commit()
+        resume(stopped.run_id, store=store)
+        assert record(store, stopped.run_id) == record(store, reference.run_id)

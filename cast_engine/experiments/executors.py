@@ -42,7 +42,14 @@ _slot: dict = {}
 
 
 def _claim_slot(slots) -> None:
-    """Worker process initialiser: take a (device, threads) slot for this worker's life."""
+    """Worker process initialiser: take a (device, threads) slot for this worker's life.
+
+    Ctrl-C in a terminal reaches every process of its group; the sweep's own
+    process decides what stops (it ends the workers), so workers ignore it.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _slot["device"], _slot["threads"] = slots.get()
 
 

@@ -25,8 +25,15 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+RUN_STOPPING = ("\ncast: stopping after the current step; the run is saved as cancelled "
+                "(`cast resume RUN` continues it from its last epoch)")
+SWEEP_STOPPING = ("\ncast: stopping the sweep; finished trials are kept and the trials in progress end "
+                  "within a step (the same command again resumes the sweep)")
+
+
 @contextmanager
-def graceful_interrupt(token: CancelToken, say: Callable[[str], None] = _say) -> Iterator[CancelToken]:
+def graceful_interrupt(token: CancelToken, say: Callable[[str], None] = _say,
+                       stopping: str = RUN_STOPPING) -> Iterator[CancelToken]:
     """While inside, Ctrl-C (SIGINT) cancels ``token`` instead of raising; does nothing off the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield token
@@ -38,10 +45,9 @@ def graceful_interrupt(token: CancelToken, say: Callable[[str], None] = _say) ->
         presses += 1
         if presses == 1:
             token.cancel("stopped with Ctrl-C")
-            say("\ncast: stopping after the current step; the run is saved as cancelled "
-                "(`cast resume RUN` continues it from its last epoch)")
+            say(stopping)
         elif presses == 2:
-            say("cast: still saving the run; press Ctrl-C once more to abandon it (it will show as interrupted)")
+            say("cast: still saving; press Ctrl-C once more to abandon what is in progress (a run then shows as interrupted)")
         else:
             raise KeyboardInterrupt
 

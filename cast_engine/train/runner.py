@@ -144,8 +144,8 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     with status 'failed'.
     """
     emit = Emitter(list(sinks))
+    store = open_store(store)  # an unusable store location is named before minutes of loading
     prepared = prepare(config, emit, dataset)
-    store = open_store(store)
     checkpoint = config.train.checkpoint if checkpoint is None else checkpoint
     from ..store import RunStore
 
@@ -193,6 +193,11 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     prepared = prepare(config, emit)
     _check_same_data(run_id, row.get("data_hashes") or {}, file_hashes(prepared.dataset.files))
     store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
+    stored = {(e["epoch"], e["stage"]) for e in store.epochs(run_id)}
+    for entry in checkpoint.history:  # a kill between the checkpoint and its epoch's row loses no row
+        if (entry["epoch"], entry["stage"]) not in stored:
+            metrics = {k: v for k, v in entry.items() if k not in ("epoch", "stage")}
+            store.add_epoch(run_id, entry["epoch"], entry["stage"], _storable(metrics))
     checkpoint.resumes.append({"after_epoch": checkpoint.epoch, "at": utc_now()})
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, True, checkpoint)
 
@@ -242,7 +247,8 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     except TrainingDiverged as exc:
         status, reason = "failed", str(exc)
     except torch.cuda.OutOfMemoryError:
-        status, reason = "failed", "CUDA ran out of memory: try a smaller batch_size or max_length"
+        status, reason = "failed", out_of_memory_advice(config, trainer.epoch)
+        torch.cuda.empty_cache()  # give the memory back for the next run in this process (the studio's queue)
     except Exception as exc:  # recorded, then shown; the store stays consistent
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - started
@@ -260,6 +266,15 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     emit(RunEnded(run_id, status, reason, test))
     return RunResult(run_id, status, reason, test, trainer.best_epoch, trainer.history,
                      prepared.trainable, prepared.total, wall, artifact)
+
+
+def out_of_memory_advice(config: RunConfig, epoch: int) -> str:
+    """Why the run failed and what to change, with the values it ran with."""
+    cfg = config.train
+    smaller = max(1, cfg.batch_size // 2)
+    return (f"CUDA ran out of memory in epoch {max(epoch, 1)} with batch_size {cfg.batch_size} and max_length "
+            f"{cfg.max_length}: try a smaller batch size (--batch-size {smaller}) or a shorter max length"
+            + ("" if cfg.bf16 else ", or --bf16") + (", or --host-snapshots" if config.method.name in ("cast", "lt_sft") and not cfg.host_snapshots else ""))
 
 
 def _progress_so_far(trainer) -> dict:

@@ -199,7 +199,8 @@ class Trainer:
                 loss_sum += loss.detach()
                 window += loss.detach()
                 if i % cfg.log_every == 0 or i == len(batches):  # report (the one host sync)
-                    self._report(window.item() / (((i - 1) % cfg.log_every) + 1), phase, i)
+                    steps = ((i - 1) % cfg.log_every) + 1
+                    self._report(window.item() / steps, phase, i, steps)
                     window.zero_()
                 self.emit(Progress(self.step, self.planned_steps, self.epoch, phase,
                                    time.perf_counter() - self.started, self._eta()))
@@ -232,9 +233,11 @@ class Trainer:
                 if key in state:
                     state[key].mul_(mask)
 
-    def _report(self, loss: float, phase: str, batch: int) -> None:
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"the training loss became {loss} in epoch {self.epoch}, step {self.step} ({phase}, batch {batch})")
+    def _report(self, loss: float, phase: str, batch: int, steps: int) -> None:
+        if not math.isfinite(loss):  # checked once per report: a check per step would stall the GPU
+            where = f"step {self.step}" if steps == 1 else f"steps {self.step - steps + 1}–{self.step}"
+            raise TrainingDiverged(f"the training loss became {loss} in epoch {self.epoch}, {where} ({phase}); "
+                                   "try a lower learning rate (--lr) or gradient clipping (--grad-clip)")
         self.last_loss = loss
         self.emit(LossReported(self.step, self.epoch, phase, loss, self.scheduler.get_last_lr()[0]))
 
@@ -313,10 +316,10 @@ class Trainer:
             metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
                        "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started}
             self.history.append({"epoch": self.epoch, "stage": stage, **metrics})
+            self._save_checkpoint(state, best_weights)  # first: a resume restores the epoch's row from its history
             self.emit(EpochEnded(self.epoch, stage, metrics, improved, state.best_epoch))
             if state.waited >= cfg.patience:
                 self.emit(Message(f"{stage}: early stop after epoch {self.epoch}: no gain over {cfg.min_delta} for {state.waited} epochs"))
-            self._save_checkpoint(state, best_weights)
         if cfg.restore_best and best_weights is not None and state.best_epoch != self.epoch:
             self.load(best_weights)
             self.emit(Message(f"{stage}: restored the weights of epoch {state.best_epoch} (best validation accuracy {state.best_score:.4f})"))
