@@ -18,6 +18,10 @@ if str(REPO_ROOT) not in sys.path:  # pytest's default import mode only adds tes
 CAD_DIR = (Path(__file__).parents[1] / ".." / "shared" / "data" / "cad").resolve()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "soak: long-running concurrency soak (tests/test_concurrency.py, ~45 s)")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _caches_out_of_home(tmp_path_factory):
     """Point the Hugging Face datasets cache and the CAST cache at a temporary folder."""

