@@ -21,7 +21,6 @@ tests/test_crash_kill.py runs a few trials of the same harness in CI.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
 import sqlite3

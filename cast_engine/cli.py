@@ -135,11 +135,8 @@ def cmd_runs(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from pathlib import Path
-
     from .store import RunStore
-    from .store.db import RESUMABLE_STATUSES
-    from .train.checkpoint import checkpoint_path
+    from .train.runner import resume_problem
 
     with RunStore(args.db) as store:
         run = store.get_run(args.run)
@@ -171,10 +168,8 @@ def cmd_show(args) -> int:
         print(f"confusion (rows gold, columns predicted): {results.get('confusion')}")
     for resumed in results.get("resumed", []):
         print(f"resumed after epoch {resumed['after_epoch']} at {resumed['at']}")
-    if run["status"] in RESUMABLE_STATUSES:
-        folder = run.get("artifact_dir")
-        if folder and checkpoint_path(Path(folder)).is_file():
-            print(f"a checkpoint is kept: `cast resume {run['id']}` continues this run")
+    if run["status"] != "completed" and resume_problem(run) is None:
+        print(f"a checkpoint is kept: `cast resume {run['id']}` continues this run")
     return 0
 
 

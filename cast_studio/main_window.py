@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.queue.idle.connect(self._idle)
         self.sweep_page.runs_changed.connect(self.history_page.refresh)
         self.sweep_page.open_runs.connect(self.show_runs)
+        self.history_page.resume_requested.connect(self.resume_run)
 
     def _page_shown(self, index: int) -> None:
         # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.
@@ -147,6 +148,15 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(True)
         self.show_page("Monitor")
         self.statusBar().showMessage(f"queued {len(configs)} run{'s' * (len(configs) != 1)}", 5000)
+
+    def resume_run(self, run_id: int, config: dict) -> None:
+        """Queue the continuation of a stopped run from its checkpoint and show the monitor."""
+        from cast_engine.config import RunConfig
+
+        from .worker import ResumeRequest
+
+        self.start_runs([ResumeRequest(run_id, RunConfig.from_dict(config))])
+        self.statusBar().showMessage(f"resuming run {run_id} from its last checkpoint", 5000)
 
     def _queue_changed(self, waiting: int) -> None:
         running = self.queue.is_running()

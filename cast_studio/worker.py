@@ -15,6 +15,7 @@ import gc
 import logging
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -28,11 +29,19 @@ from .store_access import open_store
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """A queued resume of stored run ``run_id`` (its config, for the monitor's display)."""
+
+    run_id: int
+    config: RunConfig
+
 GPU_SAMPLE_EVERY = 20  # steps between GPU memory samples
 
 
 class _RunThread(QThread):
-    """Pulls configs from the queue and runs them until it is empty."""
+    """Pulls configs (and resumes) from the queue and runs them until it is empty."""
 
     def __init__(self, queue: "RunQueue"):
         super().__init__()
@@ -43,8 +52,8 @@ class _RunThread(QThread):
         store = None
         try:
             store = open_store(self.queue.db_path)
-            while (config := self.queue._next()) is not None:
-                self.queue._run_one(config, store)
+            while (item := self.queue._next()) is not None:
+                self.queue._run_one(item, store)
         except Exception as exc:  # the store itself could not be opened
             log.exception("run queue stopped")
             self.queue.event.emit(RunEnded(None, "failed", f"{type(exc).__name__}: {exc}", None))
@@ -66,15 +75,15 @@ class RunQueue(QObject):
     def __init__(self, db_path: str | Path | None, parent=None):
         super().__init__(parent)
         self.db_path = db_path
-        self._waiting: collections.deque[RunConfig] = collections.deque()
+        self._waiting: collections.deque[RunConfig | ResumeRequest] = collections.deque()
         self._lock = threading.Lock()
         self._cancel: CancelToken | None = None
         self._thread: _RunThread | None = None
         self.current: RunConfig | None = None
 
     # ------------------------------------------------------------------ GUI side
-    def submit(self, configs: list[RunConfig]) -> None:
-        """Queue configs; starts the background thread when it is not running."""
+    def submit(self, configs: list[RunConfig | ResumeRequest]) -> None:
+        """Queue configs (or resumes of stopped runs); starts the background thread when it is not running."""
         with self._lock:
             self._waiting.extend(configs)
             waiting = len(self._waiting)
@@ -112,32 +121,36 @@ class RunQueue(QObject):
         return self._thread.wait(timeout_ms)
 
     # ------------------------------------------------------------ thread side
-    def _next(self) -> RunConfig | None:
+    def _next(self) -> RunConfig | ResumeRequest | None:
         with self._lock:
             if not self._waiting:
                 self.current = None
                 return None
-            config = self._waiting.popleft()
+            item = self._waiting.popleft()
             waiting = len(self._waiting)
-            self.current = config
+            self.current = item.config if isinstance(item, ResumeRequest) else item
             self._cancel = CancelToken()
         self.queue_changed.emit(waiting)
-        return config
+        return item
 
-    def _run_one(self, config: RunConfig, store) -> None:
+    def _run_one(self, item: RunConfig | ResumeRequest, store) -> None:
         try:
-            self._run_guarded(config, store)
+            self._run_guarded(item, store)
         finally:
             gc.unfreeze()  # let the collector reclaim the finished run's cycles
 
-    def _run_guarded(self, config: RunConfig, store) -> None:
-        from cast_engine.train.runner import run
+    def _run_guarded(self, item: RunConfig | ResumeRequest, store) -> None:
+        from cast_engine.train.runner import resume, run
 
+        config = item.config if isinstance(item, ResumeRequest) else item
         self.run_starting.emit(config)
         gc.freeze()  # see freeze_long_lived
         sinks = [freeze_long_lived, self.event.emit, *self._gpu_sampler(config)]
         try:
-            result = run(config, store=store, sinks=sinks, cancel=self._cancel)
+            if isinstance(item, ResumeRequest):
+                result = resume(item.run_id, store=store, sinks=sinks, cancel=self._cancel)
+            else:
+                result = run(config, store=store, sinks=sinks, cancel=self._cancel)
         except CastError as exc:  # bad input: found before anything was written
             self.event.emit(Message(f"not started: {exc}", "error"))
             self.event.emit(RunEnded(None, "failed", str(exc), None))

@@ -172,22 +172,15 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     as a run that never stopped. Raises CastError when the run cannot be
     resumed, naming why; the run is then left as it was.
     """
-    from ..store.db import RESUMABLE_STATUSES, utc_now
+    from ..store.db import utc_now
     from .checkpoint import checkpoint_path, load_checkpoint
 
     store = open_store(store)
     row = store.get_run(run_id)
-    if row["status"] == "running":
-        raise CastError(f"run {run_id} is still running (process {row.get('pid')} on {row.get('host')}); "
-                        "stop it first, or wait: a run whose process died shows as interrupted")
-    if row["status"] not in RESUMABLE_STATUSES:
-        raise CastError(f"run {run_id} is {row['status']}: only {', '.join(RESUMABLE_STATUSES)} runs can be resumed")
-    folder = row.get("artifact_dir")
-    path = checkpoint_path(Path(folder)) if folder else None
-    if path is None or not path.is_file():
-        raise CastError(f"run {run_id} has no checkpoint to resume from: it stopped before its first epoch "
-                        "ended, or it ran without checkpoints (--no-checkpoint); start it again with `cast run`")
-    checkpoint = load_checkpoint(path)
+    problem = resume_problem(row)
+    if problem:
+        raise CastError(problem)
+    checkpoint = load_checkpoint(checkpoint_path(Path(row["artifact_dir"])))
     config = RunConfig.from_dict(row["config"])
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit)
@@ -200,6 +193,24 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
             store.add_epoch(run_id, entry["epoch"], entry["stage"], _storable(metrics))
     checkpoint.resumes.append({"after_epoch": checkpoint.epoch, "at": utc_now()})
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, True, checkpoint)
+
+
+def resume_problem(row: dict) -> str | None:
+    """Why the stored run ``row`` cannot be resumed, or None when it can."""
+    from ..store.db import RESUMABLE_STATUSES
+    from .checkpoint import checkpoint_path
+
+    run_id = row["id"]
+    if row["status"] == "running":
+        return (f"run {run_id} is still running (process {row.get('pid')} on {row.get('host')}); "
+                "stop it first, or wait: a run whose process died shows as interrupted")
+    if row["status"] not in RESUMABLE_STATUSES:
+        return f"run {run_id} is {row['status']}: only {', '.join(RESUMABLE_STATUSES)} runs can be resumed"
+    folder = row.get("artifact_dir")
+    if not folder or not checkpoint_path(Path(folder)).is_file():
+        return (f"run {run_id} has no checkpoint to resume from: it stopped before its first epoch "
+                "ended, or it ran without checkpoints (--no-checkpoint); start it again with `cast run`")
+    return None
 
 
 def _check_same_data(run_id: int, recorded: dict, now: dict) -> None:

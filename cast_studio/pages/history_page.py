@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -47,6 +47,8 @@ DIALOG_OPTIONS = QFileDialog.Option.DontUseNativeDialog
 
 class HistoryPage(QWidget):
     """The run history: a filtered, sortable table of every run and what to do with them."""
+
+    resume_requested = Signal(int, dict)  # run id, its stored config: continue it from its checkpoint
 
     def __init__(self, db_path: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -95,6 +97,9 @@ class HistoryPage(QWidget):
         self.refresh_button = QPushButton("Refresh")
         self.compare_button = QPushButton("Compare")
         self.delete_button = QPushButton("Delete")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the selected interrupted, cancelled or failed run from the checkpoint "
+                                      "of its last completed epoch (as `cast resume RUN`).")
         self.export_button = QPushButton("Export")
         self.export_menu = QMenu(self)
         table_menu = self.export_menu.addMenu("Results table (mean ± std over seeds)")
@@ -105,6 +110,7 @@ class HistoryPage(QWidget):
         self.refresh_button.clicked.connect(self.refresh)
         self.compare_button.clicked.connect(lambda: self.compare_runs(sorted(self.selected_ids())))
         self.delete_button.clicked.connect(lambda: self.delete_runs(self.selected_ids()))
+        self.resume_button.clicked.connect(self.resume_selected)
         for metric, action in self.table_actions.items():
             action.triggered.connect(lambda _=False, m=metric: self._on_export_table(m))
         for fmt, action in self.model_actions.items():
@@ -119,7 +125,7 @@ class HistoryPage(QWidget):
         buttons.addWidget(self.count_label)
         buttons.addSpacing(12)
         buttons.addWidget(self.message_label, 1)
-        for button in (self.refresh_button, self.compare_button, self.export_button, self.delete_button):
+        for button in (self.refresh_button, self.compare_button, self.resume_button, self.export_button, self.delete_button):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.filters)
@@ -215,12 +221,36 @@ class HistoryPage(QWidget):
         busy = self.export_thread is not None
         self.compare_button.setEnabled(count >= 2)
         self.delete_button.setEnabled(count >= 1)
+        self._update_resume_button()
         self.export_button.setEnabled(count >= 1)
         for action in self.table_actions.values():
             action.setEnabled(count >= 1)
         for action in self.model_actions.values():
             action.setEnabled(count == 1 and not busy)
         self.plots_action.setEnabled(count >= 1)
+
+    def _selected_run(self) -> dict | None:
+        ids = self.selected_ids()
+        row = self.model.row_of(ids[0]) if len(ids) == 1 else None
+        return self.model.run_at(row) if row is not None else None
+
+    def _update_resume_button(self) -> None:
+        from cast_engine.train.runner import resume_problem
+
+        run = self._selected_run()
+        if run is None or run["status"] in ("completed", "running"):
+            self.resume_button.setEnabled(False)
+            self.resume_button.setToolTip("Select one interrupted, cancelled or failed run to continue it from its last epoch.")
+            return
+        problem = resume_problem(run)
+        self.resume_button.setEnabled(problem is None)
+        self.resume_button.setToolTip(problem or f"Continue run {run['id']} from the checkpoint of its last completed epoch.")
+
+    def resume_selected(self) -> None:
+        """Ask the run queue to continue the selected run (the main window queues it)."""
+        run = self._selected_run()
+        if run is not None:
+            self.resume_requested.emit(run["id"], run["config"])
 
     # -------------------------------------------------------------- compare
     def load_runs(self, ids) -> tuple[list[dict], dict[int, list[dict]]]:
