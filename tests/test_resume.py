@@ -145,3 +145,18 @@ def test_an_epoch_row_lost_to_a_kill_is_restored_from_the_checkpoint(tiny_config
         store.db.conn.commit()
         resume(stopped.run_id, store=store)
         assert record(store, stopped.run_id) == record(store, reference.run_id)
+
+
+def test_checkpoints_written_in_the_background_resume_the_same(tiny_config, store_path, pairs_file, monkeypatch):
+    """The CUDA way of writing (host copies, a writer thread), forced on the CPU: the same result."""
+    from cast_engine.train.trainer import Trainer
+
+    monkeypatch.setattr(Trainer, "writes_in_background", lambda self: True)
+    config = tiny_config("cast", data=str(pairs_file), method_options={"k": "5%"}, max_epochs=3, batch_size=8)
+    with RunStore(store_path) as store:
+        reference = run(config, store=store)
+        token = CancelToken()
+        stopped = run(config, store=store, cancel=token, sinks=[stop_after(2, token)])
+        resume(stopped.run_id, store=store)
+        assert record(store, stopped.run_id) == record(store, reference.run_id)
+        same_weights(store, reference.run_id, stopped.run_id)

@@ -262,6 +262,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
         torch.cuda.empty_cache()  # give the memory back for the next run in this process (the studio's queue)
     except Exception as exc:  # recorded, then shown; the store stays consistent
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
+    trainer.wait_for_checkpoint()  # the last checkpoint is on disk (or its failure reported) before the run ends
     wall = time.perf_counter() - started
     results = {**(test or {}), "epochs_completed": trainer.epoch, "steps_completed": trainer.step,
                "method_info": prepared.method_info}

@@ -9,6 +9,7 @@ learning rate, forward, backward, mask, clip, step, report, check for stop.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -80,6 +81,8 @@ class Trainer:
         self.snapshot_device = torch.device("cpu") if on_host else device
         self.stash = OptimizerStash(device)
         self.checkpoint_file = None  # a Path: write a checkpoint after every epoch
+        self._writer: threading.Thread | None = None  # writes the last checkpoint (CUDA)
+        self._write_error: tuple[int, OSError] | None = None
         self.resume = None  # a Checkpoint to continue from (consumed by the fit stage it was written in)
         self.carry: dict[str, Snapshot] = {}  # what the method keeps between epochs, saved with each checkpoint
         self.resumes: list[dict] = []  # where this run was resumed, for the record
@@ -339,24 +342,54 @@ class Trainer:
         return {k: v.to(device or self.device) for k, v in self.resume.carry[name].items()}
 
     def _save_checkpoint(self, state: StageState, best_weights: Snapshot | None) -> None:
-        """Write this epoch's checkpoint; a failed write (full disk…) warns and training goes on."""
+        """Write this epoch's checkpoint; a failed write (full disk…) warns and training goes on.
+
+        On CUDA the state is copied to host memory and written by a background
+        thread while the next epoch trains. On the CPU it is written at once
+        from the live tensors: a copy would cost host memory, and the writing
+        would compete with training for the same cores anyway.
+        """
         if self.checkpoint_file is None:
             return
+        self.wait_for_checkpoint()  # one file, replaced in order
         self.stash.wait()  # optimiser moments restored asynchronously must be in place
-        best_is_current = state.best_epoch == self.epoch
+        in_place = not self.writes_in_background()
         checkpoint = Checkpoint(
             epoch=self.epoch, step=self.step, elapsed_s=time.perf_counter() - self.started,
-            stage=StageState(**vars(state)), history=self.history,
-            weights=self.snapshot(device=torch.device("cpu")),
-            best_weights=None if best_is_current else best_weights,
-            optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
-            schedule_steps=self.schedule_steps, rng=rng_state(self.device),
+            stage=StageState(**vars(state)), history=list(self.history),
+            weights={n: p.detach() for n, p in self.trainable()} if in_place else self.snapshot(device=torch.device("cpu")),
+            best_weights=None if state.best_epoch == self.epoch else best_weights,
+            optimizer=self.optimizer.state_dict() if in_place else to_host(self.optimizer.state_dict()),
+            scheduler=self.scheduler.state_dict(), schedule_steps=self.schedule_steps, rng=rng_state(self.device),
             carry={name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
-            resumes=self.resumes, masks_done=self.masks_done)
+            resumes=list(self.resumes), masks_done=self.masks_done)
+        if in_place:
+            self._write_checkpoint(checkpoint)
+        else:
+            self._writer = threading.Thread(target=self._write_checkpoint, args=(checkpoint,),
+                                            name="cast-checkpoint", daemon=True)
+            self._writer.start()
+        self.wait_for_checkpoint(block=False)
+
+    def writes_in_background(self) -> bool:
+        """Whether checkpoints are copied and written while training goes on (CUDA) or written in place (CPU)."""
+        return self.device.type == "cuda"
+
+    def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
         try:
             save_checkpoint(checkpoint, self.checkpoint_file)
-        except OSError as exc:
-            self.emit(Message(f"could not save the checkpoint of epoch {self.epoch} to {self.checkpoint_file} "
+        except OSError as exc:  # reported by wait_for_checkpoint, on the training thread
+            self._write_error = (checkpoint.epoch, exc)
+
+    def wait_for_checkpoint(self, block: bool = True) -> None:
+        """Wait for a checkpoint being written (``block``); warn when one could not be written."""
+        if block and self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        if self._write_error is not None:
+            epoch, exc = self._write_error
+            self._write_error = None
+            self.emit(Message(f"could not save the checkpoint of epoch {epoch} to {self.checkpoint_file} "
                               f"({exc.strerror or exc}); training goes on, a crash now would resume from an earlier epoch",
                               "warning"))
 
@@ -401,6 +434,17 @@ def bf16_native(device: torch.device) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def to_host(value):
+    """``value`` (nested dicts and lists of tensors, as an optimiser's state_dict) with every tensor copied to the host."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: to_host(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_host(v) for v in value)
+    return value
 
 
 def copy_to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
