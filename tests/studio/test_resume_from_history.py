@@ -6,23 +6,10 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
 
 from cast_engine.store import RunStore  # noqa: E402
 from cast_engine.train.events import CancelToken, EpochEnded  # noqa: E402
 from cast_engine.train.runner import run  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, store_path):
-    monkeypatch.setenv("CAST_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
-    from cast_studio.main_window import MainWindow
-
-    win = MainWindow(store_path)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.queue.shutdown()
 
 
 def stopped_and_reference_runs(tiny_config, store_path):

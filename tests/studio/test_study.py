@@ -38,18 +38,6 @@ class StallMeter:
         self.timer.stop()
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, store_path):
-    monkeypatch.setenv("CAST_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
-    from cast_studio.main_window import MainWindow
-
-    win = MainWindow(store_path)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.queue.shutdown()
-
-
 def _configure(win, tiny_model_dir, method: str, *, epochs: int, **method_values):
     page = win.experiment_page
     page.set_model(str(tiny_model_dir))
