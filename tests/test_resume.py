@@ -160,3 +160,14 @@ def test_checkpoints_written_in_the_background_resume_the_same(tiny_config, stor
         resume(stopped.run_id, store=store)
         assert record(store, stopped.run_id) == record(store, reference.run_id)
         same_weights(store, reference.run_id, stopped.run_id)
+
+
+def test_deleting_a_stopped_run_removes_its_checkpoint(tiny_config, store_path, pairs_file):
+    with RunStore(store_path) as store:
+        token = CancelToken()
+        stopped = run(tiny_config("full", data=str(pairs_file), max_epochs=3), store=store, cancel=token,
+                      sinks=[stop_after(1, token)])
+        path = store.artifact_dir(stopped.run_id) / "checkpoint.pt"
+        assert path.is_file()
+        store.delete_run(stopped.run_id)
+        assert not path.exists()

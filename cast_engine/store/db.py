@@ -39,6 +39,7 @@ from cast_engine.store.sweeps import SweepTables
 
 RUN_STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
 RESUMABLE_STATUSES = ("interrupted", "cancelled", "failed")
+CHECKPOINT_FILE = "checkpoint.pt"  # a run's epoch checkpoint, in its artifact folder (cast_engine.train.checkpoint)
 FINAL_STATUSES = tuple(status for status in RUN_STATUSES if status != "running")
 
 JSON_COLUMNS = {
@@ -501,13 +502,21 @@ class RunStore(SweepTables):
                          (os.getpid(), socket.gethostname(), run_id))
 
     def delete_run(self, run_id: int) -> None:
-        """Delete a run with its epochs and masks (artifact files are left on disk)."""
+        """Delete a run with its epochs, masks, predictions and epoch checkpoint.
+
+        The checkpoint (gigabytes for a large model) can only resume this run,
+        so it goes too; saved model files in the artifact folder are left on disk.
+        """
         with self._write() as conn:
             self._require_run(conn, run_id)
+            folder = conn.execute("SELECT artifact_dir FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM masks WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        if folder:
+            for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".partial"):
+                (Path(folder) / name).unlink(missing_ok=True)
 
     def artifact_dir(self, run_id: int) -> Path:
         """``<db folder>/artifacts/<run_id>``, created (and recorded on the run) on demand."""

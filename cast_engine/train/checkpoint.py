@@ -29,8 +29,7 @@ from typing import Any
 import torch
 
 from ..errors import CastError
-
-CHECKPOINT_NAME = "checkpoint.pt"
+from ..store.db import CHECKPOINT_FILE
 FORMAT_VERSION = 1
 
 
@@ -79,7 +78,7 @@ class Checkpoint:
 
 
 def checkpoint_path(folder: Path) -> Path:
-    return Path(folder) / CHECKPOINT_NAME
+    return Path(folder) / CHECKPOINT_FILE
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:

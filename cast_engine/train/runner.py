@@ -150,7 +150,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     from ..store import RunStore
 
     if isinstance(store, RunStore):  # a sweep's in-memory recorder writes nothing here
-        check_disk_space(store.path.parent, needed_bytes(prepared, save_model, checkpoint))
+        check_disk_space(store.path.parent, needed_bytes(prepared, save_model, checkpoint), checkpoint)
     dataset = prepared.dataset
     run_id = store.create_run(
         config.to_dict(), method=config.method.name, task=dataset.task, variant=dataset.variant,
@@ -313,15 +313,16 @@ def needed_bytes(prepared: Prepared, save_model: bool, checkpoint: bool) -> int:
     return needed
 
 
-def check_disk_space(folder: Path, needed: int) -> None:
+def check_disk_space(folder: Path, needed: int, checkpoint: bool) -> None:
     """CastError at the start of a run when ``folder``'s disk cannot hold what it will write."""
     import shutil
 
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise CastError(f"not enough free disk space in {folder}: this run needs about {needed / 1e9:.2f} GB "
-                        f"(epoch checkpoints, the saved model, the run store) and {free / 1e9:.2f} GB is free; "
-                        "free some space, use --db on another disk, or pass --no-checkpoint")
+                        f"({'epoch checkpoints, ' if checkpoint else ''}the saved model, the run store) and "
+                        f"{free / 1e9:.2f} GB is free; free some space or use --db on another disk"
+                        + (", or pass --no-checkpoint" if checkpoint else ""))
 
 
 def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str]) -> Path:

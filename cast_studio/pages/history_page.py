@@ -432,5 +432,5 @@ class HistoryPage(QWidget):
 def _delete_question(ids: list[int]) -> str:
     listed = ", ".join(f"#{run_id}" for run_id in ids[:10]) + (" …" if len(ids) > 10 else "")
     what = "this run" if len(ids) == 1 else f"these {len(ids)} runs"
-    return (f"Delete {what} ({listed}) with their epochs and masks from the history?\n"
+    return (f"Delete {what} ({listed}) with their epochs, masks and resume checkpoints from the history?\n"
             "Saved model files stay in the artifacts folder. This cannot be undone.")
