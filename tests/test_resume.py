@@ -171,3 +171,38 @@ def test_deleting_a_stopped_run_removes_its_checkpoint(tiny_config, store_path, 
         assert path.is_file()
         store.delete_run(stopped.run_id)
         assert not path.exists()
+
+
+def test_a_resumed_run_shows_its_whole_history(tiny_config, store_path, pairs_file):
+    """Displays (the studio's monitor, the terminal) get the epochs and masks before the resume too, once each."""
+    from cast_engine.train.events import MaskComputed
+
+    config = tiny_config("cast", data=str(pairs_file), method_options={"k": "5%"}, max_epochs=4, batch_size=8)
+    with RunStore(store_path) as store:
+        token = CancelToken()
+        stopped = run(config, store=store, cancel=token, sinks=[stop_after(2, token)])
+        seen = []
+        resume(stopped.run_id, store=store, sinks=[seen.append])
+        assert [e.epoch for e in seen if isinstance(e, EpochEnded)] == [1, 2, 3, 4]
+        assert [e.epoch for e in seen if isinstance(e, MaskComputed)] == [1, 2, 3, 4]
+        assert len(store.epochs(stopped.run_id)) == 4 and len(store.masks(stopped.run_id)) == 4  # nothing twice
+
+
+def test_a_store_write_failure_fails_the_run_instead_of_losing_rows(tiny_config, store_path, pairs_file, monkeypatch):
+    from cast_engine.errors import StoreError
+
+    real = RunStore.add_epoch
+
+    def full_at_epoch_2(self, run_id, epoch, stage, metrics):
+        if epoch == 2:
+            raise StoreError(f"run store {self.path}: write failed: database or disk is full")
+        return real(self, run_id, epoch, stage, metrics)
+
+    monkeypatch.setattr(RunStore, "add_epoch", full_at_epoch_2)
+    with RunStore(store_path) as store:
+        result = run(tiny_config("full", data=str(pairs_file), max_epochs=3), store=store)
+        assert result.status == "failed" and "database or disk is full" in result.reason
+        assert store.get_run(result.run_id)["status"] == "failed"
+        monkeypatch.setattr(RunStore, "add_epoch", real)
+        resumed = resume(result.run_id, store=store)  # its checkpoint of epoch 2 was written before the row
+        assert resumed.status == "completed" and [e["epoch"] for e in store.epochs(result.run_id)] == [1, 2, 3]

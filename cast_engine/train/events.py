@@ -107,11 +107,20 @@ class CancelToken:
 
 @dataclass
 class Emitter:
-    """Fans events out to sinks; a failing sink is reported once, never fatal."""
+    """Fans events out: to ``essential`` sinks first (the store writer: a failure there fails
+    the run, so no metric is lost silently), then to the displays, where a failing sink is
+    reported once and removed, never fatal."""
 
     sinks: list[Sink] = field(default_factory=list)
+    essential: list[Sink] = field(default_factory=list)
 
     def __call__(self, event: Event) -> None:
+        for sink in self.essential:
+            sink(event)
+        self.show(event)
+
+    def show(self, event: Event) -> None:
+        """Send ``event`` to the displays only (a resumed run replays what the store already holds)."""
         for sink in list(self.sinks):
             try:
                 sink(event)

@@ -213,6 +213,24 @@ def resume_problem(row: dict) -> str | None:
     return None
 
 
+def replayed_events(checkpoint, masks: list[dict]) -> list:
+    """The epochs and masks a resumed run had before its checkpoint, as events for the displays
+    (the monitor's curves and heat map start from the first epoch, not from the resume)."""
+    events, best = [], {}
+    for mask in masks:
+        events.append(MaskComputed(mask["epoch"], mask["kept"], mask["eligible"], mask.get("per_layer") or {},
+                                   mask.get("jaccard")))
+    for entry in checkpoint.history:
+        metrics = {k: v for k, v in entry.items() if k not in ("epoch", "stage")}
+        score, stage = metrics.get("val_combined") or 0.0, entry["stage"]
+        improved = stage not in best or score > best[stage][0]
+        if improved:
+            best[stage] = (score, entry["epoch"])
+        events.append(EpochEnded(entry["epoch"], stage, metrics, improved, best[stage][1]))
+    events.sort(key=lambda e: (e.epoch, isinstance(e, EpochEnded)))  # an epoch's mask comes before its scores
+    return events
+
+
 def _check_same_data(run_id: int, recorded: dict, now: dict) -> None:
     for path, digest in now.items():
         if path in recorded and recorded[path] != digest:
@@ -233,7 +251,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
 
     config, method, data = prepared.config, prepared.method, prepared.data
     cancel = cancel or CancelToken()
-    emit.sinks.insert(0, StoreSink(store, run_id))
+    emit.essential.append(StoreSink(store, run_id))
     started = time.perf_counter()
     trainer = Trainer(prepared.model, prepared.tokenizer, config, data, prepared.device, emit, cancel)
     trainer.planned_steps = method.planned_steps(trainer)
@@ -242,6 +260,9 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     if resume_from is not None:
         trainer.resume, trainer.resumes = resume_from, resume_from.resumes
     emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device)))
+    if resume_from is not None:
+        for event in replayed_events(resume_from, store.masks(run_id)):
+            emit.show(event)
     status, reason, test, artifact = "completed", None, None, None
     try:
         method.train(trainer)
