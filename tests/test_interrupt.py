@@ -34,6 +34,7 @@ def press_ctrl_c_at(step: int, times: int, steps: list):
 def test_first_ctrl_c_stops_within_one_step_and_keeps_the_metrics(tiny_config, store_path):
     steps, said = [], []
     config = tiny_config("cast", method_options={"k": "5%"}, max_epochs=4)
+    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a shell's background job
     with graceful_interrupt(CancelToken(), say=said.append) as cancel:
         result = run(config, store=store_path, cancel=cancel, sinks=[press_ctrl_c_at(40, 1, steps)])
     assert result.status == "cancelled" and result.reason == "stopped with Ctrl-C"
@@ -46,7 +47,7 @@ def test_first_ctrl_c_stops_within_one_step_and_keeps_the_metrics(tiny_config, s
         assert isinstance(row["results"]["last_train_loss"], float)
         if store.epochs(result.run_id):  # epochs finished before the stop keep their validation scores
             assert row["results"]["best_val"]["combined"] is not None
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler removed afterwards
+    assert signal.getsignal(signal.SIGINT) == before  # the handler is put back afterwards
 
 
 def test_second_ctrl_c_is_acknowledged_and_the_run_resumes(tiny_config, store_path):
@@ -111,7 +112,9 @@ def test_ctrl_c_twice_in_a_terminal_run_saves_it_as_cancelled(tiny_model_dir, tm
     time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err[-2000:]
+    # 130 from the command; or, when the run was saved and the process was already shutting down
+    # (Python then puts the default action back), the second press ends it a moment early.
+    assert process.returncode in (130, -signal.SIGINT), err[-2000:]
     # The second press lands while the run saves, or after (the two may even merge into one signal):
     # either way the run is saved as cancelled and the store is sound.
     assert "stopping after the current step" in err

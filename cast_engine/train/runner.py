@@ -144,8 +144,8 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     with status 'failed'.
     """
     emit = Emitter(list(sinks))
-    store = open_store(store)  # an unusable store location is named before minutes of loading
-    prepared = prepare(config, emit, dataset)
+    prepared = prepare(config, emit, dataset)  # bad data is refused before the store file is even created
+    store = open_store(store)
     checkpoint = config.train.checkpoint if checkpoint is None else checkpoint
     from ..store import RunStore
 
