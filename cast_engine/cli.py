@@ -88,9 +88,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # --------------------------------------------------------------------- commands
 
 def cmd_run(args) -> int:
+    from .experiments.paper import absolute_data
     from .train.runner import run
 
     config = config_from_args(args)
+    config.data.data = absolute_data(config.data.data)  # `cast resume` must find the data from any folder
+    if config.data.revision_file:
+        config.data.revision_file = absolute_data(config.data.revision_file)
     return _run_in_terminal(lambda sinks, cancel: run(config, store=args.db, sinks=sinks, cancel=cancel))
 
 

@@ -206,3 +206,17 @@ def test_a_store_write_failure_fails_the_run_instead_of_losing_rows(tiny_config,
         monkeypatch.setattr(RunStore, "add_epoch", real)
         resumed = resume(result.run_id, store=store)  # its checkpoint of epoch 2 was written before the row
         assert resumed.status == "completed" and [e["epoch"] for e in store.epochs(result.run_id)] == [1, 2, 3]
+
+
+def test_a_cli_run_records_its_data_by_absolute_path(tiny_model_dir, tmp_path, pairs_file, monkeypatch):
+    """`cast run --data FILE` from the data's folder: `cast resume` later finds it from any folder."""
+    from cast_engine.cli import main
+
+    db = tmp_path / "runs.sqlite"
+    monkeypatch.chdir(pairs_file.parent)
+    assert main(["--db", str(db), "run", "--model", str(tiny_model_dir), "--data", pairs_file.name,
+                 "--max-epochs", "1", "--device", "cpu", "--max-length", "32"]) == 0
+    with RunStore(db) as store:
+        row = store.list_runs()[0]
+    assert row["config"]["data"]["data"] == str(pairs_file)
+    assert list(row["data_hashes"]) == [str(pairs_file)]

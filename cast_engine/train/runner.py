@@ -143,12 +143,12 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     anything is written; failures during training are recorded and returned
     with status 'failed'.
     """
+    from ..store import RunStore
+
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit, dataset)  # bad data is refused before the store file is even created
     store = open_store(store)
     checkpoint = config.train.checkpoint if checkpoint is None else checkpoint
-    from ..store import RunStore
-
     if isinstance(store, RunStore):  # a sweep's in-memory recorder writes nothing here
         check_disk_space(store.path.parent, needed_bytes(prepared, save_model, checkpoint), checkpoint)
     dataset = prepared.dataset
