@@ -172,7 +172,7 @@ def cmd_show(args) -> int:
         print(f"confusion (rows gold, columns predicted): {results.get('confusion')}")
     for resumed in results.get("resumed", []):
         print(f"resumed after epoch {resumed['after_epoch']} at {resumed['at']}")
-    if run["status"] != "completed" and resume_problem(run) is None:
+    if resume_problem(run) is None:
         print(f"a checkpoint is kept: `cast resume {run['id']}` continues this run")
     return 0
 

@@ -37,6 +37,12 @@ class ResumeRequest:
     run_id: int
     config: RunConfig
 
+
+def config_of(item: RunConfig | ResumeRequest) -> RunConfig:
+    """The config a queued item runs with."""
+    return item.config if isinstance(item, ResumeRequest) else item
+
+
 GPU_SAMPLE_EVERY = 20  # steps between GPU memory samples
 
 
@@ -128,7 +134,7 @@ class RunQueue(QObject):
                 return None
             item = self._waiting.popleft()
             waiting = len(self._waiting)
-            self.current = item.config if isinstance(item, ResumeRequest) else item
+            self.current = config_of(item)
             self._cancel = CancelToken()
         self.queue_changed.emit(waiting)
         return item
@@ -142,7 +148,7 @@ class RunQueue(QObject):
     def _run_guarded(self, item: RunConfig | ResumeRequest, store) -> None:
         from cast_engine.train.runner import resume, run
 
-        config = item.config if isinstance(item, ResumeRequest) else item
+        config = config_of(item)
         self.run_starting.emit(config)
         gc.freeze()  # see freeze_long_lived
         sinks = [freeze_long_lived, self.event.emit, *self._gpu_sampler(config)]

@@ -30,6 +30,7 @@ import torch
 
 from ..errors import CastError
 from ..store.db import CHECKPOINT_FILE
+
 FORMAT_VERSION = 1
 
 

@@ -186,11 +186,10 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     prepared = prepare(config, emit)
     _check_same_data(run_id, row.get("data_hashes") or {}, file_hashes(prepared.dataset.files))
     store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
-    stored = {(e["epoch"], e["stage"]) for e in store.epochs(run_id)}
-    for entry in checkpoint.history:  # a kill between the checkpoint and its epoch's row loses no row
-        if (entry["epoch"], entry["stage"]) not in stored:
-            metrics = {k: v for k, v in entry.items() if k not in ("epoch", "stage")}
-            store.add_epoch(run_id, entry["epoch"], entry["stage"], _storable(metrics))
+    stored, write = {(e["epoch"], e["stage"]) for e in store.epochs(run_id)}, StoreSink(store, run_id)
+    for event in replayed_events(checkpoint, [], config.train.min_delta):
+        if (event.epoch, event.stage) not in stored:  # a kill between the checkpoint and its epoch's row loses no row
+            write(event)
     checkpoint.resumes.append({"after_epoch": checkpoint.epoch, "at": utc_now()})
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, True, checkpoint)
 
@@ -213,9 +212,10 @@ def resume_problem(row: dict) -> str | None:
     return None
 
 
-def replayed_events(checkpoint, masks: list[dict]) -> list:
-    """The epochs and masks a resumed run had before its checkpoint, as events for the displays
-    (the monitor's curves and heat map start from the first epoch, not from the resume)."""
+def replayed_events(checkpoint, masks: list[dict], min_delta: float) -> list:
+    """The epochs (from the checkpoint's history) and masks (stored rows) a resumed run had
+    before its checkpoint, as the events that reported them, in order; ``improved`` and
+    ``best_epoch`` follow early stopping's rule (a gain over ``min_delta``)."""
     events, best = [], {}
     for mask in masks:
         events.append(MaskComputed(mask["epoch"], mask["kept"], mask["eligible"], mask.get("per_layer") or {},
@@ -223,7 +223,7 @@ def replayed_events(checkpoint, masks: list[dict]) -> list:
     for entry in checkpoint.history:
         metrics = {k: v for k, v in entry.items() if k not in ("epoch", "stage")}
         score, stage = metrics.get("val_combined") or 0.0, entry["stage"]
-        improved = stage not in best or score > best[stage][0]
+        improved = stage not in best or score > best[stage][0] + min_delta
         if improved:
             best[stage] = (score, entry["epoch"])
         events.append(EpochEnded(entry["epoch"], stage, metrics, improved, best[stage][1]))
@@ -260,8 +260,8 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     if resume_from is not None:
         trainer.resume, trainer.resumes = resume_from, resume_from.resumes
     emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device)))
-    if resume_from is not None:
-        for event in replayed_events(resume_from, store.masks(run_id)):
+    if resume_from is not None:  # the displays show the whole run, not only what follows the resume
+        for event in replayed_events(resume_from, store.masks(run_id), config.train.min_delta):
             emit.show(event)
     status, reason, test, artifact = "completed", None, None, None
     try:
