@@ -73,13 +73,14 @@ def base_config(preset: Preset, task: str, data: str, overrides: dict[str, str])
     """The preset's settings on a default config, then the user's overrides (validated)."""
     base = RunConfig().to_dict()
     base["data"].update(task=task, data=absolute_data(data))
-    for key, value in {**preset.settings, **{resolve_field(k): v for k, v in overrides.items()}}.items():
-        if key in ("method", "method.name"):
-            raise ConfigError("the paper's experiments choose the methods; --set method=... does not apply")
+    for key, value in preset.settings.items():
         section, _, name = key.rpartition(".")
         (base.setdefault(section, {}) if section else base)[name] = value
-    # A trial built from the base alone checks every value and types the overrides.
-    checked = make_trial(base, {}).config.to_dict()
+    user = {resolve_field(k): v for k, v in overrides.items()}
+    if "method" in user or "method.name" in user:
+        raise ConfigError("the paper's experiments choose the methods; --set method=... does not apply")
+    # The overrides as a trial's assignment: typed from their text ('32', '2e-5') and every value checked.
+    checked = make_trial(base, user).config.to_dict()
     checked["method"] = {"name": "full"}
     return checked
 
