@@ -17,8 +17,6 @@ from cast_engine.sparse.stats import jaccard
 from cast_engine.sparse.topk import _key, _unkey, split_k_by_size
 from cast_engine.store import RunStore
 
-from conftest import write_rows
-
 ORIG_NEW = Path(__file__).parent / "fixtures" / "kaushik_orig_new"  # sentiment/orig + sentiment/new, row by row
 
 
@@ -111,6 +109,12 @@ def test_sentiment_orig_and_new_folders_pair_row_by_row():
         "orig/train.tsv", "new/train.tsv", "orig/dev.tsv", "new/dev.tsv", "orig/test.tsv", "new/test.tsv"]
     raw = load_kaushik(ORIG_NEW, "sentiment", "RAW")
     assert raw.variant == "RAW" and len(raw.train.factual) == 2 and raw.train.counterfactual == [] and raw.train.pairs == []
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["Sentiment\tText\tbatch_id"] + [f"{r['Sentiment']}\t{r['Text']}\t{r['batch_id']}" for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _paired(tmp_path, rows):
