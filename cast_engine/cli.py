@@ -89,7 +89,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def cmd_run(args) -> int:
     from .experiments.paper import absolute_data
-    from .train.runner import run
+    from .runs.runner import run
 
     config = config_from_args(args)
     config.data.data = absolute_data(config.data.data)  # `cast resume` must find the data from any folder
@@ -99,7 +99,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from .train.runner import resume
+    from .runs.runner import resume
 
     return _run_in_terminal(lambda sinks, cancel: resume(args.run, store=args.db, sinks=sinks, cancel=cancel))
 
@@ -107,9 +107,9 @@ def cmd_resume(args) -> int:
 def _run_in_terminal(start) -> int:
     """Run with a progress bar; Ctrl-C stops within one step and the run is saved as cancelled."""
     from .train.events import CancelToken
-    from .train.interrupt import graceful_interrupt
-    from .train.progress import TerminalProgress
-    from .train.runner import result_summary
+    from .runs.interrupt import graceful_interrupt
+    from .runs.progress import TerminalProgress
+    from .runs.runner import result_summary
 
     with TerminalProgress() as progress, graceful_interrupt(CancelToken()) as cancel:
         result = start([progress], cancel)
@@ -140,7 +140,7 @@ def cmd_runs(args) -> int:
 
 def cmd_show(args) -> int:
     from .store import RunStore
-    from .train.runner import resume_problem
+    from .runs.runner import resume_problem
 
     with RunStore(args.db) as store:
         run = store.get_run(args.run)
@@ -189,7 +189,7 @@ def cmd_export(args) -> int:
 
 def cmd_data(args) -> int:
     from .data import dataset_stats, format_stats
-    from .train.prepare import load_data
+    from .runs.prepare import load_data
 
     config = config_from_args(args)
     dataset = load_data(config.data)
@@ -266,7 +266,7 @@ def cmd_sweep(args) -> int:
 def _sweep_interrupt():
     """Ctrl-C stops a sweep as it stops a run: within a step, keeping what finished."""
     from .train.events import CancelToken
-    from .train.interrupt import SWEEP_STOPPING, graceful_interrupt
+    from .runs.interrupt import SWEEP_STOPPING, graceful_interrupt
 
     return graceful_interrupt(CancelToken(), stopping=SWEEP_STOPPING)
 

@@ -146,7 +146,7 @@ class RunQueue(QObject):
             gc.unfreeze()  # let the collector reclaim the finished run's cycles
 
     def _run_guarded(self, item: RunConfig | ResumeRequest, store) -> None:
-        from cast_engine.train.runner import resume, run
+        from cast_engine.runs.runner import resume, run
 
         config = config_of(item)
         self.run_starting.emit(config)

@@ -11,7 +11,7 @@ from cast_engine.export.delta import load_trained
 from cast_engine.methods.registry import get_method, method_names
 from cast_engine.models import load_classifier
 from cast_engine.store import RunStore
-from cast_engine.train.runner import run
+from cast_engine.runs.runner import run
 
 ALL_METHODS = ["full", "cast", "bitfit", "adapters", "lora", "lt_sft"]
 
@@ -21,7 +21,7 @@ def test_registry_holds_every_method_and_refuses_duplicates():
 
     assert method_names() == ALL_METHODS
     with pytest.raises(ValueError, match="already registered"):
-        register(get_method("cast").config_cls, "x:y", "again")
+        register(get_method("cast").config_cls, "x:y")
 
 
 def test_every_config_field_has_help_text():

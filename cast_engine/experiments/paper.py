@@ -16,12 +16,9 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..methods.registry import get_method, method_names
 from .grid import SweepSpec, make_trial, resolve_field
 
-BASELINES = ("full", "bitfit", "adapters", "lora", "lt_sft")
-METHOD_ORDER = ("full", "cast", "bitfit", "adapters", "lora", "lt_sft")
-METHOD_TITLES = {"full": "Full fine-tuning", "cast": "CAST", "bitfit": "BitFit", "adapters": "Adapters",
-                 "lora": "LoRA", "lt_sft": "LT-SFT"}
 EXPERIMENTS = ("table2", "table3", "figure2", "figure3")
 
 
@@ -110,9 +107,10 @@ def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream",
         task = task or ("sentiment" if experiment == "table2" else "nli")
         variants = ["CAD"] if task == "sentiment" else ["RP1", "RP2", "RH1", "RH2"]
         base = base_config(preset, task, data, overrides or {})
+        baselines = [m for m in method_names() if not get_method(m).config_cls.uses_both_branches]
         grids = [
-            {"method": list(BASELINES), "data.variant": ["RAW"], "regime": ["nocad"], "train.seed": seeds},
-            {"method": list(BASELINES), "data.variant": variants, "regime": ["cad"], "train.seed": seeds},
+            {"method": baselines, "data.variant": ["RAW"], "regime": ["nocad"], "train.seed": seeds},
+            {"method": baselines, "data.variant": variants, "regime": ["cad"], "train.seed": seeds},
             {"method": ["cast"], "data.variant": variants, "regime": ["cad"], "train.seed": seeds,
              "method.alpha": [cast_alpha], "method.k": [cast_k]},
         ]

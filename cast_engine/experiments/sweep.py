@@ -68,7 +68,7 @@ def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep"
     (default: one trial at a time in this process). ``cancel`` stops the sweep;
     finished trials stay recorded.
     """
-    from ..train.runner import open_store
+    from ..runs.runner import open_store
     from .executors import SerialExecutor
 
     store = open_store(store)

@@ -13,13 +13,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHB
 
 from cast_engine.config import DataConfig, RunConfig, TrainConfig
 from cast_engine.errors import ConfigError
-from cast_engine.methods.registry import get_method, method_names
+from cast_engine.methods.registry import get_method, method_names, methods_where
 from cast_engine.sparse.kspec import parse_k
 
 from ..forms import ConfigForm
 
 MODEL_KINDS = ("Packaged MiniLM (all-MiniLM-L6-v2)", "Hugging Face model id", "Local folder")
-SPARSE_METHODS = ("cast", "lt_sft")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -118,7 +117,7 @@ class ExperimentPage(QWidget):
             if not dataclasses.fields(entry.config_cls):
                 page_layout.addWidget(QLabel("No settings."))
             page_layout.addWidget(form)
-            if name in SPARSE_METHODS:
+            if entry.config_cls.makes_masks:
                 hint = QLabel()
                 hint.setObjectName("k_hint")
                 hint.setStyleSheet("color: #2c5d8a;")
@@ -220,13 +219,14 @@ class ExperimentPage(QWidget):
     def _update_k_hint(self) -> None:
         from cast_engine.models.size import eligible_parameter_count
 
-        for name in SPARSE_METHODS:
+        for name in methods_where("makes_masks"):
             form = self.method_forms.get(name)
             if form is None:
                 continue
             hint = self.method_stack.widget(method_names().index(name)).findChild(QLabel, "k_hint")
             values = form.values()
-            eligible = eligible_parameter_count(self.model_spec(), self.num_labels, values.get("eligible", "all"))
+            rule = form.config().counts_toward_k
+            eligible = eligible_parameter_count(self.model_spec(), self.num_labels, rule)
             try:
                 spec = parse_k(values["k"])
             except ConfigError:

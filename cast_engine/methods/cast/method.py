@@ -11,14 +11,22 @@ from ...train.events import MaskComputed
 from ..base import Method, head_names
 
 
+# Stage names: the early-stopping stages of ``fit``; a checkpoint names the one it was written in.
+PER_EPOCH = "cast"
+FACTUAL_BRANCH = "factual branch"
+COUNTERFACTUAL_BRANCH = "counterfactual branch"
+REFINE = "refine"
+
+
 class Cast(Method):
+    stages = (PER_EPOCH, FACTUAL_BRANCH, COUNTERFACTUAL_BRANCH, REFINE)
+
     def prepare(self, model):
         cfg = self.config
         heads = head_names(model)
         for n, p in model.named_parameters():
             p.requires_grad_(not (cfg.eligible == "no_embeddings" and "embeddings" in n))
-        self.eligible = [n for n, p in model.named_parameters()
-                         if p.requires_grad and not (cfg.eligible == "encoder_only" and n in heads)]
+        self.eligible = [n for n, p in model.named_parameters() if p.requires_grad and cfg.counts_toward_k(n, n in heads)]
         eligible = set(self.eligible)
         self.eligible_count = sum(p.numel() for n, p in model.named_parameters() if n in eligible)
         self.k = parse_k(cfg.k).resolve(self.eligible_count)
@@ -48,7 +56,7 @@ class Cast(Method):
         d, cfg = trainer.data, trainer.train_cfg
         self.previous_mask = trainer.carried("mask")  # None unless resuming: the overlap with it continues
         trainer.new_optimizer(cfg.max_epochs * (trainer.steps_in(d.factual) + self.config.refine_epochs * trainer.steps_in(d.union)))
-        trainer.fit("cast", lambda epoch: self.iteration(trainer), cfg.max_epochs)
+        trainer.fit(PER_EPOCH, lambda epoch: self.iteration(trainer), cfg.max_epochs)
 
     def iteration(self, trainer) -> dict:
         """One CAST iteration (steps 1–7 of docs/cast-method.md)."""
@@ -97,19 +105,20 @@ class Cast(Method):
     def _train_two_stage(self, trainer) -> None:
         d, cfg = trainer.data, trainer.train_cfg
         at = trainer.resume_stage  # a resumed run skips the stages its checkpoint is past
-        if at != "refine":
+        if at != REFINE:
             # θ0: a resumed run rebuilds its model from the same seed, so this snapshot is the same bits.
             theta0 = trainer.snapshot()
-            if at != "counterfactual branch":
+            if at != COUNTERFACTUAL_BRANCH:
                 trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.factual))
-                trainer.fit("factual branch", lambda e: {"train_loss": trainer.train_pass(d.factual, "factual branch")}, cfg.max_epochs)
+                trainer.fit(FACTUAL_BRANCH, lambda e: {"train_loss": trainer.train_pass(d.factual, FACTUAL_BRANCH)}, cfg.max_epochs)
                 fac = trainer.snapshot()
                 trainer.load(theta0)
             else:
                 fac = trainer.carried("fac", trainer.snapshot_device)
             trainer.carry = {"fac": fac}
             trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.counterfactual))
-            trainer.fit("counterfactual branch", lambda e: {"train_loss": trainer.train_pass(d.counterfactual, "counterfactual branch", pass_index=1)}, cfg.max_epochs)
+            trainer.fit(COUNTERFACTUAL_BRANCH,
+                        lambda e: {"train_loss": trainer.train_pass(d.counterfactual, COUNTERFACTUAL_BRANCH, pass_index=1)}, cfg.max_epochs)
             trainer.carry = {}
             trainer.phase("merge")
             masks = self.merge(trainer, theta0, fac)
@@ -119,4 +128,4 @@ class Cast(Method):
             trainer.carry = {"mask": masks}
         refine = max(1, self.config.refine_epochs)
         trainer.new_optimizer(refine * trainer.steps_in(d.union))
-        trainer.fit("refine", lambda e: {"train_loss": trainer.train_pass(d.union, "refine (masked)", pass_index=2, masks=masks)}, refine)
+        trainer.fit(REFINE, lambda e: {"train_loss": trainer.train_pass(d.union, "refine (masked)", pass_index=2, masks=masks)}, refine)

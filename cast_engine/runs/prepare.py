@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..config import DataConfig, RunConfig
 from ..data.types import CadDataset, CadSplit
-from .batches import concat, tokenize_examples
-from .trainer import TokenizedSplit, TrainingData
+from ..train.batches import concat, tokenize_examples
+from ..train.trainer import TokenizedSplit, TrainingData
 
 
 def load_data(cfg: DataConfig) -> CadDataset:
