@@ -55,6 +55,9 @@ class Cast(Method):
     def _train_per_epoch(self, trainer) -> None:
         d, cfg = trainer.data, trainer.train_cfg
         self.previous_mask = trainer.carried("mask")  # None unless resuming: the overlap with it continues
+        # The schedule counts factual and refinement steps only: the counterfactual pass starts from θ_ori
+        # with the optimiser and schedule restored to where the factual pass started (step 3), so it
+        # replays the same learning rates instead of advancing them; each iteration moves the schedule once.
         trainer.new_optimizer(cfg.max_epochs * (trainer.steps_in(d.factual) + self.config.refine_epochs * trainer.steps_in(d.union)))
         trainer.fit(PER_EPOCH, lambda epoch: self.iteration(trainer), cfg.max_epochs)
 
@@ -80,20 +83,31 @@ class Cast(Method):
         return info
 
     def merge(self, trainer, ori: dict, fac: dict) -> dict:
-        """Select the mask from θ_ori, θ_fac and the current θ (= θ_counter) and merge in place."""
+        """Steps 4–5 with θ_counter the current weights: select the mask, merge in place, report it."""
         params = dict(trainer.trainable())
-        counter = {n: p.detach() for n, p in params.items()}
-        masks = select_mask(self.eligible, self.config.mask_criterion, ori, fac, counter, self.k,
-                            self.config.mask_scope, device=trainer.device)
+        masks = self.select_mask(trainer, ori, fac, {n: p.detach() for n, p in params.items()})
+        self.merge_masked(params, ori, fac, masks)
+        self.report(trainer, masks)
+        return masks
+
+    def select_mask(self, trainer, ori: dict, fac: dict, counter: dict) -> dict:
+        """Eq. 1: M = top-K of the criterion (|θ_counter − θ_fac| by default) over the eligible entries."""
+        return select_mask(self.eligible, self.config.mask_criterion, ori, fac, counter, self.k,
+                           self.config.mask_scope, device=trainer.device)
+
+    def merge_masked(self, params: dict, ori: dict, fac: dict, masks: dict) -> None:
+        """Eq. 2–3 in place: θ = θ_ori + M⊙(θ_fac − θ_ori) + α·M⊙(θ_counter − θ_fac); outside M, θ_ori."""
         for name, p in params.items():  # one tensor at a time on the device: snapshots may live on the host
             cast_merge(p.data, ori[name].to(p.device, non_blocking=True), fac[name].to(p.device, non_blocking=True),
                        p.data, self.config.alpha, masks.get(name))
+
+    def report(self, trainer, masks: dict) -> None:
+        """Report the mask (size, per layer, overlap with the previous one) and keep it for the checkpoint."""
         overlap = jaccard(self.previous_mask.values(), masks.values()) if self.previous_mask is not None else None
         self.previous_mask = masks
         trainer.carry["mask"] = masks  # saved with each checkpoint: a resumed run reports the same overlaps
         trainer.emit_mask(MaskComputed(trainer.epoch, self.k, self.eligible_count,
-                                  per_layer_counts(self.eligible, list(masks.values())), overlap))
-        return masks
+                                       per_layer_counts(self.eligible, list(masks.values())), overlap))
 
     def _restore_after_merge(self, trainer, opt_fac: dict) -> None:
         if self.config.optimizer_after_merge == "factual":
