@@ -99,8 +99,10 @@ class TrialRecorder(RunRecorder):
         return self.record
 
 
-def run_trial(job: TrialJob, device: str | None = None, threads: int | None = None, cancel=None) -> TrialRecord:
-    """Run one trial; ``device`` overrides the config's, ``threads`` sets torch's CPU threads.
+def run_trial(job: TrialJob, device: str | None = None, threads: int | None = None, cancel=None,
+              sinks=()) -> TrialRecord:
+    """Run one trial; ``device`` overrides the config's, ``threads`` sets torch's CPU threads,
+    ``sinks`` receive its engine events.
 
     Bad input raises the engine's CastError (nothing was recorded); a failure
     during training comes back as a record with status 'failed'.
@@ -116,5 +118,5 @@ def run_trial(job: TrialJob, device: str | None = None, threads: int | None = No
     if device:
         config.train.device = device
     recorder = TrialRecorder()
-    run(config, store=recorder, cancel=cancel, save_model=job.keep_model, checkpoint=False)
+    run(config, store=recorder, sinks=sinks, cancel=cancel, save_model=job.keep_model, checkpoint=False)
     return recorder.collect()

@@ -163,7 +163,10 @@ class MonitorPage(QWidget):
     # ================================================================= events
     @Slot(object)
     def on_event(self, event) -> None:
-        """Show one engine event (or a studio ``GpuMemory``)."""
+        """Show one engine event of a run (or a studio ``GpuMemory``); a sweep's own events are not shown here."""
+        if not isinstance(event, (RunEnded, RunStarted, Progress, LossReported, GpuMemory, PhaseChanged, EpochEnded,
+                                  MaskComputed, Message)):
+            return
         if isinstance(event, RunEnded):
             self._on_run_ended(event)
             return
