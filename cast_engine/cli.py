@@ -76,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             raise ConfigError(f"{_flag(name)} does not apply to method {args.method}")
         values[name] = coerce(fields[name], value) if isinstance(value, str) else value
     config = RunConfig(
-        data=DataConfig(**sections["data"][1]),
+        data=DataConfig(**sections["data"][1]).with_absolute_paths(),  # `cast resume` finds the data from any folder
         train=TrainConfig(**sections["train"][1]),
         method=method_cls(**sections["method"][1]),
         **sections["run"][1],
@@ -88,13 +88,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # --------------------------------------------------------------------- commands
 
 def cmd_run(args) -> int:
-    from .experiments.paper import absolute_data
     from .runs.runner import run
 
     config = config_from_args(args)
-    config.data.data = absolute_data(config.data.data)  # `cast resume` must find the data from any folder
-    if config.data.revision_file:
-        config.data.revision_file = absolute_data(config.data.revision_file)
     return _run_in_terminal(lambda sinks, cancel: run(config, store=args.db, sinks=sinks, cancel=cancel))
 
 
@@ -189,7 +185,7 @@ def cmd_export(args) -> int:
 
 def cmd_data(args) -> int:
     from .data import dataset_stats, format_stats
-    from .runs.prepare import load_data
+    from .runs.dataset import load_data
 
     config = config_from_args(args)
     dataset = load_data(config.data)
@@ -242,7 +238,6 @@ def _sweep_outcome(result) -> int:
 
 def cmd_sweep(args) -> int:
     from .experiments.grid import SweepSpec, parse_axis
-    from .experiments.paper import absolute_data
     from .experiments.sweep import run_sweep
     from .store import RunStore
 
@@ -251,7 +246,6 @@ def cmd_sweep(args) -> int:
             spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
         else:
             config = config_from_args(args)
-            config.data.data = absolute_data(config.data.data)
             grid = dict(parse_axis(text) for text in args.grid or [])
             spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()

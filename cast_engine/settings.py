@@ -134,6 +134,26 @@ class DataConfig:
     def resolved_variant(self) -> str:
         return self.variant or ("CAD" if self.task == "sentiment" else "RH1")
 
+    def with_absolute_paths(self) -> "DataConfig":
+        """A copy whose local files are named by absolute path, so a stored run or sweep
+        (and `cast resume`) finds them from any folder."""
+        return dataclasses.replace(self, data=absolute_data(self.data),
+                                   revision_file=absolute_data(self.revision_file) if self.revision_file else "")
+
+
+def is_keyword_source(data: str) -> bool:
+    """Whether ``data`` names bundled or downloaded data ('demo', 'upstream') rather than a path."""
+    return data.strip().lower() in ("demo", "upstream")
+
+
+def absolute_data(data: str) -> str:
+    """A local data path made absolute (so a sweep means the same from any folder or host);
+    'demo', 'upstream' and URLs stay as they are."""
+    from pathlib import Path
+
+    path = Path(data).expanduser()
+    return str(path.resolve()) if not is_keyword_source(data) and path.exists() else data
+
 
 # ----------------------------------------------------------------------- training
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from cast_engine.config import DataConfig, RunConfig
 from cast_engine.data import demo_file
 from cast_engine.errors import CastError
-from cast_engine.runs.prepare import load_data
+from cast_engine.runs.dataset import load_data
 from cast_engine.runs.runner import run
 
 COLUMNS = ["split", "pair_id", "role", "label", "text"]

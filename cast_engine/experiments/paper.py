@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..settings import absolute_data
 from ..methods.registry import get_method, method_names
 from .grid import SweepSpec, make_trial, resolve_field
 
@@ -79,15 +80,6 @@ def base_config(preset: Preset, task: str, data: str, overrides: dict[str, str])
     checked = make_trial(base, {}).config.to_dict()
     checked["method"] = {"name": "full"}
     return checked
-
-
-def absolute_data(data: str) -> str:
-    """A local data path made absolute (so a sweep means the same from any folder or host);
-    'demo', 'upstream' and URLs stay as they are."""
-    from pathlib import Path
-
-    path = Path(data).expanduser()
-    return str(path.resolve()) if data not in ("demo", "upstream") and path.exists() else data
 
 
 def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream", overrides: dict[str, str] | None = None,

@@ -108,7 +108,8 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
     from ..methods.registry import get_method
     from ..models import count_parameters, load_classifier
     from ..train.device import pick_device
-    from .prepare import load_data, tokenize_data
+    from .dataset import load_data
+    from .prepare import tokenize_data
     from ..train.trainer import bf16_native
 
     config.validate()

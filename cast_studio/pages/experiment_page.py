@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHB
 from cast_engine.config import DataConfig, RunConfig, TrainConfig
 from cast_engine.errors import ConfigError
 from cast_engine.methods.registry import get_method, method_names, methods_where
+from cast_engine.runs.expand import expand_runs
 from cast_engine.sparse.kspec import parse_k
 
 from ..forms import ConfigForm
@@ -281,17 +282,7 @@ class ExperimentPage(QWidget):
         self._check_forms(methods)
         seeds = parse_seeds(self.seeds.text())
         regimes = [r for r, box in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if box.isChecked()]
-        if not regimes and any(not get_method(m).config_cls.uses_both_branches for m in methods):
-            raise ConfigError("tick No CAD, CAD or both for the baselines")
-        configs = []
-        for method in methods:
-            both = get_method(method).config_cls.uses_both_branches
-            for regime in (["cad"] if both else regimes):
-                for seed in seeds:
-                    config = self._config(method, regime, seed)
-                    config.validate()
-                    configs.append(config)
-        return configs
+        return expand_runs(self._config, methods, regimes, seeds)
 
     def base_config(self) -> RunConfig:
         """The page's settings as one config (a sweep's base): the first ticked method, else CAST;
@@ -311,7 +302,7 @@ class ExperimentPage(QWidget):
     def _config(self, method: str, regime: str, seed: int) -> RunConfig:
         """One config from the forms' current values."""
         train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
-        data = dataclasses.replace(self.data_config, **self.subset_form.values())
+        data = dataclasses.replace(self.data_config, **self.subset_form.values()).with_absolute_paths()
         return RunConfig(data=data, train=train, method=self.method_forms[method].config(), model=self.model_spec(),
                          regime=regime)
 
