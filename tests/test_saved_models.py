@@ -12,8 +12,8 @@ from cast_engine.export import export_run, load_exported
 from cast_engine.export.delta import load_trained, read_delta
 from cast_engine.models import load_classifier
 from cast_engine.store import RunStore
-from cast_engine.train import runner as runner_module
-from cast_engine.train.runner import run
+from cast_engine.runs import runner as runner_module
+from cast_engine.runs.runner import run
 from cast_engine.train.trainer import Trainer
 
 from accuracy_check import cad_accuracies

@@ -14,7 +14,8 @@ import pytest
 
 from cast_engine.errors import StoreError
 from cast_engine.store import RunStore
-from cast_engine.store.db import FINAL_STATUSES, RESUMABLE_STATUSES, pid_is_alive
+from cast_engine.store.processes import pid_is_alive
+from cast_engine.store.status import FINAL_STATUSES, RESUMABLE_STATUSES
 
 
 def _run(store, **fields) -> int:
