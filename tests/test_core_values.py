@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cast_engine.data.kaushik import is_kaushik_folder, load_kaushik
-from cast_engine.errors import ConfigError, DataError
+from cast_engine.errors import ConfigError, DataError, StoreError
 from cast_engine.evaluate.significance import PairedComparison, compare_predictions, compare_runs, paired_bootstrap
 from cast_engine.sparse.kspec import parse_k
 from cast_engine.sparse.stats import jaccard
@@ -109,6 +109,7 @@ def test_sentiment_orig_and_new_folders_pair_row_by_row():
         "orig/train.tsv", "new/train.tsv", "orig/dev.tsv", "new/dev.tsv", "orig/test.tsv", "new/test.tsv"]
     raw = load_kaushik(ORIG_NEW, "sentiment", "RAW")
     assert raw.variant == "RAW" and len(raw.train.factual) == 2 and raw.train.counterfactual == [] and raw.train.pairs == []
+    assert [split.name for split in (raw.train, raw.dev, raw.test, ds.train, ds.test)] == ["train", "dev", "test", "train", "test"]
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
@@ -131,7 +132,7 @@ def test_sentiment_batch_errors_name_the_problem_and_the_lines(tmp_path):
     path = _paired(tmp_path, [row("Negative", "1"), row("Positive", "1"), row("Negative", "")])
     with pytest.raises(DataError) as caught:
         load_kaushik(tmp_path, "sentiment")
-    assert "empty batch_id" in str(caught.value) and caught.value.line == 4 and caught.value.path == str(path)
+    assert str(caught.value) == f"{path}, line 4: empty batch_id" and caught.value.line == 4 and caught.value.path == str(path)
     _paired(tmp_path, [row("Negative", "1"), row("Positive", "2"), row("Negative", "2")])
     with pytest.raises(DataError) as caught:
         load_kaushik(tmp_path, "sentiment")
@@ -141,3 +142,30 @@ def test_sentiment_batch_errors_name_the_problem_and_the_lines(tmp_path):
         load_kaushik(tmp_path, "sentiment")
     assert "batch_id '1' has 3 rows (duplicated)" in str(caught.value) and "(lines 2, 3, 4)" in str(caught.value)
     assert caught.value.line == 4
+
+
+def _nli_tree(root: Path, originals: list[tuple[str, str]], hypothesis_revisions: list[tuple[str, str]]) -> Path:
+    header = "sentence1\tsentence2\tgold_label"
+    for kind, rows in (("original", originals), ("revised_hypothesis", hypothesis_revisions)):
+        for split in ("train", "dev", "test"):
+            path = root / "NLI" / kind / f"{split}.tsv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join([header] + [f"{a}\t{b}\tneutral" for a, b in rows]) + "\n", encoding="utf-8")
+    return root
+
+
+def test_every_unconfirmed_original_is_counted(tmp_path):
+    originals = [("A cat sits.", "An animal rests."), ("A boy runs.", "A child moves."), ("It rains.", "It is wet.")]
+    revisions = [("A cat sits!", "h1"), ("A cat sits.", "h2"),  # premise changed in the first revision
+                 ("A boy runs.", "h3"), ("A boy runs.", "h4"),  # both keep the premise
+                 ("It snows.", "h5"), ("It snows.", "h6")]  # both changed
+    ds = load_kaushik(_nli_tree(tmp_path, originals, revisions), "nli", "RH")
+    assert ds.train.unconfirmed_pairs == 2 and ds.test.unconfirmed_pairs == 2
+
+
+def test_unstorable_results_are_named(store_path):
+    with RunStore(store_path) as store:
+        run_id = store.create_run({}, method="m", task="nli", variant="RH1", regime="cad", model="x", seed=1)
+        with pytest.raises(StoreError, match="^results cannot be stored as JSON"):
+            store.finish_run(run_id, "completed", results={"combined": object()})
+        assert store.get_run(run_id)["status"] == "running"
