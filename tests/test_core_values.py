@@ -169,3 +169,13 @@ def test_unstorable_results_are_named(store_path):
         with pytest.raises(StoreError, match="^results cannot be stored as JSON"):
             store.finish_run(run_id, "completed", results={"combined": object()})
         assert store.get_run(run_id)["status"] == "running"
+
+
+def test_a_missing_revision_row_is_named(tmp_path):
+    import shutil
+
+    shutil.copytree(ORIG_NEW, tmp_path / "data")
+    new = tmp_path / "data" / "sentiment" / "new" / "train.tsv"
+    new.write_text(new.read_text(encoding="utf-8").splitlines()[0] + "\nPositive\tOnly one.\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"has 1 rows, expected 2 \(one revision of each of the 2 rows of .*orig/train.tsv\)"):
+        load_kaushik(tmp_path / "data", "sentiment")

@@ -75,6 +75,8 @@ def test_both_revisions_in_file_order_and_all_four():
 
 def test_dev_and_test_splits_and_unconfirmed_pairs():
     ds = load_kaushik(FOLDER, "nli", "RP2")
+    assert [s.name for s in (ds.train, ds.dev, ds.test)] == ["train", "dev", "test"]
+    assert ds.source == f"Kaushik et al. CAD (NLI) at {FOLDER}"
     assert [ex.text_a for ex in ds.dev.counterfactual] == ["A child holds a closed book."]
     assert [ex.text_a for ex in ds.test.counterfactual] == ["A woman removes paint from a fence."]
     assert [ex.label for ex in ds.test.counterfactual] == [C]
