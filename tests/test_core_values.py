@@ -179,3 +179,13 @@ def test_a_missing_revision_row_is_named(tmp_path):
     new.write_text(new.read_text(encoding="utf-8").splitlines()[0] + "\nPositive\tOnly one.\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"has 1 rows, expected 2 \(one revision of each of the 2 rows of .*orig/train.tsv\)"):
         load_kaushik(tmp_path / "data", "sentiment")
+
+
+def test_a_missing_revision_folder_is_named(tmp_path):
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "kaushik" / "NLI" / "original", tmp_path / "NLI" / "original")
+    with pytest.raises(DataError) as caught:
+        load_kaushik(tmp_path, "nli", "RP1")
+    assert caught.value.path == str(tmp_path / "NLI" / "revised_premise")
+    assert "missing folder 'revised_premise' (expected file train.tsv)" in str(caught.value)
