@@ -139,6 +139,15 @@ def sweeps_and_predictions(db: Database) -> None:
         db.execute(statement)
 
 
+@MIGRATIONS(name="0003_run_list_indexes")
+def run_list_indexes(db: Database) -> None:
+    """Run lists filter by start time (an index on started_at); the epochs' unique
+    (run_id, epoch, stage) index already serves lookups by run, so the separate
+    run_id index only made every epoch row larger to store."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_runs_started_at ON runs(started_at)")
+    db.execute("DROP INDEX IF EXISTS idx_epochs_run_id")
+
+
 def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
     """Apply the pending migrations of ``migrations``; return the names applied.
 
