@@ -68,3 +68,14 @@ def test_cast_runs_pages_its_output(tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 8  # header and every run, no footer
     assert main(["--db", str(path), "runs", "--status", "finished"]) == 2
     assert "--status 'finished' is not a run status" in capsys.readouterr().err
+
+
+def test_pages_follow_the_whole_order(store):
+    for i in range(9):
+        add(store, seed=i, combined=None if i % 3 == 0 else 0.5 + (i % 4) / 10, alpha=None if i % 2 else 0.1 * i)
+    conn = store.db.conn
+    for sort in ("id", "combined", "alpha", "name", "status"):
+        for descending in (True, False):
+            whole = run_ids(conn, sort=sort, descending=descending)
+            pages = [run_ids(conn, sort=sort, descending=descending, limit=4, offset=offset) for offset in (0, 4, 8)]
+            assert sum(pages, []) == whole, (sort, descending)

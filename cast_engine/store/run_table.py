@@ -83,7 +83,7 @@ RUN_COLUMN = {column.key: column for column in RUN_COLUMNS}
 #: Fetched with every row besides the columns: what tooltips and cell texts need.
 EXTRA_FIELDS = ("total_params", "reason")
 #: Columns whose text sorts case-insensitively.
-_TEXT_SORT = ("name", "method", "task", "variant", "regime", "model", "data", "k")
+_TEXT_SORT = ("name", "k")  # sorted without case (their indexes are); the other text columns hold fixed names
 #: Columns a filter can ask to equal a value.
 EQUAL_FILTERS = ("method", "task", "variant", "regime", "model", "status", "sweep_id")
 
@@ -122,17 +122,22 @@ def _read(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> lis
 
 
 def order_by(key: str, descending: bool = True) -> str:
-    """ORDER BY for a column: numbers as numbers, text without case, empty values last in
-    either direction, newest first among equals."""
+    """ORDER BY for a column: numbers as numbers, names without case, empty values last in
+    either direction, ties by id in the same direction. SQLite sorts NULL lowest, so a
+    descending order puts empty values last by itself (and can read the column's index)."""
     if key not in RUN_COLUMN:
         raise StoreError(f"cannot sort runs by {key!r}; columns: {', '.join(RUN_COLUMN)}")
-    column = RUN_COLUMN[key]
     direction = "DESC" if descending else "ASC"
     if key == "id":
         return f" ORDER BY id {direction}"
-    expression = f"lower({column.sql})" if key in _TEXT_SORT else column.sql
-    empty_last = f"{column.sql} IS NULL, " if column.nullable else ""
-    return f" ORDER BY {empty_last}{expression} {direction}, id DESC"
+    column = RUN_COLUMN[key]
+    empty_last = f"{column.sql} IS NULL, " if column.nullable and not descending else ""
+    return f" ORDER BY {empty_last}{_sort_expression(key)} {direction}, id {direction}"
+
+
+def _sort_expression(key: str) -> str:
+    column = RUN_COLUMN[key]
+    return f"{column.sql} COLLATE NOCASE" if key in _TEXT_SORT else column.sql
 
 
 def count_runs(conn: sqlite3.Connection, where: RunFilter | None = None) -> int:
@@ -143,13 +148,43 @@ def count_runs(conn: sqlite3.Connection, where: RunFilter | None = None) -> int:
 
 def run_ids(conn: sqlite3.Connection, where: RunFilter | None = None, sort: str = "id", descending: bool = True,
             limit: int | None = None, offset: int = 0) -> list[int]:
-    """Ids of the runs matching ``where`` in the table's order (``limit``/``offset`` for one page)."""
+    """Ids of the runs matching ``where`` in the table's order (``limit``/``offset`` for one page).
+
+    All ids are read so that SQLite can answer from a narrow index rather than
+    the wide runs table (its rows hold the configs): in id order the ids come
+    unordered from the smallest covering index and are sorted here (plain ints,
+    nearly in order already); in ascending order of a column, the runs with a
+    value and those without come from two queries that can each follow the
+    column's index (``ORDER BY x IS NULL`` could not)."""
     clause, params = (where or RunFilter()).where()
-    sql = f"SELECT id FROM runs{clause}{order_by(sort, descending)}"
+    order_by(sort, descending)  # refuses an unknown column
+    page = " LIMIT ? OFFSET ?" if limit is not None else ""
+    page_params = [limit, offset] if limit is not None else []
+    column, direction = RUN_COLUMN[sort], "DESC" if descending else "ASC"
+    if sort == "id" and limit is None:
+        ids = [row[0] for row in _read(conn, f"SELECT id FROM runs{clause}", params)]
+        ids.sort(reverse=descending)
+        return ids
+    expression = "id" if sort == "id" else _sort_expression(sort)
+    then = "" if sort == "id" else f", id {direction}"
+    if descending or not column.nullable:
+        sql = f"SELECT id FROM runs{clause} ORDER BY {expression} {direction}{then}{page}"
+        return [row[0] for row in _read(conn, sql, [*params, *page_params])]
+    joined = " AND " if clause else " WHERE "
+    with_value = [row[0] for row in _read(conn, f"SELECT id FROM runs{clause}{joined}{column.sql} IS NOT NULL "
+                                                f"ORDER BY {expression} ASC, id ASC{page}", [*params, *page_params])]
     if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params = [*params, limit, offset]
-    return [row[0] for row in _read(conn, sql, params)]
+        if len(with_value) == limit:
+            return with_value
+        skipped = max(0, offset - _count_where(conn, f"{clause}{joined}{column.sql} IS NOT NULL", params))
+        page_params = [limit - len(with_value), skipped]
+    without = _read(conn, f"SELECT id FROM runs{clause}{joined}{column.sql} IS NULL ORDER BY id ASC{page}",
+                    [*params, *page_params])
+    return with_value + [row[0] for row in without]
+
+
+def _count_where(conn: sqlite3.Connection, clause: str, params: Sequence[Any]) -> int:
+    return _read(conn, f"SELECT count(*) FROM runs{clause}", params)[0][0]
 
 
 def run_rows(conn: sqlite3.Connection, ids: Sequence[int], keys: Iterable[str] | None = None) -> dict[int, dict]:
@@ -170,5 +205,9 @@ def distinct_values(conn: sqlite3.Connection, key: str) -> list[str]:
     """The distinct non-empty values of a filterable column, sorted."""
     if key not in EQUAL_FILTERS:
         raise StoreError(f"cannot list values of {key!r}; columns: {', '.join(EQUAL_FILTERS)}")
-    rows = _read(conn, f"SELECT DISTINCT {key} FROM runs WHERE {key} IS NOT NULL AND {key} != ''")
+    # A loose index scan: each step asks the column's index for the next larger value, so the
+    # cost grows with the number of distinct values, not with the number of runs.
+    rows = _read(conn, f"WITH RECURSIVE v(x) AS (SELECT min({key}) FROM runs WHERE {key} IS NOT NULL AND {key} != '' "
+                       f"UNION ALL SELECT (SELECT min({key}) FROM runs WHERE {key} > x) FROM v WHERE x IS NOT NULL) "
+                       "SELECT x FROM v WHERE x IS NOT NULL")
     return sorted(str(row[0]) for row in rows)

@@ -11,11 +11,11 @@ from datetime import date, datetime, timezone
 from datetime import time as day_start
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTableView
 
-from cast_engine.store.run_table import RUN_COLUMNS, RunColumn, RunFilter, distinct_values, run_ids, run_rows
+from cast_engine.store.run_table import RUN_COLUMNS, RunColumn, RunFilter, count_runs, distinct_values, run_ids, run_rows
 
 from .run_format import METRICS, fmt_duration, fmt_percent, fmt_time, params_text
 
@@ -31,11 +31,15 @@ STATUS_COLOURS = {  # background, text
     "running": ("#d5e6fb", "#0b4f9c"),
 }
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-_DISPLAY, _TIP = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole
-_BACKGROUND, _FOREGROUND = Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole
-_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+# Roles as plain ints: the view asks seven roles of every cell it paints, so data() answers
+# the ones it has nothing for before it does anything else.
+_DISPLAY, _TIP = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.ToolTipRole)
+_BACKGROUND, _FOREGROUND = int(Qt.ItemDataRole.BackgroundRole), int(Qt.ItemDataRole.ForegroundRole)
+_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
+_ID = int(ID_ROLE)
 _STATUS = COLUMN["status"]
 _NAME = COLUMN["name"]
+_NUMERIC = tuple(column.numeric for column in COLUMNS)
 
 
 def cell_text(key: str, row: dict) -> str:
@@ -81,8 +85,12 @@ class _Block:
 class RunTableModel(QAbstractTableModel):
     """The runs of the store that pass the filters, in the chosen order.
 
-    Holds the ordered ids only; rows come from the store a block at a time as
-    the view shows them (``BLOCK`` rows, the last ``CACHED_BLOCKS`` kept).
+    A (re)load asks the store for two things only: how many runs pass the
+    filters and the ids of the first ``BLOCK`` of them in order (one indexed
+    query each), so opening, filtering and sorting do not grow with the store.
+    The ordered ids of all the runs are read when first needed (scrolling past
+    the first block, selecting a run further down). Rows come from the store a
+    block at a time as the view shows them (the last ``CACHED_BLOCKS`` kept).
     """
 
     BLOCK = 64
@@ -94,9 +102,12 @@ class RunTableModel(QAbstractTableModel):
         self.where = RunFilter()
         self.sort_key, self.descending = "id", True
         self.total = 0  # runs in the store, filters aside
-        self._ids: list[int] = []
+        self._count = 0  # runs that pass the filters: the rows
+        self._first: list[int] = []  # the ids of the first block's rows
+        self._all: list[int] | None = None  # the ids of every row, read when first needed
         self._row_of: dict[int, int] | None = None
         self._blocks: OrderedDict[int, _Block] = OrderedDict()
+        self._last: tuple[int, _Block | None] = (-1, None)  # the block asked for last (painting asks it again)
 
     # ------------------------------------------------------------ loading
     def set_connection(self, conn: sqlite3.Connection | None) -> None:
@@ -109,15 +120,25 @@ class RunTableModel(QAbstractTableModel):
 
         Raises ``StoreError`` when the store cannot be read; the table is then empty."""
         self.beginResetModel()
-        self._ids, self._row_of, self.total = [], None, 0
+        self._count, self._first, self._all, self._row_of, self.total = 0, [], None, None, 0
         self._blocks.clear()
+        self._last = (-1, None)
         try:
             if self.conn is not None:
-                self._ids = run_ids(self.conn, self.where, self.sort_key, self.descending)
-                unfiltered = self.where.where()[0] == ""
-                self.total = len(self._ids) if unfiltered else self.conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+                self._first = run_ids(self.conn, self.where, self.sort_key, self.descending, limit=self.BLOCK)
+                self._count = count_runs(self.conn, self.where)
+                self.total = self._count if self.where.where()[0] == "" else count_runs(self.conn)
         finally:
             self.endResetModel()
+
+    def _ids(self) -> list[int]:
+        """The ids of every row in order (read from the store the first time they are needed)."""
+        if self._all is None:
+            self._all = run_ids(self.conn, self.where, self.sort_key, self.descending) if self.conn else []
+            if len(self._all) != self._count or self._all[:self.BLOCK] != self._first:
+                # The store changed since the reload (a run finished or was deleted): show it as it is now.
+                QTimer.singleShot(0, self.reload)
+        return self._all
 
     def set_filter(self, **changes: Any) -> None:
         """Change filters: method/task/variant/status (None or 'any' = any), since (a date), text."""
@@ -149,15 +170,21 @@ class RunTableModel(QAbstractTableModel):
     # ------------------------------------------------------------ lookups
     def run_ids(self) -> list[int]:
         """Ids of the rows, in the order shown."""
-        return list(self._ids)
+        return list(self._ids()) if self._count > len(self._first) else list(self._first)
 
-    def run_id(self, row: int) -> int:
-        return self._ids[row]
+    def run_id(self, row: int) -> int | None:
+        """The id of the run in ``row`` (None past the end of a store that shrank meanwhile)."""
+        ids = self._first if row < len(self._first) else self._ids()
+        return ids[row] if row < len(ids) else None
 
     def row_of(self, run_id: int) -> int | None:
         """The row of ``run_id``; None when it is filtered out or not in the store."""
+        if run_id in self._first:
+            return self._first.index(run_id)
+        if self._count <= len(self._first):
+            return None
         if self._row_of is None:
-            self._row_of = {run_id: row for row, run_id in enumerate(self._ids)}
+            self._row_of = {run_id: row for row, run_id in enumerate(self._ids())}
         return self._row_of.get(run_id)
 
     def values(self, key: str) -> list[str]:
@@ -166,39 +193,45 @@ class RunTableModel(QAbstractTableModel):
 
     def row_values(self, row: int) -> dict | None:
         """The fetched columns of ``row`` (see ``run_table.run_rows``); None if the run is gone."""
-        block = self._block(row // self.BLOCK)
-        return block.rows[row % self.BLOCK]
+        rows = self._block(row // self.BLOCK).rows
+        return rows[row % self.BLOCK] if row % self.BLOCK < len(rows) else None
 
     def texts(self, row: int) -> list[str]:
         """Every cell text of ``row``, in column order."""
         return [self.text(row, column) for column in range(len(COLUMNS))]
 
     def _block(self, number: int) -> _Block:
+        if self._last[0] == number:
+            return self._last[1]
         block = self._blocks.get(number)
         if block is not None:
             self._blocks.move_to_end(number)
+            self._last = (number, block)
             return block
-        ids = self._ids[number * self.BLOCK:(number + 1) * self.BLOCK]
+        ids = self._first if number == 0 else self._ids()[number * self.BLOCK:(number + 1) * self.BLOCK]
         fetched = run_rows(self.conn, ids) if self.conn is not None and ids else {}
         block = _Block([fetched.get(run_id) for run_id in ids])
         self._blocks[number] = block
         if len(self._blocks) > self.CACHED_BLOCKS:
             self._blocks.popitem(last=False)
+        self._last = (number, block)
         return block
 
     def text(self, row: int, column: int) -> str:
         """The text of one cell, made (and kept) the first time it is asked for."""
-        block = self._block(row // self.BLOCK)
-        texts = block.texts[row % self.BLOCK]
+        block, within = self._block(row // self.BLOCK), row % self.BLOCK
+        if within >= len(block.rows):  # past the end of a store that shrank since the reload
+            return ""
+        texts = block.texts[within]
         text = texts[column]
         if text is None:
-            values = block.rows[row % self.BLOCK]
+            values = block.rows[within]
             text = texts[column] = cell_text(COLUMNS[column].key, values) if values is not None else ""
         return text
 
     # ------------------------------------------------------------ Qt model
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt)
-        return 0 if parent.isValid() else len(self._ids)
+        return 0 if parent.isValid() else self._count
 
     def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt)
         return 0 if parent.isValid() else len(COLUMNS)
@@ -214,17 +247,23 @@ class RunTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex, role=_DISPLAY):
-        row, column = index.row(), index.column()
-        if role == _DISPLAY:
-            return self.text(row, column)
-        if role == ID_ROLE:
-            return self._ids[row]
+        if role == _DISPLAY:  # the cell's text, from the block painted last when it is that one
+            row = index.row()
+            number, block = self._last
+            if number != row // self.BLOCK:
+                block = self._block(row // self.BLOCK)
+            texts = block.texts[row % self.BLOCK] if row % self.BLOCK < len(block.texts) else None
+            text = texts[index.column()] if texts is not None else ""
+            return text if text is not None else self.text(row, index.column())
         if role == _ALIGN:
-            return _RIGHT if COLUMNS[column].numeric else None
-        if column == _STATUS and role in (_BACKGROUND, _FOREGROUND, _TIP):
-            return _status_data(self.row_values(row), role)
+            return _RIGHT if _NUMERIC[index.column()] else None
+        if role == _BACKGROUND or role == _FOREGROUND:
+            return _status_data(self.row_values(index.row()), role) if index.column() == _STATUS else None
         if role == _TIP:
-            return self._tip(row, column)
+            row, column = index.row(), index.column()
+            return _status_data(self.row_values(row), role) if column == _STATUS else self._tip(row, column)
+        if role == _ID:
+            return self.run_id(index.row())
         return None
 
     def _tip(self, row: int, column: int) -> str | None:
