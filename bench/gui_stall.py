@@ -13,9 +13,12 @@ happened just before them. Goal (issue 17): no gap over 50 ms.
   filter, one action every 0.3 s;
 - ``sweep``: a 3 × 3 α × K sweep (tiny model) trains from the Sweep page while
   its heat map and line chart refresh after every trial;
-- ``pairs``: the Pairs view filtering 1,000 pairs, when the studio has one.
+- ``pairs``: the Pairs view filtering 1,000 pairs, when the studio has one;
+- ``idle`` (the reference, measured first in the same run): the same window
+  doing nothing for 10 s. On a loaded machine the operating system alone
+  delays the timer; this is how much.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui_stall.py [--scenario all|monitor|history|sweep|pairs]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui_stall.py [--scenario all|idle|monitor|history|sweep|pairs]
         [--model tiny|minilm] [--data demo --task sentiment --variant ""] [--epochs 3] [--train-limit 64]
 """
 
@@ -114,6 +117,19 @@ def make_window(store: Path, args, settings: Path):
     page.subset_form.set_text("train_limit", args.train_limit)
     page.subset_form.set_text("eval_limit", args.train_limit)
     return win
+
+
+def scenario_idle(app, args, tmp: Path) -> dict:
+    win = make_window(tmp / "idle.sqlite", args, tmp / "idle.ini")
+    win.show_page("Monitor")
+    meter = StallMeter()
+    meter.start()
+    meter.mark("nothing")
+    run_until(lambda: time.perf_counter() - meter.started > WARM_S + 10, 60)
+    meter.stop()
+    result = meter.report("idle: the window doing nothing (reference)")
+    win.close()
+    return result
 
 
 def scenario_monitor(app, args, tmp: Path) -> dict:
@@ -226,7 +242,7 @@ def scenario_pairs(app, args, tmp: Path) -> dict | None:
     return None
 
 
-SCENARIOS = {"monitor": scenario_monitor, "history": scenario_history, "sweep": scenario_sweep, "pairs": scenario_pairs}
+SCENARIOS = {"idle": scenario_idle, "monitor": scenario_monitor, "history": scenario_history, "sweep": scenario_sweep, "pairs": scenario_pairs}
 
 
 def main() -> None:
@@ -239,6 +255,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", default="64")
     parser.add_argument("--history-runs", type=int, default=10_000)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the GUI thread and print its N most expensive calls per scenario")
     args = parser.parse_args()
 
     import torch  # noqa: F401  (as opening the Experiment page does: imports are not what is measured)
@@ -256,8 +274,17 @@ def main() -> None:
     app = QApplication([])
     gc.collect()
     results = {}
-    for name in SCENARIOS if args.scenario == "all" else [args.scenario]:
-        results[name] = SCENARIOS[name](app, args, tmp)
+    names = list(SCENARIOS) if args.scenario == "all" else list(dict.fromkeys(["idle", args.scenario]))
+    for name in names:
+        if args.profile:  # the GUI thread's Python, to find what stalls it
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            results[name] = profiler.runcall(SCENARIOS[name], app, args, tmp)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+        else:
+            results[name] = SCENARIOS[name](app, args, tmp)
     print("\nscenario  longest  p99  (ms, after the first 5 s; goal ≤ 50)")
     for name, result in results.items():
         print(f"{name:<9} " + (f"{result['longest']:>7}  {result['p99']:>3}" if result else "skipped"))

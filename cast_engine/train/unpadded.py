@@ -52,22 +52,23 @@ def unpadded_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor
     keep = attention_mask.bool()
     lengths = keep.sum(dim=1)
     offsets = F.pad(lengths.cumsum(0), (1, 0))
+    shortest, longest = torch.stack([lengths.min(), lengths.max()]).tolist()  # one host sync per batch, not per layer
     embedded = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
     hidden = embedded[keep]  # (tokens, hidden), example after example
     for layer in bert.encoder.layer:
-        hidden = _layer(layer, hidden, offsets)
+        hidden = _layer(layer, hidden, offsets, shortest, longest)
     first = hidden[offsets[:-1]]  # each example's [CLS]
     pooled = bert.pooler(first.unsqueeze(1)) if bert.pooler is not None else first
     return model.classifier(model.dropout(pooled))
 
 
-def _layer(layer, hidden: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+def _layer(layer, hidden: torch.Tensor, offsets: torch.Tensor, shortest: int, longest: int) -> torch.Tensor:
     """One BERT layer on packed tokens: the layer's own modules, attention per example."""
     attention = layer.attention.self
     heads, size = attention.num_attention_heads, attention.attention_head_size
 
     def per_example(packed: torch.Tensor) -> torch.Tensor:  # (tokens, hidden) -> (examples, heads, j, size)
-        jagged = torch.nested.nested_tensor_from_jagged(packed, offsets)
+        jagged = torch.nested.nested_tensor_from_jagged(packed, offsets, min_seqlen=shortest, max_seqlen=longest)
         return jagged.unflatten(-1, (heads, size)).transpose(1, 2)
 
     dropout = getattr(attention, "dropout_prob", attention.dropout.p) if layer.training else 0.0
