@@ -53,14 +53,26 @@ class StallMeter:
         self.gaps: list[tuple[float, int, str]] = []  # (seconds since start, gap ms, last note)
         self.note = "(start)"
         self.started = 0.0
+        self.collections: list[tuple[float, float, int]] = []  # (at s, ms, generation) of slow garbage collections
+        self._collecting = 0.0
 
     def start(self) -> None:
         self.started = time.perf_counter()
         self.clock.start()
         self.timer.start()
+        gc.callbacks.append(self._gc)
 
     def stop(self) -> None:
         self.timer.stop()
+        gc.callbacks.remove(self._gc)
+
+    def _gc(self, phase: str, info: dict) -> None:
+        """Python's cyclic collections (any thread's) hold every thread: note the slow ones."""
+        now = time.perf_counter()
+        if phase == "start":
+            self._collecting = now
+        elif now - self._collecting > 0.01:
+            self.collections.append((now - self.started, 1000 * (now - self._collecting), info["generation"]))
 
     def mark(self, note: str) -> None:
         """What the studio is doing now (printed next to a long gap that follows)."""
@@ -78,6 +90,8 @@ class StallMeter:
         for at, gap, note in self.gaps:
             if gap > GOAL_MS:
                 print(f"  stall {gap} ms at {at:.1f} s{' (warm-up, not counted)' if at < WARM_S else ''} after {note}")
+        for at, ms, generation in self.collections:
+            print(f"  garbage collection (generation {generation}) {ms:.0f} ms ending at {at:.1f} s")
         print(f"[{name}] longest GUI stall {longest} ms, 99th percentile {p99} ms (goal ≤ {GOAL_MS} ms)")
         return {"longest": longest, "p99": p99, "ticks": len(kept)}
 
