@@ -185,7 +185,7 @@ def scenario_history(app, args, tmp: Path) -> dict:
     history = win.history_page
     from PySide6.QtCore import Qt, QTimer
 
-    from cast_studio.pages.history_table import COLUMN
+    from cast_studio.pages.history_page import COLUMN
 
     actions = [("open History", lambda: win.show_page("History")),
                ("refresh", history.refresh),
@@ -193,7 +193,8 @@ def scenario_history(app, args, tmp: Path) -> dict:
                ("sort by combined, descending",
                 lambda: history.view.sortByColumn(COLUMN["combined"], Qt.SortOrder.DescendingOrder)),
                ("scroll to the end", history.view.scrollToBottom),
-               ("sort by α, ascending", lambda: history.view.sortByColumn(COLUMN["alpha"], Qt.SortOrder.AscendingOrder)),
+               ("sort by α, ascending" if "alpha" in COLUMN else "sort by seed, ascending",
+                lambda: history.view.sortByColumn(COLUMN.get("alpha", COLUMN["seed"]), Qt.SortOrder.AscendingOrder)),
                ("filter method = any", lambda: history.method_filter.setCurrentText("any")),
                ("sort by id", lambda: history.view.sortByColumn(COLUMN["id"], Qt.SortOrder.DescendingOrder)),
                *((f"type name filter {text!r}", lambda text=text: history.name_filter.setText(text))
