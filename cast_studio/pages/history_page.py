@@ -223,8 +223,8 @@ class HistoryPage(QWidget):
         menu = QMenu(self)
         shown = set(self.shown_columns())
         for column in COLUMNS[1:]:
-            action = menu.addAction(column.title if column.title == column.key.capitalize() or not column.tip
-                                    else f"{column.title}: {column.tip.split(' (')[0]}")
+            what = column.tip.split(" (")[0]  # "CAST's α: the share ..." without its "(method.alpha ...)"
+            action = menu.addAction(f"{column.title}: {what}" if what else column.title)
             action.setCheckable(True)
             action.setChecked(column.key in shown)
             action.toggled.connect(lambda on, key=column.key: self._toggle_column(key, on))
@@ -242,7 +242,7 @@ class HistoryPage(QWidget):
     def selected_ids(self) -> list[int]:
         """Ids of the selected rows, in the order shown."""
         rows = sorted(index.row() for index in self.view.selectionModel().selectedRows())
-        return [self.model.run_id(row) for row in rows]
+        return [run_id for run_id in map(self.model.run_id, rows) if run_id is not None]
 
     def visible_ids(self) -> list[int]:
         """Ids of the rows the filters let through, in the order shown."""
