@@ -257,7 +257,8 @@ def scenario_pairs(app, args, tmp: Path) -> dict | None:
     return None
 
 
-SCENARIOS = {"idle": scenario_idle, "monitor": scenario_monitor, "history": scenario_history, "sweep": scenario_sweep, "pairs": scenario_pairs}
+SCENARIOS = {"idle": scenario_idle, "monitor": scenario_monitor, "history": scenario_history, "sweep": scenario_sweep,
+             "pairs": scenario_pairs}
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTableView
 
-from cast_engine.store.run_table import RUN_COLUMNS, RunColumn, RunFilter, count_runs, distinct_values, run_ids, run_rows
+from cast_engine.store.run_table import (RUN_COLUMNS, RunColumn, RunFilter, count_runs, distinct_values, run_ids,
+                                         run_rows)
 
 from .run_format import METRICS, fmt_duration, fmt_percent, fmt_time, params_text
 
