@@ -108,7 +108,6 @@ def make_trainer(bf16: bool, data, length: int, batch: int, method=None, dropout
 
 
 def measure_cast(bf16: bool, data, length: int, batch: int, k: int, **train) -> dict:
-    import torch
 
     from cast_engine.methods.cast import CastConfig
     from cast_engine.methods.cast.method import Cast
@@ -180,8 +179,6 @@ def check_unpadded_losses(data, length: int, batch: int, steps: int = 8) -> dict
 
 
 def measure_full(data, length: int, batch: int, **train) -> dict:
-    import torch
-
     trainer = make_trainer(True, data, length, batch, **train)
     trainer.train_pass(data.factual, "warm-up")
     peak_memory(reset=True)
@@ -305,7 +302,8 @@ def main() -> None:
         "cast_peak_gpu_memory_over_full": round(cast["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
         "cast_mfu": round(cast["tflops"] / args.peak_tflops, 4),
         "cast_host_weights_iteration_over_its_passes": round(results["cast_bf16_host_weights"]["overhead"], 4),
-        "cast_host_weights_peak_gpu_memory_over_full": round(results["cast_bf16_host_weights"]["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
+        "cast_host_weights_peak_gpu_memory_over_full":
+            round(results["cast_bf16_host_weights"]["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
         **({"cast_compiled_mfu": round(results["cast_bf16_compiled"]["tflops"] / args.peak_tflops, 4),
             "cast_compiled_over_eager_speed": round(results["cast_bf16_compiled"]["samples_per_s"] / cast["samples_per_s"], 3)}
            if args.compile else {}),

@@ -236,8 +236,9 @@ def scenario_sweep(app, args, tmp: Path) -> dict:
     meter.start()
     run_until(lambda: time.perf_counter() - meter.started > 1, 5)
     meter.mark("launch")
+    win.queue.event.connect(lambda e: meter.mark(f"trial {e.done} of {e.total} done: heat map refresh")
+                            if type(e).__name__ == "SweepProgress" else None)
     assert page.launch(), page.status.text()
-    page.thread.progress.connect(lambda p: meter.mark(f"trial {p.done} of {p.total} done: heat map refresh"))
     run_until(lambda: not page.is_running(), 1800)
     run_until(lambda: False, 1)  # the last refresh
     meter.stop()
