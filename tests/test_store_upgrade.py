@@ -43,7 +43,8 @@ def test_opening_upgrades_and_keeps_every_row(old_store):
     with RunStore(old_store):
         pass
     applied = [row["name"] for row in _rows(old_store, "_sqlite_migrations")]
-    assert applied == [m.name for m in MIGRATIONS._migrations] == ["0001_initial", "0002_sweeps_and_predictions"]
+    assert applied == [m.name for m in MIGRATIONS._migrations]  # every later migration, once each
+    assert applied[:2] == ["0001_initial", "0002_sweeps_and_predictions"] and len(applied) >= 2
     for table, rows in before.items():
         after = _rows(old_store, table)
         assert len(after) == len(rows), table
@@ -55,7 +56,7 @@ def test_opening_upgrades_and_keeps_every_row(old_store):
     upgraded = _rows(old_store, "runs")
     with RunStore(old_store):  # opening again changes nothing
         pass
-    assert _rows(old_store, "runs") == upgraded and len(_rows(old_store, "_sqlite_migrations")) == 2
+    assert _rows(old_store, "runs") == upgraded and len(_rows(old_store, "_sqlite_migrations")) == len(applied)
 
 
 def test_old_rows_read_back_through_the_store(old_store):
