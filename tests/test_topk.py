@@ -249,3 +249,15 @@ def test_scan_keeps_every_candidate_up_to_the_cap(fast_path, device):
         else:
             idx, val = cand
             assert torch.equal(idx, band) and torch.equal(val, flat[band])
+
+
+@pytest.mark.parametrize("path", ["exact", "sampled"])
+def test_later_tensors_are_compared_in_the_first_ones_dtype(path, monkeypatch):
+    """A float64 score that rounds to the float32 of the first tensor ties with it: ties go to
+    the lower index, not to the value that was larger before rounding."""
+    if path == "sampled":
+        monkeypatch.setattr(topk_module, "_EXACT_BELOW", 0)
+        monkeypatch.setattr(topk_module, "_SAMPLE", 256)
+    parts = [torch.ones(3000), torch.full((2000,), 1.0 + 1e-12, dtype=torch.float64)]
+    masks = global_topk_masks(parts, [p.shape for p in parts], 1000)
+    assert int(masks[0].sum()) == 1000 and bool(masks[0][:1000].all()) and not masks[1].any()
