@@ -141,6 +141,23 @@ def sampled(patterns: list[str], digits: str) -> list[str]:
     return [p[:-1] + ending if p.endswith("__mutmut_*") else p + "__mutmut_" + ending for p in patterns]
 
 
+def narrowed(patterns: list[str], modules: list[str]) -> list[str]:
+    """The patterns of ``modules`` (all if none): a pattern inside a module is kept, a pattern
+    that covers a named module (``cast_engine.sparse.*`` for ``cast_engine.sparse.stats``) is narrowed to it."""
+    if not modules:
+        return patterns
+    from fnmatch import fnmatch
+
+    chosen = []
+    for pattern in patterns:
+        for module in modules:
+            if pattern.startswith(module + "."):
+                chosen.append(pattern)
+            elif pattern.endswith(".*") and fnmatch(module, pattern):
+                chosen.append(module + ".*")
+    return chosen
+
+
 def run_mutmut(work: Path, jobs: int, patterns: list[str]) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen",
            "PYTHONHASHSEED": "0"}
@@ -215,7 +232,7 @@ def main() -> None:
                         help="test only the mutants of these modules, e.g. cast_engine.sparse cast_engine.store")
     args = parser.parse_args()
     work = args.work or Path(tempfile.gettempdir()) / f"cast-mutation-{args.rev or 'worktree'}"
-    chosen = [p for p in MUTANTS if not args.only or p.startswith(tuple(args.only))]
+    chosen = narrowed(MUTANTS, args.only)
     if not chosen:
         raise SystemExit(f"--only {' '.join(args.only)} selects none of the mutated modules")
     patterns = sampled(chosen, args.sample)
