@@ -155,3 +155,28 @@ def test_pid_is_alive():
         child.kill()
         child.wait()
     assert not pid_is_alive(child.pid)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX process checks")
+def test_checking_a_run_process_leaves_it_running_and_reads_errors(monkeypatch):
+    """The check sends no signal (the run it looks at keeps going); pid 1 is a live process;
+    a process of another user (EPERM) counts as alive, any other error as ended."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for _ in range(3):
+            assert pid_is_alive(child.pid)
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=0.5)  # still running: a signal such as SIGHUP would have ended it
+    finally:
+        child.kill()
+        child.wait()
+    assert pid_is_alive(1)
+
+    def refuse(pid, signal):
+        raise error
+
+    monkeypatch.setattr(os, "kill", refuse)
+    error = PermissionError(1, "Operation not permitted")
+    assert pid_is_alive(4242)
+    error = OSError(22, "Invalid argument")
+    assert not pid_is_alive(4242)
