@@ -218,6 +218,11 @@ class MethodConfig:
     def to_dict(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self)}
 
+    def name_tags(self) -> list[str]:
+        """Short tags of the settings that tell two runs of this method apart in a run's default name
+        (CAST: ['a0.05', 'k1e5']); none by default."""
+        return []
+
 
 @dataclass
 class RunConfig:
@@ -245,6 +250,30 @@ class RunConfig:
         _check_task(self.data.task)
         if self.method.uses_both_branches and self.data.resolved_variant() == "RAW":
             raise ConfigError(f"method {self.method.name} needs counterfactuals, but variant is RAW (originals only)")
+
+    def default_name(self) -> str:
+        """The name a run gets when none is given, telling configs apart:
+        'cast-a0.05-k1e5-nli-RH1-seed1', 'full-sentiment-CAD-nocad-lr2e-05-n200-seed3'.
+
+        Method tags (α, K…), then task and variant, the baselines' regime, the
+        training settings and data limits that differ from the defaults, and the seed.
+        """
+        parts = [self.method.name, *self.method.name_tags(), self.data.task, self.data.resolved_variant()]
+        if not self.method.uses_both_branches:
+            parts.append(self.regime)
+        defaults = TrainConfig()
+        for key, tag in (("lr", "lr"), ("max_epochs", "ep"), ("batch_size", "bs")):
+            value = getattr(self.train, key)
+            if value != getattr(defaults, key):
+                parts.append(f"{tag}{value:g}")
+        if self.data.train_limit:
+            parts.append(f"n{self.data.train_limit}")
+        if self.data.eval_limit:
+            parts.append(f"e{self.data.eval_limit}")
+        if self.model != "minilm":
+            parts.append(self.model.rstrip("/").rsplit("/", 1)[-1])
+        parts.append(f"seed{self.train.seed}")
+        return "-".join(str(p) for p in parts)
 
     def to_dict(self) -> dict:
         return {

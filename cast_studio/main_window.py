@@ -1,4 +1,4 @@
-"""The main window: four pages, the run queue, and settings kept between sessions."""
+"""The main window: five pages, the run queue, and settings kept between sessions."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def settings_store() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    """Data → Experiment → Monitor → History, over one run queue and one store."""
+    """Data → Experiment → Monitor → Sweep → History, over one run queue and one store."""
 
     devices_found = Signal(list)
 
@@ -51,7 +51,9 @@ class MainWindow(QMainWindow):
         self.data_page = DataPage()
         self.experiment_page = ExperimentPage()
         self.monitor_page = MonitorPage()
-        self.sweep_page = SweepPage(self.db_path, self.experiment_page.base_config)
+        self.sweep_page = SweepPage(self.db_path, self.experiment_page.base_config,
+                                    methods=self.experiment_page.ticked_method_settings,
+                                    check_config=self.experiment_page.check_config)
         self.history_page = HistoryPage(self.db_path)
         self._build_layout()
         self._connect()
@@ -86,6 +88,8 @@ class MainWindow(QMainWindow):
         self.run_action = QAction("Run", self)
         self.run_action.setShortcut(QKeySequence("Ctrl+R"))
         self.run_action.triggered.connect(self.experiment_page.request_runs)
+        self.experiment_page.runnable_changed.connect(self._runnable_changed)
+        self._runnable_changed(self.experiment_page.runnable, self.experiment_page.run_button.toolTip())
         self.stop_action = QAction("Stop", self)
         self.stop_action.setEnabled(False)
         self.stop_action.triggered.connect(self.queue.stop_current)
@@ -120,8 +124,14 @@ class MainWindow(QMainWindow):
         self.queue.run_finished.connect(self._run_finished)
         self.queue.idle.connect(self._idle)
         self.sweep_page.runs_changed.connect(self.history_page.refresh)
+        self.experiment_page.settings_changed.connect(self.sweep_page.refresh_grid)
         self.sweep_page.open_runs.connect(self.show_runs)
         self.history_page.resume_requested.connect(self.resume_run)
+
+    def _runnable_changed(self, ok: bool, why: str) -> None:
+        """The toolbar's Run follows the Experiment page's: disabled, with the reason, while it cannot start."""
+        self.run_action.setEnabled(ok)
+        self.run_action.setToolTip("Queue the Experiment page's runs (Ctrl+R)" if ok else f"Cannot run: {why}")
 
     def _page_shown(self, index: int) -> None:
         # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.

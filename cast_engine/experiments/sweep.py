@@ -55,7 +55,7 @@ def find_or_create_sweep(store, spec: SweepSpec, trials: list[Trial], kind: str,
         existing = store.list_sweeps(spec_hash=spec_hash)
         if existing:
             return existing[0]["id"], True
-    return store.create_sweep(spec.name or kind, kind, spec.to_dict(), spec_hash, len(trials)), False
+    return store.create_sweep(spec.title(), kind, spec.to_dict(), spec_hash, len(trials)), False
 
 
 def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep", resume: int | None = None,

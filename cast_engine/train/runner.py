@@ -155,7 +155,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     run_id = store.create_run(
         config.to_dict(), method=config.method.name, task=dataset.task, variant=dataset.variant,
         regime="cad" if config.method.uses_both_branches else config.regime, model=config.model,
-        seed=config.train.seed, name=config.name or None, data_hashes=file_hashes(dataset.files),
+        seed=config.train.seed, name=config.name or config.default_name(), data_hashes=file_hashes(dataset.files),
         versions=package_versions(), trainable_params=prepared.trainable, total_params=prepared.total,
         fingerprint=config_fingerprint(config.to_dict()),
     )

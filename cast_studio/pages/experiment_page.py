@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import inspect
 import threading
 
@@ -20,6 +21,18 @@ from ..forms import ConfigForm
 
 MODEL_KINDS = ("Packaged MiniLM (all-MiniLM-L6-v2)", "Hugging Face model id", "Local folder")
 SPARSE_METHODS = ("cast", "lt_sft")
+
+
+def data_description(data: DataConfig) -> str:
+    """Where a run's data comes from, in a line: '/data/cad (nli, RH1, first 200 train / 50 eval originals)'."""
+    limits = []
+    if data.train_limit:
+        limits.append(f"{data.train_limit} train")
+    if data.eval_limit:
+        limits.append(f"{data.eval_limit} dev/test")
+    first = f", first {' / '.join(limits)} originals" if limits else ""
+    revisions = f" + {data.revision_file}" if data.revision_file else ""
+    return f"{data.data or 'demo'}{revisions} ({data.task}, {data.resolved_variant()}{first})"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -47,18 +60,23 @@ class ExperimentPage(QWidget):
     """Builds RunConfigs (methods × regimes × seeds) from the user's choices."""
 
     run_requested = Signal(list)  # list[RunConfig]
+    runnable_changed = Signal(bool, str)  # whether Run can start, and why not
+    settings_changed = Signal()  # any choice changed (a sweep's base checks itself again)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.data_config = DataConfig()
         self.num_labels = 2
+        self.data_problem: str | None = None  # why the chosen data cannot train yet (loading, failed); None: ready
+        self.runnable = True
         self.method_forms: dict[str, ConfigForm] = {}
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         body = QWidget()
         scroll.setWidget(body)
-        outer.addWidget(scroll)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(self._launch_row())
         layout = QVBoxLayout(body)
         columns = QHBoxLayout()
         layout.addLayout(columns)
@@ -85,6 +103,7 @@ class ExperimentPage(QWidget):
         self.model_browse.clicked.connect(self._browse_model)
         self.model_kind.currentIndexChanged.connect(self._model_kind_changed)
         self.model_name.editingFinished.connect(self._update_k_hint)
+        self.model_name.textEdited.connect(lambda _text: self._update_summary())
         row.addWidget(self.model_kind)
         row.addWidget(self.model_name, 1)
         row.addWidget(self.model_browse)
@@ -110,6 +129,7 @@ class ExperimentPage(QWidget):
             page_layout = QVBoxLayout(page)
             form = ConfigForm(entry.config_cls)
             form.changed.connect(self._update_k_hint)
+            form.edited.connect(self._update_summary)
             self.method_forms[name] = form
             doc = QLabel(" ".join(inspect.cleandoc(entry.config_cls.__doc__ or "").split()))
             doc.setWordWrap(True)
@@ -136,11 +156,12 @@ class ExperimentPage(QWidget):
         box = QGroupBox("Training")
         layout = QVBoxLayout(box)
         self.train_form = ConfigForm(TrainConfig, skip=("seed", "device"), owner="train")
+        self.train_form.edited.connect(self._update_summary)
         layout.addWidget(self.train_form)
         data_fields = [f.name for f in dataclasses.fields(DataConfig) if f.name not in ("train_limit", "eval_limit")]
         self.subset_form = ConfigForm(DataConfig, skip=data_fields, owner="data")
         self.subset_form.setToolTip("A quick look: train and evaluate on the first N originals only (0 = all).")
-        self.subset_form.changed.connect(self._update_summary)
+        self.subset_form.edited.connect(self._update_summary)
         layout.addWidget(self.subset_form)
         return box
 
@@ -171,15 +192,21 @@ class ExperimentPage(QWidget):
         self.seeds.textChanged.connect(self._update_summary)
         seed_row.addWidget(self.seeds, 1)
         layout.addLayout(seed_row)
+        return box
+
+    def _launch_row(self) -> QHBoxLayout:
+        """What will train and the Run button, below the scrolled settings so they are always in view."""
+        row = QHBoxLayout()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        layout.addWidget(self.summary)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.run_button = QPushButton("Run")
         self.run_button.setDefault(True)
         self.run_button.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 18px; }")
         self.run_button.clicked.connect(self.request_runs)
-        layout.addWidget(self.run_button)
-        return box
+        row.addWidget(self.summary, 1)
+        row.addWidget(self.run_button)
+        return row
 
     # ------------------------------------------------------------------ model
     def _model_kind_changed(self) -> None:
@@ -210,11 +237,17 @@ class ExperimentPage(QWidget):
 
     # ----------------------------------------------------------------- hints
     def set_data(self, data_config: DataConfig, num_labels: int | None = None) -> None:
-        """The dataset chosen on the Data page (its label count sizes the head)."""
+        """The dataset chosen on the Data page, loaded (its label count sizes the head)."""
         self.data_config = data_config
+        self.data_problem = None
         if num_labels:
             self.num_labels = num_labels
         self._update_k_hint()
+        self._update_summary()
+
+    def set_data_problem(self, problem: str | None) -> None:
+        """Why the chosen data cannot train now ('the data is still loading', a failed load), or None."""
+        self.data_problem = problem
         self._update_summary()
 
     def _update_k_hint(self) -> None:
@@ -227,6 +260,9 @@ class ExperimentPage(QWidget):
             hint = self.method_stack.widget(method_names().index(name)).findChild(QLabel, "k_hint")
             values = form.values()
             eligible = eligible_parameter_count(self.model_spec(), self.num_labels, values.get("eligible", "all"))
+            # the check the run makes at its start (KSpec.resolve), made here as the user types
+            form.set_extra_check("k", None if eligible is None else (lambda value, n=eligible: parse_k(value).resolve(n)))
+            values = form.values()
             try:
                 spec = parse_k(values["k"])
             except ConfigError:
@@ -234,10 +270,21 @@ class ExperimentPage(QWidget):
             if eligible is None:
                 hint.setText(f"K = {spec}; the count is known once the model is loaded (first run).")
             elif spec.count is not None:
-                hint.setText(f"K = {spec.count:,} = {100 * spec.count / eligible:.4g} % of {eligible:,} eligible parameters"
-                             + ("  (too many!)" if spec.count > eligible else ""))
+                hint.setText(f"K = {spec.count:,} = {100 * spec.count / eligible:.4g} % of {eligible:,} eligible parameters")
             else:
                 hint.setText(f"K = {spec} = {max(1, round(spec.fraction * eligible)):,} of {eligible:,} eligible parameters")
+
+    def check_config(self, config: RunConfig) -> None:
+        """The start-of-run checks that need the model, made now: K against the eligible parameters
+        of ``config``'s model (KSpec.resolve, the run's own check and words). Raises ConfigError."""
+        from cast_engine.models.size import eligible_parameter_count
+
+        k = getattr(config.method, "k", None)
+        if k is None or config.method.name not in SPARSE_METHODS:
+            return
+        eligible = eligible_parameter_count(config.model, self.num_labels, getattr(config.method, "eligible", "all"))
+        if eligible is not None:
+            parse_k(k).resolve(eligible)
 
     def k_hint(self, method: str = "cast") -> str:
         return self.method_stack.widget(method_names().index(method)).findChild(QLabel, "k_hint").text()
@@ -266,6 +313,10 @@ class ExperimentPage(QWidget):
     def checked_methods(self) -> list[str]:
         items = [self.method_list.item(i) for i in range(self.method_list.count())]
         return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
+
+    def ticked_method_settings(self) -> dict[str, dict]:
+        """The ticked methods, in order, with their forms' values."""
+        return {name: self.method_forms[name].values() for name in self.checked_methods()}
 
     def set_checked_methods(self, names: list[str]) -> None:
         for i in range(self.method_list.count()):
@@ -318,25 +369,49 @@ class ExperimentPage(QWidget):
     def request_runs(self) -> None:
         """Queue the runs, or say in place why not."""
         try:
-            configs = self.configs()
+            configs = self._runnable_configs()
         except ConfigError as exc:
-            self.summary.setText(f"<span style='color:#c0392b'>Cannot run: {exc}</span>")
+            self._show_problem(f"Cannot run: {exc}")
             return
         self.run_requested.emit(configs)
 
+    def _runnable_configs(self) -> list[RunConfig]:
+        """The configs Run would queue; ConfigError when a field is invalid or the data is not ready."""
+        configs = self.configs()
+        if self.data_problem:
+            raise ConfigError(self.data_problem)
+        return configs
+
     def _update_summary(self) -> None:
+        """What Run will queue and on which data, or why it cannot; Run is enabled only when it can."""
         try:
-            configs = self.configs()
+            configs = self._runnable_configs()
         except ConfigError as exc:
-            self.summary.setText(f"<span style='color:#c0392b'>{exc}</span>")
+            self._show_problem(str(exc))
             return
         counts: dict[str, int] = {}
         for c in configs:
             key = c.method.name + ("" if c.method.uses_both_branches else f" ({c.regime})")
             counts[key] = counts.get(key, 0) + 1
-        data = self.data_config
-        self.summary.setText(f"{len(configs)} run{'s' * (len(configs) != 1)} on {data.data or 'demo'} "
-                             f"({data.task}, {data.resolved_variant()}): " + ", ".join(f"{k} ×{n}" for k, n in counts.items()))
+        text = (f"{len(configs)} run{'s' * (len(configs) != 1)} on {data_description(self.data_config)}: "
+                + ", ".join(f"{k} ×{n}" for k, n in counts.items()))
+        self.summary.setText(html.escape(text, quote=False))
+        self.summary.setToolTip("")
+        self._set_runnable(True, "")
+        self.settings_changed.emit()
+
+    def _show_problem(self, text: str) -> None:
+        self.summary.setText(f"<span style='color:#c0392b'>{html.escape(text, quote=False)}</span>")
+        self.summary.setToolTip(text)
+        self._set_runnable(False, text)
+        self.settings_changed.emit()
+
+    def _set_runnable(self, ok: bool, why: str) -> None:
+        self.run_button.setEnabled(ok)
+        self.run_button.setToolTip("Queue these runs (Ctrl+R)" if ok else f"Cannot run: {why}")
+        if (ok, why) != (self.runnable, getattr(self, "_why", None)):
+            self.runnable, self._why = ok, why
+            self.runnable_changed.emit(ok, why)
 
     # ----------------------------------------------------------- persistence
     def settings(self) -> dict:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
                                QVBoxLayout, QWidget)
 
 from cast_engine.config import DataConfig, TrainConfig
+from cast_engine.errors import ConfigError
 from cast_engine.experiments.grid import parse_axis
 
 #: Offered first: the fields the paper sweeps.
@@ -98,6 +99,8 @@ class AxesEditor(QWidget):
         """The grid the rows describe; ConfigError names a bad row."""
         grid: dict[str, list[str]] = {}
         for name, values in self.axes():
+            if not values.strip():  # said in the form's words, not the command line's --grid syntax
+                raise ConfigError(f"{name}: give at least one value, e.g. 1, 2, 3 or a range start:stop:step")
             key, parsed = parse_axis(f"{name}={values}")
             grid[key] = parsed
         return grid

@@ -1,7 +1,10 @@
 """Sweep page: define a grid over the Experiment page's settings, launch it, watch it fill.
 
 The base config is what the Experiment page holds (data, model, training,
-the first ticked method's settings); the grid's axes vary any config field.
+the ticked methods' settings); the grid's axes vary any config field, and the
+ticked methods become a method axis unless the grid has one. A preview lists
+the trials with every field that varies; every trial is checked as the user
+types, with the checks a run makes at its start (K against the model too).
 A heat map of mean accuracy over two axes (α × K) and the Figure 2 line chart
 update as trials finish; a cell opens its runs in History. Figures and tables
 are written by the engine, the same files `cast paper` writes.
@@ -10,15 +13,19 @@ are written by the engine, the same files `cast paper` writes.
 from __future__ import annotations
 
 import gc
+import html
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from cast_engine.errors import CastError, ConfigError
+from cast_engine.config import flatten_config
 from cast_engine.experiments import SweepSpec, sweep_trial_runs
+from cast_engine.experiments.grid import axis_notes
 from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
 
 from ..store_access import open_store
@@ -29,6 +36,32 @@ from .sweep_plots import SweepPlots
 
 METRICS = ("combined", "factual", "counterfactual", "pair")
 ERROR_STYLE = "color: #c0392b;"
+PREVIEW_ROWS = 500  # trials listed in the preview (the count covers them all)
+
+
+def own_settings(base_method: dict, name: str, values: dict, grid: dict) -> dict[str, list]:
+    """One-value axes that give method ``name`` its own settings (``values``, from its form) where a trial
+    of it would otherwise take another: the base method's value of a shared field (CAST's K for LT-SFT)
+    or the field's default. Fields the grid varies are left to the grid."""
+    from cast_engine.methods.registry import get_method
+
+    defaults = get_method(name).config_cls().to_dict()
+    shared = base_method.get("name") != name
+    axes = {}
+    for field, value in values.items():
+        key = f"method.{field}"
+        inherited = base_method.get(field, defaults.get(field)) if shared else value
+        if key not in grid and value != inherited:
+            axes[key] = [value]
+    return axes
+
+
+def varying_fields(trials: list) -> list[str]:
+    """The config keys (dotted) whose values differ between the trials, the method first."""
+    flat = [flatten_config(t.config.to_dict()) for t in trials]
+    keys = list(dict.fromkeys(k for f in flat for k in f if k != "name"))
+    varying = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+    return sorted(varying, key=lambda k: (k != "method.name", keys.index(k)))
 
 
 class SweepPage(QWidget):
@@ -37,9 +70,14 @@ class SweepPage(QWidget):
     open_runs = Signal(list)  # run ids to show in History
     runs_changed = Signal()  # a trial was recorded
 
-    def __init__(self, db_path: str | Path, base_config: Callable, parent=None):
+    def __init__(self, db_path: str | Path, base_config: Callable, parent=None, *,
+                 methods: Callable[[], dict[str, dict]] | None = None, check_config: Callable | None = None):
+        """``base_config()``: the Experiment page's settings as one RunConfig; ``methods()``: the ticked
+        methods and their settings (each becomes a value of the method axis, with its own settings);
+        ``check_config(config)``: the checks a run makes at its start that need the model (raises ConfigError)."""
         super().__init__(parent)
         self.db_path, self.base_config = db_path, base_config
+        self.methods, self.check_config = methods, check_config
         self.thread: SweepThread | None = None
         self._store = None
         self.axes = AxesEditor()
@@ -56,9 +94,22 @@ class SweepPage(QWidget):
 
     # ------------------------------------------------------------ layout
     def _grid_box(self) -> QGroupBox:
-        box = QGroupBox("Grid (over the Experiment page's settings: data, model, training, first ticked method)")
+        box = QGroupBox("Grid (over the Experiment page's settings: data, model, training, the ticked methods)")
         layout = QVBoxLayout(box)
         layout.addWidget(self.axes)
+        self.preview = QTableWidget(0, 0)
+        self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preview.verticalHeader().setDefaultSectionSize(20)
+        self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.preview.setMaximumHeight(130)
+        self.preview.setToolTip("The trials the grid makes, with every field that differs between them.")
+        layout.addWidget(self.preview)
+        self.notes_label = QLabel()
+        self.notes_label.setWordWrap(True)
+        self.notes_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.notes_label.setStyleSheet("color: #8d6e00;")
+        self.notes_label.hide()
+        layout.addWidget(self.notes_label)
         row = QHBoxLayout()
         self.workers = QSpinBox()
         self.workers.setRange(1, 64)
@@ -118,17 +169,69 @@ class SweepPage(QWidget):
 
     def _spec_and_trials(self) -> tuple[SweepSpec, list]:
         base = self.base_config()
-        spec = SweepSpec(base.to_dict(), [self.axes.grid()], base.name or "studio sweep")
-        return spec, spec.trials()
+        grid = self.axes.grid()
+        methods = self.methods() if self.methods is not None else {}
+        grids = [grid]
+        if "method" not in grid and len(methods) > 1:  # the ticked methods are the method axis
+            grids = [{"method": [name], **own_settings(base.method.to_dict(), name, values, grid), **grid}
+                     for name, values in methods.items()]
+        spec = SweepSpec(base.to_dict(), grids, base.name)
+        trials = spec.trials()
+        if self.check_config is not None:
+            for trial in trials:
+                try:
+                    self.check_config(trial.config)
+                except ConfigError as exc:
+                    raise ConfigError(f"grid trial ({trial.label() or 'the base config'}): {exc}") from None
+        return spec, trials
 
     def _update_count(self) -> None:
-        """How many trials the grid makes, or why it makes none (checked as the user types)."""
+        """How many trials the grid makes, which, and what does not apply; or why it makes none.
+        Checked as the user types; Launch is enabled only for a grid that can run."""
         try:
-            size = len(self._spec_and_trials()[1])
+            spec, trials = self._spec_and_trials()
         except CastError as exc:
-            self.count_label.setText(f"<span style='{ERROR_STYLE}'>{exc}</span>")
+            self.count_label.setText(f"<span style='{ERROR_STYLE}'>{html.escape(str(exc), quote=False)}</span>")
+            self._show_preview([])
+            self.notes_label.hide()
+            self._set_launchable(False, str(exc))
             return
-        self.count_label.setText(f"{size} trial{'s' * (size != 1)}")
+        size = len(trials)
+        methods = list(dict.fromkeys(t.config.method.name for t in trials))
+        self.count_label.setText(html.escape(f"{size} trial{'s' * (size != 1)} of {', '.join(methods)} "
+                                             f"— sweep '{spec.title()}'", quote=False))
+        self._show_preview(trials)
+        notes = axis_notes(spec)
+        self.notes_label.setText("\n".join(notes))
+        self.notes_label.setVisible(bool(notes))
+        self._set_launchable(True, "")
+
+    def _show_preview(self, trials: list) -> None:
+        keys = varying_fields(trials) if len(trials) > 1 else ["method.name"] * bool(trials)
+        self.preview.clear()
+        self.preview.setColumnCount(len(keys))
+        self.preview.setHorizontalHeaderLabels([k.rsplit(".", 1)[-1] if k != "method.name" else "method" for k in keys])
+        shown = trials[:PREVIEW_ROWS]
+        self.preview.setRowCount(len(shown))
+        for row, trial in enumerate(shown):
+            flat = flatten_config(trial.config.to_dict())
+            for col, key in enumerate(keys):
+                self.preview.setItem(row, col, QTableWidgetItem(str(flat.get(key, ""))))
+
+    def preview_rows(self) -> list[dict[str, str]]:
+        """The preview's rows as {column title: text}."""
+        titles = [self.preview.horizontalHeaderItem(c).text() for c in range(self.preview.columnCount())]
+        return [{t: self.preview.item(r, c).text() for c, t in enumerate(titles)} for r in range(self.preview.rowCount())]
+
+    def _set_launchable(self, ok: bool, why: str) -> None:
+        running = self.is_running()
+        self.launch_button.setEnabled(ok and not running)
+        self.launch_button.setToolTip("Run the trials this grid lacks" if ok else f"Cannot launch: {why}")
+
+    def refresh_grid(self) -> None:
+        """Check the grid again (the Experiment page's settings changed)."""
+        if not self.is_running():
+            self._update_count()
 
     def executor(self):
         from cast_engine.experiments.executors import make_executor
@@ -147,12 +250,13 @@ class SweepPage(QWidget):
             spec = self.spec()
             executor = self.executor()
         except CastError as exc:
-            self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {exc}</span>")
+            self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {html.escape(str(exc), quote=False)}</span>")
             return False
         gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the sweep thread freezes the rest
         self.thread = SweepThread(self.db_path, spec, executor, self)
         self.thread.progress.connect(self._on_progress)
         self.thread.done.connect(self._on_done)
+        self.thread.finished.connect(self._update_count)  # Launch comes back once the thread has ended
         self.launch_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText("starting…")
@@ -185,10 +289,10 @@ class SweepPage(QWidget):
             self.runs_changed.emit()
 
     def _on_done(self, status: str, message: str) -> None:
-        self.launch_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         style = ERROR_STYLE if status in ("error", "failed") else ""
-        self.status.setText(f"<span style='{style}'>{message}</span>" if style else message)
+        text = html.escape(message, quote=False)
+        self.status.setText(f"<span style='{style}'>{text}</span>" if style else text)
         self.refresh_sweeps()
 
     # ------------------------------------------------------------ viewing
@@ -238,6 +342,7 @@ class SweepPage(QWidget):
         super().showEvent(event)
         if not self.is_running():
             self.refresh_sweeps()
+            self._update_count()
 
     # ------------------------------------------------------------ export
     def export_figure(self, path: str | Path) -> Path:
@@ -276,4 +381,4 @@ class SweepPage(QWidget):
         try:
             self.view_note.setText(f"wrote {action()}")
         except CastError as exc:
-            self.view_note.setText(f"<span style='{ERROR_STYLE}'>{exc}</span>")
+            self.view_note.setText(f"<span style='{ERROR_STYLE}'>{html.escape(str(exc), quote=False)}</span>")

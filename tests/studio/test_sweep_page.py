@@ -147,6 +147,7 @@ def test_bad_input_is_refused_in_place(qtbot, window, store_path):
     assert not page.launch() and "train.max_epochs = 0 is out of range" in page.status.text()
     assert window.experiment_page.train_form.set_text("max_epochs", "1")
     page.axes.set_axes([("method.k", "")])
-    assert not page.launch() and "expected FIELD=V1,V2" in page.status.text()
+    assert not page.launch() and "method.k: give at least one value" in page.status.text()
+    assert not page.launch_button.isEnabled() and "give at least one value" in page.launch_button.toolTip()
     with RunStore(store_path) as store:
         assert store.list_sweeps() == [] and store.list_runs() == []

@@ -15,5 +15,8 @@ class AdaptersConfig(MethodConfig):
     target_share: float = param(0.01, "With reduction_factor 0: the share of parameters that should train (head included).", low=0.0, high=1.0, low_open=True)
     non_linearity: str = param("relu", "Activation inside the adapters.", choices=("relu", "gelu", "swish", "tanh"))
 
+    def name_tags(self) -> list[str]:
+        return [f"rf{self.reduction_factor:g}" if self.reduction_factor else f"share{self.target_share:g}"]
+
 
 register(AdaptersConfig, "cast_engine.methods.adapters.method:Adapters", "Adapters (Houlsby)")

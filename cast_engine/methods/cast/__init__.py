@@ -26,5 +26,8 @@ class CastConfig(MethodConfig):
     optimizer_after_merge: str = param("factual", "Optimiser state after the merge: factual (continue from the factual pass) or reset.", choices=("factual", "reset"))
     refine_epochs: int = param(0, "Epochs of masked training on originals and revisions after each merge (two_stage: at least 1 is run).", low=0, high=1000)
 
+    def name_tags(self) -> list[str]:
+        return [f"a{self.alpha:g}", f"k{str(self.k).replace(' ', '')}"]
+
 
 register(CastConfig, "cast_engine.methods.cast.method:Cast", "CAST")

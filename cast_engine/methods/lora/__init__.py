@@ -17,5 +17,8 @@ class LoraConfig(MethodConfig):
     dropout: float = param(0.1, "Dropout on the LoRA path.", low=0.0, high=1.0, high_open=True)
     target_modules: str = param("query,value", "Comma-separated names of the linear modules that get LoRA matrices.")
 
+    def name_tags(self) -> list[str]:
+        return [f"r{self.rank}" if self.rank else f"share{self.target_share:g}"]
+
 
 register(LoraConfig, "cast_engine.methods.lora.method:Lora", "LoRA")

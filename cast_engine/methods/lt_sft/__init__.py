@@ -16,5 +16,8 @@ class LtSftConfig(MethodConfig):
     phase_epochs: int = param(0, "Epochs of each phase (full, then sparse); 0 uses the training max_epochs.", low=0, high=10000)
     freeze_layernorm: bool = param(True, "Freeze LayerNorm parameters in both phases, as the reference implementation does.")
 
+    def name_tags(self) -> list[str]:
+        return [f"k{str(self.k).replace(' ', '')}"]
+
 
 register(LtSftConfig, "cast_engine.methods.lt_sft.method:LtSft", "LT-SFT")
