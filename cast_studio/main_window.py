@@ -117,7 +117,7 @@ class MainWindow(QMainWindow):
         self.data_page.dataset_changed.connect(self._dataset_changed)
         self.experiment_page.run_requested.connect(self.start_runs)
         self.monitor_page.stop_requested.connect(self.queue.stop_current)
-        self.queue.run_starting.connect(lambda _config: self.monitor_page.reset())
+        self.queue.run_starting.connect(self.monitor_page.next_run)
         self.queue.event.connect(self.monitor_page.on_event)
         self.queue.queue_changed.connect(self.monitor_page.on_queue_changed)
         self.queue.queue_changed.connect(self._queue_changed)

@@ -63,6 +63,8 @@ class Checkpoint:
     carry: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     resumes: list[dict] = field(default_factory=list)
     masks_done: int = 0
+    #: The training losses reported so far, as (step, epoch, phase, loss, lr): a resumed run's monitor shows them.
+    losses: list[tuple] = field(default_factory=list)
 
     def to_payload(self) -> dict:
         payload = {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -17,7 +17,7 @@ from typing import Iterable
 
 from ..config import RunConfig, config_fingerprint
 from ..errors import CastError, RunCancelled, TrainingDiverged
-from .events import CancelToken, Emitter, EpochEnded, MaskComputed, Message, RunEnded, RunStarted, Sink
+from .events import CancelToken, Emitter, EpochEnded, LossReported, MaskComputed, Message, RunEnded, RunStarted, Sink
 
 
 @dataclass
@@ -188,7 +188,7 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
     stored, write = {(e["epoch"], e["stage"]) for e in store.epochs(run_id)}, StoreSink(store, run_id)
     for event in replayed_events(checkpoint, [], config.train.min_delta):
-        if (event.epoch, event.stage) not in stored:  # a kill between the checkpoint and its epoch's row loses no row
+        if isinstance(event, EpochEnded) and (event.epoch, event.stage) not in stored:  # a kill between the checkpoint and its epoch's row loses no row
             write(event)
     checkpoint.resumes.append({"after_epoch": checkpoint.epoch, "at": utc_now()})
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, True, checkpoint)
@@ -227,7 +227,10 @@ def replayed_events(checkpoint, masks: list[dict], min_delta: float) -> list:
         if improved:
             best[stage] = (score, entry["epoch"])
         events.append(EpochEnded(entry["epoch"], stage, metrics, improved, best[stage][1]))
-    events.sort(key=lambda e: (e.epoch, isinstance(e, EpochEnded)))  # an epoch's mask comes before its scores
+    events += [LossReported(*report) for report in getattr(checkpoint, "losses", [])]
+    # an epoch's losses, then its mask, then its scores
+    events.sort(key=lambda e: (e.epoch, isinstance(e, MaskComputed) + 2 * isinstance(e, EpochEnded),
+                               getattr(e, "step", 0)))
     return events
 
 
@@ -259,7 +262,8 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
         trainer.checkpoint_file = checkpoint_path(store.artifact_dir(run_id))
     if resume_from is not None:
         trainer.resume, trainer.resumes = resume_from, resume_from.resumes
-    emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device)))
+    emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device),
+                    dict(prepared.method_info)))
     if resume_from is not None:  # the displays show the whole run, not only what follows the resume
         for event in replayed_events(resume_from, store.masks(run_id), config.train.min_delta):
             emit.show(event)

@@ -86,6 +86,7 @@ class Trainer:
         self.resume = None  # a Checkpoint to continue from (consumed by the fit stage it was written in)
         self.carry: dict[str, Snapshot] = {}  # what the method keeps between epochs, saved with each checkpoint
         self.resumes: list[dict] = []  # where this run was resumed, for the record
+        self.losses: list[tuple] = []  # every reported loss (step, epoch, phase, loss, lr), kept in checkpoints
         self.last_loss: float | None = None
         self.masks_done = 0  # masks reported so far (a resumed run's store keeps this many mask rows)
 
@@ -242,7 +243,9 @@ class Trainer:
             raise TrainingDiverged(f"the training loss became {loss} in epoch {self.epoch}, {where} ({phase}); "
                                    "try a lower learning rate (--lr) or gradient clipping (--grad-clip)")
         self.last_loss = loss
-        self.emit(LossReported(self.step, self.epoch, phase, loss, self.scheduler.get_last_lr()[0]))
+        report = (self.step, self.epoch, phase, loss, self.scheduler.get_last_lr()[0])
+        self.losses.append(report)
+        self.emit(LossReported(*report))
 
     def _eta(self) -> float | None:
         if self.step == 0:
@@ -362,7 +365,7 @@ class Trainer:
             optimizer=self.optimizer.state_dict() if in_place else to_host(self.optimizer.state_dict()),
             scheduler=self.scheduler.state_dict(), schedule_steps=self.schedule_steps, rng=rng_state(self.device),
             carry={name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
-            resumes=list(self.resumes), masks_done=self.masks_done)
+            resumes=list(self.resumes), masks_done=self.masks_done, losses=list(self.losses))
         if in_place:
             self._write_checkpoint(checkpoint)
         else:
@@ -406,6 +409,7 @@ class Trainer:
         set_rng_state(checkpoint.rng, self.device)
         self.epoch, self.step, self.masks_done = checkpoint.epoch, checkpoint.step, checkpoint.masks_done
         self.history = list(checkpoint.history)
+        self.losses = list(checkpoint.losses)
         self.started = time.perf_counter() - checkpoint.elapsed_s
         state = checkpoint.stage
         best = checkpoint.best_weights

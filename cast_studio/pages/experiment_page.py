@@ -18,21 +18,10 @@ from cast_engine.methods.registry import get_method, method_names
 from cast_engine.sparse.kspec import parse_k
 
 from ..forms import ConfigForm
+from .data_text import data_description
 
 MODEL_KINDS = ("Packaged MiniLM (all-MiniLM-L6-v2)", "Hugging Face model id", "Local folder")
 SPARSE_METHODS = ("cast", "lt_sft")
-
-
-def data_description(data: DataConfig) -> str:
-    """Where a run's data comes from, in a line: '/data/cad (nli, RH1, first 200 train / 50 eval originals)'."""
-    limits = []
-    if data.train_limit:
-        limits.append(f"{data.train_limit} train")
-    if data.eval_limit:
-        limits.append(f"{data.eval_limit} dev/test")
-    first = f", first {' / '.join(limits)} originals" if limits else ""
-    revisions = f" + {data.revision_file}" if data.revision_file else ""
-    return f"{data.data or 'demo'}{revisions} ({data.task}, {data.resolved_variant()}{first})"
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -34,10 +34,12 @@ from cast_engine.train.events import (
 )
 
 from ..events import GpuMemory
+from .data_text import data_description
 from .monitor_header import RunHeader
 from .monitor_plots import RunPlots
 from .monitor_series import RunSeries
-from .monitor_text import epoch_line, format_duration, mask_line, method_options, method_title, test_accuracy_line
+from .monitor_text import (epoch_line, format_duration, mask_line, method_options, method_title, sparse_line,
+                           test_accuracy_line)
 
 REDRAW_MS = 150
 LOG_MAX_LINES = 5000
@@ -131,6 +133,39 @@ class MonitorPage(QWidget):
         self.stop_button.setEnabled(False)
         self.log.clear()
 
+    @Slot(object)
+    def next_run(self, config) -> None:
+        """A queued run is about to start (its data and model load now). The last run's curves stay
+        until this one has started; its title, data and status show at once."""
+        self._redraw.stop()
+        self._active, self._stopping, self._ended, self._completed = True, False, False, False
+        self._progress, self._phase, self._elapsed_s = None, None, None
+        config = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
+        self._show_identity(None, config)
+        self.details_label.setText("loading the data and the model…")
+        self.header.show_results("")
+        self.header.eta_label.setText("ETA –")
+        self.header.phase_label.setText("")
+        self.header.elapsed_label.setText("elapsed –")
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setFormat("preparing…")
+        self.stop_button.setText("Stop")
+        self.stop_button.setEnabled(True)
+        self._set_status("running", "Preparing")
+        self._announced = True  # until RunStarted: the curves shown are the last run's
+        self._log("— next run: " + self.title_label.text())
+
+    def _show_identity(self, run_id, config: dict) -> None:
+        """Title (run number, name, method) and the data line of the header."""
+        method = dict(config.get("method") or {})
+        name = config.get("name") or _default_name(config)
+        parts = [f"Run #{run_id}" if run_id is not None else "Run"]
+        if name:
+            parts.append(name)
+        parts.append(method_title(str(method.get("name", ""))))
+        self.title_label.setText(" · ".join(parts))
+        self.data_label.setText("data: " + html.escape(data_description(config.get("data") or {}), quote=False))
+
     @Slot(int)
     def on_queue_changed(self, waiting: int) -> None:
         """How many runs wait behind the current one."""
@@ -205,22 +240,19 @@ class MonitorPage(QWidget):
     def _on_run_started(self, event: RunStarted) -> None:
         config = event.config or {}
         method = dict(config.get("method") or {})
+        self._announced = False
+        self._clear_curves()  # the previous run's curves stay until now
         self._method = str(method.get("name", ""))
         self._run_id = event.run_id
-        name = config.get("name") or ""
-        parts = [f"Run #{event.run_id}" if event.run_id is not None else "Run"]
-        if name:
-            parts.append(name)
-        parts.append(method_title(self._method))
-        self.title_label.setText(" · ".join(parts))
+        self._show_identity(event.run_id, config)
         options = method_options(method)
-        data = config.get("data") or {}
-        task = " ".join(str(data.get(k)) for k in ("task", "variant") if data.get(k))
         share = 100 * event.trainable_params / event.total_params if event.total_params else 0.0
         details = [f"device <b>{html.escape(event.device)}</b>",
-                   f"<b>{event.trainable_params:,}</b> of {event.total_params:,} parameters train ({share:.3g} %)"]
-        if task:
-            details.append(html.escape(task))
+                   f"<b>{event.trainable_params:,}</b> of {event.total_params:,} parameters train "
+                   f"{'in each pass ' if self._method in MASK_METHODS else ''}({share:.3g} %)"]
+        kept = sparse_line(getattr(event, "method_info", None) or {})
+        if kept:
+            details.append(f"<b>{html.escape(kept)}</b>")
         if options:
             details.append(html.escape(options))
         self.details_label.setText(" · ".join(details))
@@ -228,7 +260,7 @@ class MonitorPage(QWidget):
         self.plots.show_method(method_title(self._method))
         self._log(f"run {event.run_id} started on {event.device}: {self._method}"
                   f"{' (' + options + ')' if options else ''}, {event.trainable_params:,} of "
-                  f"{event.total_params:,} parameters train ({share:.3g} %)")
+                  f"{event.total_params:,} parameters train ({share:.3g} %)" + (f"; {kept}" if kept else ""))
         self._progress_dirty = True
         self._schedule()
 
@@ -258,7 +290,15 @@ class MonitorPage(QWidget):
         self._dirty = True
         self.flush()
 
+    def _clear_curves(self) -> None:
+        if self.series.loss_x or self.series.mask_epochs or any(xs for xs, _ in self.series.val.values()):
+            self.series.clear()
+            self.plots.reset()
+
     def _on_run_ended(self, event: RunEnded) -> None:
+        if getattr(self, "_announced", False):  # it ended before it started: the curves are another run's
+            self._announced = False
+            self._clear_curves()
         self._active = False
         self._ended = True
         self._stopping = False
@@ -274,6 +314,7 @@ class MonitorPage(QWidget):
         accuracy = test_accuracy_line(event.results or {})
         if accuracy:
             self._log(accuracy)
+        self.header.show_results(accuracy[:1].upper() + accuracy[1:] if accuracy else "")
         self._completed = status == "completed"
         self._progress_dirty = True
         self._dirty = True
@@ -297,8 +338,11 @@ class MonitorPage(QWidget):
         self.plots.draw()
 
     def _draw_progress(self) -> None:
-        self.header.show_progress(self._progress, self._phase, active=self._active, ended=self._ended,
-                                  completed=self._completed)
+        if self._ended:
+            self.header.show_ended(self._progress, self.status_kind)
+        else:
+            self.header.show_progress(self._progress, self._phase, active=self._active, ended=self._ended,
+                                      completed=self._completed)
         self._draw_elapsed()
 
     def _note_elapsed(self, seconds: float) -> None:
@@ -345,3 +389,13 @@ class MonitorPage(QWidget):
         self.stop_button.setEnabled(False)
         self._set_status("stopping", "Stopping…")
         self.stop_requested.emit()
+
+
+def _default_name(config: dict) -> str:
+    """The name the engine gives an unnamed run of this config ('' when the config cannot be read)."""
+    from cast_engine.config import RunConfig
+
+    try:
+        return RunConfig.from_dict(config).default_name() if config.get("method") else ""
+    except Exception:  # a config from another version: the title goes without a name
+        return ""
