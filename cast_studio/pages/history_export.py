@@ -72,3 +72,15 @@ def folder_problem(folder: Path) -> str | None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         return f"{folder} already exists and is not an empty folder: choose a new folder name."
     return None
+
+
+def model_problem(run: dict | None) -> str | None:
+    """Why run ``run`` has no model to export (not completed, or a sweep trial that kept none), or None."""
+    if run is None:
+        return "Select one completed run."
+    if run.get("status") != "completed":
+        return f"Run {run['id']} is {run.get('status')}: only completed runs save a model."
+    folder = run.get("artifact_dir")
+    if "artifact_dir" in run and not (folder and (Path(folder) / "delta.safetensors").is_file()):
+        return f"Run {run['id']} kept no model (sweep trials keep none unless asked to)."
+    return None

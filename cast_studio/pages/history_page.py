@@ -34,7 +34,8 @@ from cast_engine.errors import StoreError
 
 from ..store_access import open_store
 from .compare import CompareDialog
-from .history_export import MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export
+from .history_export import (MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export,
+                             model_problem)
 from .history_filters import RunFilterBar
 from .history_table import COLUMN, ID_ROLE, RunFilterProxy, RunTableModel, fit_columns
 from .run_format import METRICS
@@ -106,6 +107,7 @@ class HistoryPage(QWidget):
         self.table_actions = {m: table_menu.addAction(f"{m.capitalize()} accuracy…") for m in METRICS}
         self.model_actions = {fmt: self.export_menu.addAction(f"Model as {label}…") for fmt, label in MODEL_FORMATS.items()}
         self.plots_action = self.export_menu.addAction("Plots of the compare view (PNG + SVG)…")
+        self.export_menu.setToolTipsVisible(True)  # a disabled model export says why
         self.export_button.setMenu(self.export_menu)
         self.refresh_button.clicked.connect(self.refresh)
         self.compare_button.clicked.connect(lambda: self.compare_runs(sorted(self.selected_ids())))
@@ -225,8 +227,10 @@ class HistoryPage(QWidget):
         self.export_button.setEnabled(count >= 1)
         for action in self.table_actions.values():
             action.setEnabled(count >= 1)
+        problem = model_problem(self._selected_run()) if count == 1 else "Select one completed run."
         for action in self.model_actions.values():
-            action.setEnabled(count == 1 and not busy)
+            action.setEnabled(problem is None and not busy)
+            action.setToolTip(problem or "Export this run's trained model.")
         self.plots_action.setEnabled(count >= 1)
 
     def _selected_run(self) -> dict | None:

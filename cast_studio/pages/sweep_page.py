@@ -60,7 +60,9 @@ def varying_fields(trials: list) -> list[str]:
     """The config keys (dotted) whose values differ between the trials, the method first."""
     flat = [flatten_config(t.config.to_dict()) for t in trials]
     keys = list(dict.fromkeys(k for f in flat for k in f if k != "name"))
-    varying = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+    # a field only some methods have (K) varies only if it differs between the trials that have it
+    varying = [k for k in keys if k == "method.name" and len({f[k] for f in flat}) > 1
+               or len({repr(f[k]) for f in flat if k in f}) > 1]
     return sorted(varying, key=lambda k: (k != "method.name", keys.index(k)))
 
 

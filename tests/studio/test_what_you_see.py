@@ -1,0 +1,264 @@
+"""What a researcher sees is what trains: a sweep names its methods, fields are checked as they are
+typed (the run's own checks and words), the Monitor keeps and explains a run, names tell configs apart."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from cast_engine.config import DataConfig, RunConfig, TrainConfig  # noqa: E402
+from cast_engine.methods.registry import get_method  # noqa: E402
+from cast_engine.train.events import (  # noqa: E402
+    CancelToken,
+    EpochEnded,
+    LossReported,
+    MaskComputed,
+    PhaseChanged,
+    Progress,
+    RunEnded,
+    RunStarted,
+)
+
+
+def _type(qtbot, editor, text: str) -> None:
+    """Select what the field holds and type ``text`` over it, key by key, as a user would."""
+    editor.selectAll()
+    qtbot.keyClick(editor, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(editor, text)
+
+
+@pytest.fixture
+def experiment(qtbot, tiny_model_dir):
+    from cast_studio.pages.experiment_page import ExperimentPage
+
+    page = ExperimentPage()
+    qtbot.addWidget(page)
+    page.set_model(str(tiny_model_dir))
+    return page
+
+
+# ---------------------------------------------------------------- point 3: validation you can trust
+def test_a_bad_value_is_refused_as_it_is_typed_and_run_says_why(qtbot, experiment):
+    page = experiment
+    assert page.run_button.isEnabled()
+    assert page.summary.text() == "1 run on demo (sentiment, CAD): cast ×1"
+    _type(qtbot, page.method_forms["cast"].editors["alpha"], "2")
+    form = page.method_forms["cast"]
+    # plain text: the "<=" is shown, not taken for markup; the field is named as the form names it
+    assert form.error_label.text() == "α (alpha): cast.alpha = 2.0 is out of range: it must be <= 1.0"
+    assert not page.run_button.isEnabled()
+    assert "cast.alpha = 2.0 is out of range: it must be <= 1.0" in page.run_button.toolTip()
+    assert "it must be &lt;= 1.0" in page.summary.text()  # escaped in the rich-text summary, so it shows
+    _type(qtbot, page.train_form.editors["lr"], "-1")
+    assert "it must be" in page.summary.text()  # the summary follows every edit
+    assert "(and 1 more)" not in form.error_label.text()  # one line per form: Run stays in view
+    _type(qtbot, page.method_forms["cast"].editors["alpha"], "0.1")
+    _type(qtbot, page.train_form.editors["lr"], "0.001")
+    assert page.run_button.isEnabled() and page.summary.text() == "1 run on demo (sentiment, CAD): cast ×1"
+
+
+def test_k_is_checked_against_the_model_as_typed_in_the_runs_own_words(qtbot, experiment, tiny_model_dir):
+    from cast_engine.models.size import eligible_parameter_count
+    from cast_engine.sparse.kspec import parse_k
+
+    page = experiment
+    eligible = eligible_parameter_count(str(tiny_model_dir), 2)
+    with pytest.raises(Exception) as run_words:  # what the run itself says at its start
+        parse_k("1e9").resolve(eligible)
+    _type(qtbot, page.method_forms["cast"].editors["k"], "1e9")
+    assert page.method_forms["cast"].error_label.text() == f"K: {run_words.value}"
+    assert not page.run_button.isEnabled() and "larger than the" in page.run_button.toolTip()
+    _type(qtbot, page.method_forms["cast"].editors["k"], "1000")
+    assert page.run_button.isEnabled()
+
+
+def test_the_toolbar_run_and_the_sweep_launch_are_disabled_while_invalid(qtbot, window, tiny_model_dir):
+    page = window.experiment_page
+    page.set_model(str(tiny_model_dir))
+    qtbot.waitUntil(lambda: page.data_problem is None, timeout=60_000)
+    assert window.run_action.isEnabled()
+    _type(qtbot, page.train_form.editors["max_epochs"], "0")
+    assert not window.run_action.isEnabled() and "max_epochs = 0" in window.run_action.toolTip()
+    _type(qtbot, page.train_form.editors["max_epochs"], "1")
+    assert window.run_action.isEnabled()
+    sweep = window.sweep_page
+    sweep.axes.set_axes([("method.k", "1000, 1e9")])
+    assert not sweep.launch_button.isEnabled()
+    assert "larger than the" in sweep.launch_button.toolTip() and "k 1e9" in sweep.count_label.text()
+    sweep.axes.set_axes([("train.seed", "")])
+    assert sweep.launch_button.toolTip() == ("Cannot launch: train.seed: give at least one value, "
+                                             "e.g. 1, 2, 3 or a range start:stop:step")
+
+
+def test_model_export_is_offered_only_for_a_run_that_saved_a_model(qtbot, window, store_path):
+    from cast_engine.store import RunStore
+
+    with RunStore(store_path) as store:
+        run_id = store.create_run({"method": {"name": "cast"}}, method="cast", task="nli", variant="RH1",
+                                  regime="cad", model="minilm", seed=1)
+        store.finish_run(run_id, "cancelled", reason="stopped by the user")
+    history = window.history_page
+    history.refresh()
+    history.select_runs([run_id])
+    action = next(iter(history.model_actions.values()))
+    assert not action.isEnabled()
+    assert action.toolTip() == f"Run {run_id} is cancelled: only completed runs save a model."
+
+
+# ---------------------------------------------------------------- point 2: a sweep names its methods
+def test_a_sweep_of_two_ticked_methods_names_them_and_previews_its_trials(qtbot, window, tiny_model_dir):
+    page = window.experiment_page
+    page.set_model(str(tiny_model_dir))
+    page.set_checked_methods(["cast", "full"])
+    sweep = window.sweep_page
+    sweep.axes.set_axes([("method.alpha", "0.01, 0.05"), ("train.seed", "1, 2")])
+    assert sweep.count_label.text() == "6 trials of full, cast — sweep 'full+cast sentiment-CAD: alpha 0.01, 0.05 × seed 1, 2'"
+    rows = sweep.preview_rows()
+    assert [(r["method"], r["alpha"], r["seed"]) for r in rows] == [
+        ("full", "", "1"), ("full", "", "2"),
+        ("cast", "0.01", "1"), ("cast", "0.01", "2"), ("cast", "0.05", "1"), ("cast", "0.05", "2")]
+    assert sweep.notes_label.isVisible()
+    assert sweep.notes_label.text() == "alpha does not apply to full: its 2 values make one trial, not 2"
+    sweep.axes.set_axes([("method.alpha", "2"), ("train.seed", "1")])
+    assert "alpha = 2.0 is out of range" in sweep.count_label.text() and not sweep.launch_button.isEnabled()
+
+
+def test_each_ticked_method_keeps_its_own_settings_in_a_sweep(qtbot, window, tiny_model_dir):
+    page = window.experiment_page
+    page.set_model(str(tiny_model_dir))
+    page.set_checked_methods(["cast", "lt_sft"])
+    assert page.method_forms["cast"].set_text("k", "5%") and page.method_forms["lt_sft"].set_text("k", "2%")
+    sweep = window.sweep_page
+    sweep.axes.set_axes([("train.seed", "1, 2")])
+    _spec, trials = sweep._spec_and_trials()
+    assert {(t.config.method.name, t.config.method.k) for t in trials} == {("cast", "5%"), ("lt_sft", "2%")}
+    assert [(r["method"], r["k"], r["seed"]) for r in sweep.preview_rows()] == [
+        ("cast", "5%", "1"), ("cast", "5%", "2"), ("lt_sft", "2%", "1"), ("lt_sft", "2%", "2")]
+
+
+# ---------------------------------------------------------------- point 5: names that tell configs apart
+def test_default_run_names_tell_configs_apart():
+    def config(method: str, **values) -> RunConfig:
+        return RunConfig(data=DataConfig(task="nli", variant="RH1"), train=TrainConfig(seed=1),
+                         method=get_method(method).config_cls(**values))
+
+    assert config("cast", alpha=0.05, k="1e5").default_name() == "cast-a0.05-k1e5-nli-RH1-seed1"
+    assert config("cast", alpha=0.15, k="1e5").default_name() == "cast-a0.15-k1e5-nli-RH1-seed1"
+    assert config("full").default_name() == "full-nli-RH1-cad-seed1"
+    limited = config("lt_sft", k="1%")
+    limited.data.train_limit, limited.train.lr = 200, 2e-5
+    assert limited.default_name() == "lt_sft-k1%-nli-RH1-cad-lr2e-05-n200-seed1"
+
+
+def test_a_sweep_is_named_from_its_grid(qtbot, window, tiny_model_dir):
+    page = window.experiment_page
+    page.set_model(str(tiny_model_dir))
+    page.set_checked_methods(["cast"])
+    sweep = window.sweep_page
+    sweep.axes.set_axes([("method.alpha", "0.01, 0.05"), ("method.k", "1e3, 1e4"), ("train.seed", "1:4:1")])
+    assert sweep.count_label.text().endswith(
+        "sweep 'cast sentiment-CAD: alpha 0.01, 0.05 × k 1e3, 1e4 × seed 1…4 (4)'")
+
+
+# ---------------------------------------------------------------- point 4: a Monitor to work from
+def _config(name: str = "", alpha: float = 0.05) -> dict:
+    return RunConfig(data=DataConfig(data="/data/cad", task="nli", variant="RH1", train_limit=200),
+                     method=get_method("cast").config_cls(alpha=alpha, k="1%"), name=name).to_dict()
+
+
+def _run_events(run_id: int, status: str = "completed") -> list:
+    per_layer = {"embeddings": [10, 1000], "layer 0": [5, 500], "head": [1, 10]}
+    events = [RunStarted(run_id, _config(), 22_714_371, 22_714_371, "cpu",
+                         {"k": 227_144, "k_share": 0.01, "eligible_params": 22_714_371}),
+              PhaseChanged("factual pass", 1, "")]
+    for step in range(1, 6):
+        events += [LossReported(step, 1, "factual pass", 0.7 - step / 20, 1e-4),
+                   Progress(step, 10, 1, "factual pass", step * 0.5, (10 - step) * 0.5)]
+    events += [MaskComputed(1, 16, 1510, per_layer, None),
+               EpochEnded(1, "cast", {"val_combined": 0.8, "val_factual": 0.82}, True, 1)]
+    results = {"factual": 0.88, "counterfactual": 0.84, "combined": 0.86, "pair": 0.74}
+    return events + [RunEnded(run_id, status, "stopped by the user" if status == "cancelled" else None,
+                              results if status == "completed" else None)]
+
+
+@pytest.fixture
+def monitor(qtbot):
+    from cast_studio.pages.monitor_page import MonitorPage
+
+    page = MonitorPage()
+    qtbot.addWidget(page)
+    return page
+
+
+def _feed(page, events) -> None:
+    for event in events:
+        page.on_event(event)
+    page.flush()
+
+
+def test_the_monitor_keeps_the_last_run_until_the_next_starts_and_shows_its_results(monitor):
+    _feed(monitor, _run_events(3))
+    assert monitor.results_label.isVisibleTo(monitor)
+    assert monitor.results_label.text() == "<b>Test accuracy: factual 88.0, counterfactual 84.0, combined 86.0, pair 74.0 %</b>"
+    assert monitor.eta_label.text() == "ETA –" and monitor.phase_label.text() == ""
+    assert "mask keeps K = 227,144 of 22,714,371 eligible (1 %)" in monitor.details_label.text()
+    assert "parameters train in each pass" in monitor.details_label.text()
+    assert monitor.data_label.text() == "data: /data/cad (nli, RH1, first 200 train originals)"
+    losses = list(monitor.loss_curve.getData()[0])
+    # the next queued run is announced: its name and data show, the last run's curves stay
+    monitor.next_run(RunConfig.from_dict(_config(alpha=0.15)))
+    assert monitor.title_label.text() == "Run · cast-a0.15-k1%-nli-RH1-n200-seed1 · CAST"
+    assert monitor.status_label.text() == "Preparing" and monitor.stop_button.isEnabled()
+    assert not monitor.results_label.isVisibleTo(monitor)
+    assert list(monitor.loss_curve.getData()[0]) == losses
+    _feed(monitor, _run_events(4, status="cancelled")[:1])  # it starts: now the curves are its own
+    assert monitor.title_label.text().startswith("Run #4")
+    assert monitor.loss_curve.getData()[0] is None or len(monitor.loss_curve.getData()[0]) == 0
+
+
+def test_a_stopped_run_keeps_no_eta_or_phase(monitor):
+    events = _run_events(5, status="cancelled")
+    _feed(monitor, events[:-3])
+    assert monitor.eta_label.text() != "ETA –"
+    _feed(monitor, events[-1:])
+    assert monitor.status_label.text() == "Cancelled"
+    assert monitor.eta_label.text() == "ETA –" and monitor.phase_label.text() == ""
+    assert monitor.progress_bar.format() == "cancelled at step 5 of 10"
+
+
+def test_a_one_point_plot_is_ranged_around_its_point(monitor):
+    _feed(monitor, [RunStarted(1, _config(), 10, 10, "cpu"), LossReported(10, 1, "factual pass", 0.69, 1e-4),
+                    EpochEnded(1, "cast", {"val_combined": 0.5}, True, 1)])
+    (x_low, x_high), (y_low, y_high) = monitor.loss_plot.getPlotItem().getViewBox().viewRange()
+    assert x_low == 0 and x_high >= 10 and y_low == 0 and 0.69 < y_high < 1
+    _, (v_low, v_high) = monitor.val_plot.getPlotItem().getViewBox().viewRange()
+    assert v_low == 40 and v_high == 60
+
+
+def test_a_resumed_run_is_replayed_as_it_was(qtbot, monitor, tiny_config, store_path, tmp_path):
+    """Rows of the mask heat map in model order and the losses before the resume kept."""
+    from cast_engine.store import RunStore
+    from cast_engine.train.runner import resume, run
+
+    config = tiny_config("cast", method_options={"k": "5%"}, max_epochs=3)
+    config.train.log_every = 1
+    with RunStore(store_path) as store:
+        token, first = CancelToken(), []
+
+        def stop_after_epoch_one(event):
+            first.append(event)
+            if isinstance(event, EpochEnded) and event.epoch == 1:
+                token.cancel("test stop")
+
+        stopped = run(config, store=store, cancel=token, sinks=[stop_after_epoch_one])
+        seen = []
+        resume(stopped.run_id, store=store, sinks=[seen.append])
+    _feed(monitor, seen)
+    assert monitor.mask_layers == ["embeddings", "layer 0", "layer 1", "head"]
+    before = [(e.step, e.loss) for e in first if isinstance(e, LossReported) and e.epoch == 1]
+    shown = list(zip(*monitor.loss_curve.getData()))
+    assert before and [(x, pytest.approx(y)) for x, y in shown[:len(before)]] == before
