@@ -121,7 +121,7 @@ def test_a_sweep_of_two_ticked_methods_names_them_and_previews_its_trials(qtbot,
     assert [(r["method"], r["alpha"], r["seed"]) for r in rows] == [
         ("full", "", "1"), ("full", "", "2"),
         ("cast", "0.01", "1"), ("cast", "0.01", "2"), ("cast", "0.05", "1"), ("cast", "0.05", "2")]
-    assert sweep.notes_label.isVisible()
+    assert sweep.notes_label.isVisibleTo(sweep)
     assert sweep.notes_label.text() == "alpha does not apply to full: its 2 values make one trial, not 2"
     sweep.axes.set_axes([("method.alpha", "2"), ("train.seed", "1")])
     assert "alpha = 2.0 is out of range" in sweep.count_label.text() and not sweep.launch_button.isEnabled()
