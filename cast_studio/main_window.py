@@ -150,7 +150,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ runs
     def _dataset_changed(self, dataset) -> None:
-        self.experiment_page.set_data(self.data_page.data_config(), len(dataset.labels))
+        config = self.data_page.data_config()
+        self.experiment_page.set_data(config, len(dataset.labels))
+        if config.data not in ("", "demo"):  # it says the demo is selected: no longer true
+            self.banner.hide()
 
     def start_runs(self, configs: list) -> None:
         """Queue runs and show the monitor."""

@@ -206,17 +206,30 @@ def resolve_columns(
 ) -> Columns:
     """Find the text, label, pair, split and role columns of ``table`` (names matched case-insensitively)."""
     width = 1 if task == "sentiment" else 2
+    missing: list[str] = []  # every missing column is named at once: a file without labels is not "missing text_a"
+
+    def look(find):
+        try:
+            return find()
+        except DataError as exc:
+            missing.append(exc.detail.split(" (columns found:")[0].removeprefix("missing "))
+            return None
+
     if text_columns is not None:
         wanted = (text_columns,) if isinstance(text_columns, str) else tuple(text_columns)
         if len(wanted) != width:
             raise ConfigError(f"task {task!r} needs {width} text column(s), got {list(wanted)!r}")
-        text = tuple(table.require_column(name, "text column") for name in wanted)
+        text = tuple(look(lambda name=name: table.require_column(name, "text column")) for name in wanted)
     else:
-        text = _first_present(table, TEXT_CANDIDATES[task], "text column")
-    label = table.require_column(label_column, "label column") if label_column else _first_present(table, [(c,) for c in LABEL_CANDIDATES], "label column")[0]
+        text = look(lambda: _first_present(table, TEXT_CANDIDATES[task], "text column"))
+    label = look(lambda: table.require_column(label_column, "label column") if label_column
+                 else _first_present(table, [(c,) for c in LABEL_CANDIDATES], "label column")[0])
     pair = None
     if need_pair:
-        pair = table.require_column(pair_column, "pair id column") if pair_column else _first_present(table, [(c,) for c in PAIR_CANDIDATES], "pair id column")[0]
+        pair = look(lambda: table.require_column(pair_column, "pair id column") if pair_column
+                    else _first_present(table, [(c,) for c in PAIR_CANDIDATES], "pair id column")[0])
+    if missing:
+        raise DataError(f"missing {', '.join(missing)} (columns found: {', '.join(map(repr, table.columns))})", table.path, 1)
     return Columns(text, label, pair, table.find_column("split"), table.find_column("role"))
 
 
@@ -225,9 +238,10 @@ def _first_present(table: Table, candidates: list[tuple[str, ...]], what: str) -
         found = [table.find_column(n) for n in names]
         if all(found):
             return tuple(found)  # type: ignore[arg-type]
-    for name in candidates[0]:
-        table.require_column(name, what)  # raises, naming the first candidate
-    raise AssertionError("unreachable")
+    if len(candidates[0]) == 1:
+        table.require_column(candidates[0][0], what)  # raises, naming the usual name
+    names = " or ".join("/".join(names) for names in candidates)
+    raise DataError(f"missing {what}s {names} (columns found: {', '.join(map(repr, table.columns))})", table.path, 1)
 
 
 # --- rows -----------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ from .small_widgets import ElidedLabel
 
 PROBLEM_STYLE = "color:#c62828;"
 TASK_TITLES = {"sentiment": "Sentiment", "nli": "NLI"}
+UNCONFIRMED_HELP = ("paired by row position, but a revision does not keep its original's unchanged sentence "
+                    "word for word, so the pairing is not confirmed by the text")
 
 
 def summary_text(stats: dict) -> str:
@@ -52,7 +54,18 @@ def summary_text(stats: dict) -> str:
     unconfirmed = sum(s["unconfirmed_pairs"] for s in splits.values())
     same = sum(s["same_label_pairs"] for s in splits.values())
     line = f"{TASK_TITLES[stats['task']]} {stats['variant']} — factual + counterfactual: {sizes} · {unconfirmed} unconfirmed pairs"
+    if unconfirmed:
+        line += f" ({UNCONFIRMED_HELP})"
     return line + (f" · {same} same-label pairs" if same else "")
+
+
+def other_task_note(cfg: DataConfig) -> str:
+    """For a Kaushik folder holding both tasks, where the other task is: ' · this folder also holds NLI: …'."""
+    folder = Path(cfg.data) if cfg.data and cfg.data not in ("demo", "upstream") else None
+    if folder is None or not ((folder / "NLI").is_dir() and (folder / "sentiment").is_dir()):
+        return ""
+    other = "nli" if cfg.task == "sentiment" else "sentiment"
+    return f" · this folder also holds {TASK_TITLES[other]}: choose it under Task"
 
 
 class DataPage(QWidget):
@@ -91,7 +104,7 @@ class DataPage(QWidget):
             self.start_download()
             return
         base = dataclasses.replace(self._pending or self._shown, data=source, revision_file=str(revision_file or ""))
-        self._load(self._with_choices(base))
+        self._load(self._with_choices(base))  # with the task and variant chosen now (a CAD folder has both tasks)
 
     def data_config(self) -> DataConfig:
         """The current choice as the engine's DataConfig."""
@@ -395,7 +408,8 @@ class DataPage(QWidget):
             return
         self.source_label.setText(self.dataset.source)
         self.source_label.setToolTip("\n".join([self.dataset.source] + [str(p) for p in self.dataset.files]))
-        self.summary_label.setText(summary_text(self.stats))
+        self.summary_label.setText(summary_text(self.stats) + other_task_note(self._shown))
+        self.summary_label.setToolTip(f"Unconfirmed pairs: {UNCONFIRMED_HELP}.")
         self._show_split()
 
     def _show_split(self) -> None:
@@ -408,12 +422,12 @@ class DataPage(QWidget):
         split_stats = self.stats["splits"][name]
         self.preview_model.set_split(self.dataset.split(name), self.dataset.labels)
         self.label_panel.show_label_counts(split_stats, self.dataset.labels)
-        self._show_label_pairs(split_stats["label_pairs_unordered"])
+        self._show_label_pairs(split_stats["label_pairs_unordered"], split_stats["counterfactual"])
 
-    def _show_label_pairs(self, counts: dict[str, int]) -> None:
-        """The Figure 3 bars: pairs of different labels, either order."""
-        self.label_pair_counts = dict(counts)
-        self.label_panel.show_label_pairs(counts, self.current_split())
+    def _show_label_pairs(self, counts: dict[str, int], revisions: int | None = None) -> None:
+        """The Figure 3 bars: pairs of different labels, either order (none without revisions)."""
+        self.label_pair_counts = dict(counts) if revisions != 0 else {}
+        self.label_panel.show_label_pairs(counts, self.current_split(), revisions)
 
     # ------------------------------------------------------------------ closing
 

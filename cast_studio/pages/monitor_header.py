@@ -47,6 +47,7 @@ class RunHeader(QFrame):
         font.setBold(True)
         self.title_label.setFont(font)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label.setWordWrap(True)  # a long run name wraps instead of widening the window
         self.details_label = QLabel()
         self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details_label.setWordWrap(True)

@@ -7,6 +7,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
@@ -262,3 +263,97 @@ def test_a_resumed_run_is_replayed_as_it_was(qtbot, monitor, tiny_config, store_
     before = [(e.step, e.loss) for e in first if isinstance(e, LossReported) and e.epoch == 1]
     shown = list(zip(*monitor.loss_curve.getData()))
     assert before and [(x, pytest.approx(y)) for x, y in shown[:len(before)]] == before
+
+
+# ---------------------------------------------------------------- point 6: the smaller points
+@pytest.fixture
+def data_page(qtbot):
+    from cast_studio.pages.data_page import DataPage
+
+    page = DataPage()
+    qtbot.addWidget(page)
+    page.resize(1200, 700)
+    return page
+
+
+def _load(qtbot, page, cfg: DataConfig) -> None:
+    with qtbot.waitSignal(page.dataset_changed, timeout=60_000):
+        page.set_data_config(cfg)
+
+
+def test_the_nli_raw_variant_says_it_has_no_revisions(qtbot, data_page, cad_dir):
+    _load(qtbot, data_page, DataConfig(data=str(cad_dir), task="nli", variant="RAW"))
+    panel = data_page.label_panel
+    assert panel.chart_title.text() == "Label pairs (train)" and not panel.chart.isVisibleTo(data_page)
+    assert panel.no_pairs_note.isVisibleTo(data_page) and "no revisions, only originals" in panel.no_pairs_note.text()
+    assert data_page.label_pair_counts == {}
+    assert "this folder also holds Sentiment: choose it under Task" in data_page.summary_label.text()
+    assert "Unconfirmed pairs: paired by row position" in data_page.summary_label.toolTip()
+
+
+def test_line_break_markup_is_not_shown_in_the_preview(qtbot, data_page, table_writer):
+    rows = []
+    for i in range(6):
+        split = ("train", "dev", "test")[i % 3]
+        rows += [{"pair_id": f"p{i}", "split": split, "role": "original", "label": "positive",
+                  "text": f"a fine film {i}<br /><br />truly good"},
+                 {"pair_id": f"p{i}", "split": split, "role": "revised", "label": "negative",
+                  "text": f"a dull film {i}<br /><br />truly bad"}]
+    path = table_writer("imdb.csv", rows)
+    _load(qtbot, data_page, DataConfig(data=str(path), task="sentiment"))
+    model = data_page.preview_model
+    shown = [model.index(r, c).data() for r in range(model.rowCount()) for c in (3, 4)]
+    assert shown and not any("<br" in text for text in shown)
+    assert "a fine film 0  truly good" in shown[0]
+    assert all("&lt;br" not in part for row in range(model.rowCount()) for part in model.row_html(row))
+
+
+def test_the_welcome_banner_goes_once_the_users_own_data_is_open(qtbot, window, table_writer):
+    window.banner.show()
+    rows = [{"pair_id": f"p{i}", "split": ("train", "dev", "test")[i % 3], "role": role, "label": label,
+             "text": f"{word} film {i}"}
+            for i in range(6) for role, label, word in (("original", "positive", "good"), ("revised", "negative", "bad"))]
+    path = table_writer("mine.csv", rows)
+    with qtbot.waitSignal(window.data_page.dataset_changed, timeout=60_000):
+        window.data_page.load_source(str(path))
+    assert not window.banner.isVisible()
+
+
+def test_an_empty_sweep_view_has_no_fake_axes_and_unfinished_cells_stay_blank(qtbot):
+    from cast_engine.experiments.outputs import SweepGrid
+    from cast_studio.pages.sweep_plots import SweepPlots
+
+    plots = SweepPlots()
+    qtbot.addWidget(plots)
+    plots.show_grid(None)
+    (x_low, x_high), (y_low, y_high) = plots.heat.getPlotItem().getViewBox().viewRange()
+    assert (x_low, x_high, y_low, y_high) == (0, 1, 0, 1)
+    assert "no sweep to show yet" in plots.heat.getPlotItem().titleLabel.text
+    grid = _two_by_two_grid_with_one_cell_done(SweepGrid)
+    plots.show_grid(grid)
+    image = plots.image.image
+    assert np.isnan(image).sum() == 3  # drawn blank, not in the colour of the lowest accuracy
+    assert [t.toPlainText() for t in plots.cell_texts].count("no run yet") == 3
+
+
+def _two_by_two_grid_with_one_cell_done(grid_cls):
+    from cast_engine.experiments.outputs import GridPoint
+
+    done = (0.01, "1e3")
+    points = [GridPoint(x=a, y=k, values=[80.0] if (a, k) == done else [], run_ids=[1] if (a, k) == done else [])
+              for a in (0.01, 0.05) for k in ("1e3", "1e4")]
+    return grid_cls("method.alpha", "method.k", "combined", points)
+
+
+def test_the_window_fits_a_1366_by_768_screen_after_a_run(qtbot, window):
+    cfg = _config(name="cast-a0.05-k1e5-nli-RH1-n200-" + "long-" * 20 + "seed1")
+    window.monitor_page.on_event(RunStarted(1, cfg, 22_714_371, 22_714_371, "cuda:0", {"k": 227_144, "eligible_params": 22_714_371}))
+    window.monitor_page.on_event(RunEnded(1, "failed", "a long reason " * 30, None))
+    window.monitor_page.flush()
+    for name in ("Data", "Experiment", "Monitor", "Sweep", "History"):
+        window.show_page(name)
+        qtbot.wait(10)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1366 and hint.height() <= 740, (name, hint)
+    window.resize(1366, 768)
+    assert window.width() == 1366
