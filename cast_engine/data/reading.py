@@ -297,9 +297,11 @@ def _quiet_datasets() -> Iterator[str]:
     A private cache per read means an edited file is never served stale and no
     copy of user data accumulates in the shared Hugging Face cache.
     """
+    from ..imports import no_import_in_progress
     from .quiet import datasets_quiet
 
-    with datasets_quiet(), tempfile.TemporaryDirectory(prefix="cast-read-") as cache_dir:
+    # datasets looks transformers up while it reads: never while another thread is importing it
+    with no_import_in_progress(), datasets_quiet(), tempfile.TemporaryDirectory(prefix="cast-read-") as cache_dir:
         yield cache_dir
 
 

@@ -49,7 +49,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _from_pretrained(path: str, is_local: bool, kwargs: dict):
     """(model, loading info, tokenizer): local files or the Hub cache first, then the Hub."""
-    import transformers
+    from ..imports import import_transformers
+
+    transformers = import_transformers()
 
     def load(local_only: bool):
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_only)

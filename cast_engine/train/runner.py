@@ -105,7 +105,9 @@ class Prepared:
 
 def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
     """Load data and model and set the method up. Raises CastError on bad input; writes nothing."""
-    import transformers
+    from ..imports import import_transformers
+
+    transformers = import_transformers()  # whole, before any data is read (see cast_engine.imports)
 
     from ..methods.registry import get_method
     from ..models import count_parameters, load_classifier
