@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.data_page.dataset_changed.connect(self._dataset_changed)
+        self.data_page.readiness_changed.connect(self._data_readiness_changed)
         self.experiment_page.run_requested.connect(self.start_runs)
         self.monitor_page.stop_requested.connect(self.queue.stop_current)
         self.queue.run_starting.connect(self.monitor_page.next_run)
@@ -154,6 +155,10 @@ class MainWindow(QMainWindow):
         self.experiment_page.set_data(config, len(dataset.labels))
         if config.data not in ("", "demo"):  # it says the demo is selected: no longer true
             self.banner.hide()
+
+    def _data_readiness_changed(self) -> None:
+        """Run and Launch wait for the chosen data: disabled, saying why, while it loads or after it failed."""
+        self.experiment_page.set_data_problem(self.data_page.readiness_problem())
 
     def start_runs(self, configs: list) -> None:
         """Queue runs and show the monitor."""
@@ -222,7 +227,7 @@ class MainWindow(QMainWindow):
         settings.setValue("geometry", self.saveGeometry())
         settings.setValue("window_state", self.saveState())
         settings.setValue("page", self.nav.currentRow())
-        settings.setValue("data", json.dumps(self.data_page.data_config().__dict__))
+        settings.setValue("data", json.dumps(self.data_page.choice_to_save().__dict__))
         settings.setValue("experiment", json.dumps(self.experiment_page.settings()))
         settings.sync()
 

@@ -37,6 +37,7 @@ from .data_labels import LabelPanel
 from .data_loading import BackgroundLoader
 from .data_preview import PairPreview
 from .data_preview import DIFF_HTML_ROLE, PREVIEW_LINES, PairTableModel, visible_lines  # noqa: F401 (re-exported for tests)
+from .data_text import data_description
 from .small_widgets import ElidedLabel
 
 PROBLEM_STYLE = "color:#c62828;"
@@ -73,6 +74,7 @@ class DataPage(QWidget):
 
     dataset_changed = Signal(object)  # the CadDataset, after each successful load
     load_failed = Signal(str)  # the problem shown, after each failed load or download
+    readiness_changed = Signal()  # a load or download started or ended: ``readiness_problem()`` may differ
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -220,6 +222,7 @@ class DataPage(QWidget):
         self._download = CadDownload(self)
         download_button = self.source_buttons["Download CAD…"]
         self._download.running_changed.connect(lambda running: download_button.setEnabled(not running))
+        self._download.running_changed.connect(lambda _running: self.readiness_changed.emit())
         self._download.done.connect(self._on_download_done)
         self._download.failed.connect(self._on_download_failed)
         self._download.cancelled.connect(self._on_download_cancelled)
@@ -303,6 +306,7 @@ class DataPage(QWidget):
             message += "\n(still showing the data loaded before)"
         self._show_problem(message)
         self.load_failed.emit(message)
+        self.readiness_changed.emit()
 
     def _finish_job(self) -> None:
         """The newest load has finished (the loader drops those a newer one superseded)."""
@@ -321,9 +325,11 @@ class DataPage(QWidget):
         self._pending = None
         self._show_problem(message)
         self.load_failed.emit(message)
+        self.readiness_changed.emit()
 
     def _on_download_cancelled(self) -> None:
         self._pending = None
+        self.readiness_changed.emit()
 
     # ------------------------------------------------------------------ user actions
 
@@ -369,6 +375,25 @@ class DataPage(QWidget):
     def _set_busy(self, busy: bool) -> None:
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
+        self.readiness_changed.emit()
+
+    def readiness_problem(self) -> str | None:
+        """Why runs cannot train on the chosen data now (still loading, or it failed with nothing loaded
+        before); None when the data shown is loaded and is what runs train on."""
+        if self.is_busy():
+            cfg = self._pending or self._attempted or self._shown
+            return f"the data is still loading: {data_description(cfg)}"
+        if self.dataset is None:
+            problem = self.problem_label.text().strip()
+            return f"the data did not load: {problem}" if problem else "no data loaded yet: choose data on the Data page"
+        return None
+
+    def choice_to_save(self) -> DataConfig:
+        """The data choice to keep for the next session: what is shown, or, when nothing has loaded, what
+        was asked for (a failed load never turns the saved choice into the demo)."""
+        if self.dataset is None and self._attempted is not None:
+            return self._attempted
+        return self.data_config()
 
     def _show_problem(self, message: str) -> None:
         self.problem_label.setText(message)

@@ -236,8 +236,9 @@ class ExperimentPage(QWidget):
 
     def set_data_problem(self, problem: str | None) -> None:
         """Why the chosen data cannot train now ('the data is still loading', a failed load), or None."""
-        self.data_problem = problem
-        self._update_summary()
+        if problem != self.data_problem:
+            self.data_problem = problem
+            self._update_summary()
 
     def _update_k_hint(self) -> None:
         from cast_engine.models.size import eligible_parameter_count
@@ -335,9 +336,11 @@ class ExperimentPage(QWidget):
 
     def base_config(self) -> RunConfig:
         """The page's settings as one config (a sweep's base): the first ticked method, else CAST;
-        the first seed. ConfigError names a problem."""
+        the first seed. ConfigError names a problem (a field, or data not loaded)."""
         method = (self.checked_methods() or ["cast"])[0]
         self._check_forms([method])
+        if self.data_problem:
+            raise ConfigError(self.data_problem)
         return self._config(method, "cad", parse_seeds(self.seeds.text())[0])
 
     def _check_forms(self, methods: list[str]) -> None:

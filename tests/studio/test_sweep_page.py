@@ -24,6 +24,7 @@ def window(qtbot, tmp_path, monkeypatch, store_path, tiny_model_dir):
     win = MainWindow(store_path)
     qtbot.addWidget(win)
     win.show()
+    qtbot.waitUntil(lambda: win.experiment_page.data_problem is None, timeout=60_000)  # the demo data has loaded
     page = win.experiment_page
     page.set_model(str(tiny_model_dir))
     page.set_checked_methods(["cast"])

@@ -357,3 +357,138 @@ def test_the_window_fits_a_1366_by_768_screen_after_a_run(qtbot, window):
         assert hint.width() <= 1366 and hint.height() <= 740, (name, hint)
     window.resize(1366, 768)
     assert window.width() == 1366
+
+
+# ---------------------------------------------------------------- point 1: what you see is what trains
+def _pairs(table_writer, name: str = "mine.csv", n: int = 24):
+    rows = []
+    for i in range(n):
+        split = ("train", "dev", "test")[i % 3]
+        good = i % 2 == 0
+        rows += [{"pair_id": f"p{i}", "split": split, "role": "original", "label": "positive" if good else "negative",
+                  "text": f"{'a good' if good else 'a bad'} film number {i}"},
+                 {"pair_id": f"p{i}", "split": split, "role": "revised", "label": "negative" if good else "positive",
+                  "text": f"{'a bad' if good else 'a good'} film number {i}"}]
+    return table_writer(name, rows)
+
+
+@pytest.fixture
+def held_loads(monkeypatch):
+    """Data page loads wait for ``release`` (set it to let them finish); ``started`` is set when one waits."""
+    import threading
+
+    from cast_studio.pages import data_loading
+
+    real, gate = data_loading.load_config, {"release": threading.Event(), "started": threading.Event()}
+
+    def held(cfg, cache_dir=None):
+        gate["started"].set()
+        gate["release"].wait(120)
+        return real(cfg, cache_dir)
+
+    monkeypatch.setattr(data_loading, "load_config", held)
+    yield gate
+    gate["release"].set()
+
+
+def _window_with_saved_data(qtbot, tmp_path, monkeypatch, store_path, data: DataConfig):
+    import dataclasses
+    import json
+
+    from PySide6.QtCore import QSettings
+
+    monkeypatch.setenv("CAST_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("data", json.dumps(dataclasses.asdict(data)))
+    settings.sync()
+    from cast_studio.main_window import MainWindow
+
+    win = MainWindow(store_path)
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def test_run_and_launch_wait_for_the_data_and_say_which(qtbot, tmp_path, monkeypatch, store_path, table_writer,
+                                                        held_loads, tiny_model_dir):
+    path = _pairs(table_writer)
+    win = _window_with_saved_data(qtbot, tmp_path, monkeypatch, store_path, DataConfig(data=str(path), task="sentiment"))
+    page = win.experiment_page
+    page.set_model(str(tiny_model_dir))
+    qtbot.waitUntil(held_loads["started"].is_set, timeout=10_000)
+    assert not page.run_button.isEnabled() and not win.run_action.isEnabled()
+    assert page.summary.toolTip() == f"the data is still loading: {path} (sentiment, CAD)"
+    assert "still loading" in win.run_action.toolTip()
+    win.show_page("Sweep")
+    assert not win.sweep_page.launch_button.isEnabled() and "still loading" in win.sweep_page.launch_button.toolTip()
+    with qtbot.waitSignal(win.data_page.dataset_changed, timeout=60_000):
+        held_loads["release"].set()
+    assert page.run_button.isEnabled() and win.run_action.isEnabled() and win.sweep_page.launch_button.isEnabled()
+    assert page.summary.text() == f"1 run on {path} (sentiment, CAD): cast ×1"
+    win.queue.shutdown()
+
+
+def test_a_failed_load_neither_falls_back_to_the_demo_nor_replaces_the_saved_choice(qtbot, tmp_path, monkeypatch,
+                                                                                    store_path):
+    import json
+
+    from PySide6.QtCore import QSettings
+
+    missing = tmp_path / "gone" / "cad.csv"
+    win = _window_with_saved_data(qtbot, tmp_path, monkeypatch, store_path, DataConfig(data=str(missing), task="nli"))
+    qtbot.waitUntil(lambda: not win.data_page.is_busy() and win.data_page.problem_label.text() != "", timeout=60_000)
+    page = win.experiment_page
+    assert not page.run_button.isEnabled() and not win.run_action.isEnabled()
+    assert page.summary.toolTip().startswith("the data did not load: ") and str(missing) in page.summary.toolTip()
+    assert "demo" not in page.summary.toolTip()
+    win.close()
+    saved = json.loads(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat).value("data"))
+    assert (saved["data"], saved["task"]) == (str(missing), "nli")
+
+
+def test_a_run_started_while_the_data_page_loads_trains_on_its_own_data(qtbot, tmp_path, monkeypatch, store_path,
+                                                                         table_writer, held_loads, tiny_config):
+    """The race of a load and a run starting together: the run trains on its data, the load still succeeds."""
+    from cast_engine.store import RunStore
+
+    path = _pairs(table_writer)
+    win = _window_with_saved_data(qtbot, tmp_path, monkeypatch, store_path, DataConfig(data=str(path), task="sentiment"))
+    qtbot.waitUntil(held_loads["started"].is_set, timeout=10_000)
+    config = tiny_config("full", data=str(path), max_epochs=1)
+    started = []
+    win.queue.event.connect(lambda e: (started.append(e), held_loads["release"].set()) if isinstance(e, RunStarted) else None)
+    with qtbot.waitSignal(win.queue.idle, timeout=300_000):
+        win.queue.submit([config])
+    qtbot.waitUntil(lambda: win.data_page.dataset is not None and not win.data_page.is_busy(), timeout=60_000)
+    assert win.data_page.problem_label.text() == "" and win.data_page.source_label.text() != "demo"
+    assert win.experiment_page.data_config.data == str(path)
+    with RunStore(store_path) as store:
+        (run,) = store.list_runs()
+    assert run["status"] == "completed" and run["config"]["data"]["data"] == str(path)
+    assert list(run["data_hashes"]) == [str(path)]
+    assert win.monitor_page.data_label.text() == f"data: {path} (sentiment, CAD)"
+    win.queue.shutdown()
+
+
+def test_a_data_read_waits_while_another_thread_imports_transformers(table_writer):
+    import threading
+
+    from cast_engine.data.reading import read_table
+    from cast_engine.imports import no_import_in_progress
+
+    path = _pairs(table_writer)
+    importing, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def importer():  # stands for a thread halfway through `import transformers`
+        with no_import_in_progress():
+            importing.set()
+            release.wait(60)
+
+    threading.Thread(target=importer).start()
+    importing.wait(10)
+    reader = threading.Thread(target=lambda: (read_table(path), done.set()))
+    reader.start()
+    assert not done.wait(0.5)  # the read has not run past the import
+    release.set()
+    reader.join(60)
+    assert done.is_set()
