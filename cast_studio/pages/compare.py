@@ -48,12 +48,21 @@ RESULT_ROWS = (
     ("best_epoch", "Best epoch"),
     ("epochs_completed", "Epochs run"),
     ("trainable_params", "Trainable params"),
+    ("mask_keeps", "Mask keeps (K of eligible)"),
     ("total_params", "Total params"),
     ("wall_time_s", "Wall time"),
 )
 
 
 # ------------------------------------------------------------------ runs
+
+def mask_text(method_info: dict) -> str:
+    """'227,144 of 22,714,371 (1 %)': what a sparse method's mask keeps; '' for other methods."""
+    k, eligible = method_info.get("k"), method_info.get("eligible_params")
+    if not isinstance(k, int) or not isinstance(eligible, int) or not eligible:
+        return ""
+    return f"{k:,} of {eligible:,} ({100 * k / eligible:.3g} %)"
+
 
 def run_label(run: dict, width: int = 36) -> str:
     """'#12 name', the name shortened to ``width`` characters."""
@@ -218,6 +227,7 @@ class CompareDialog(QDialog):
             "best_epoch": "" if run.get("best_epoch") is None else str(run["best_epoch"]),
             "epochs_completed": str(results.get("epochs_completed", "")),
             "trainable_params": params_text(run.get("trainable_params"), run.get("total_params")),
+            "mask_keeps": mask_text(results.get("method_info") or {}),
             "total_params": fmt_count(run.get("total_params")),
             "wall_time_s": fmt_duration(run.get("wall_time_s")),
         }

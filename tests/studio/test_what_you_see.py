@@ -492,3 +492,24 @@ def test_a_data_read_waits_while_another_thread_imports_transformers(table_write
     release.set()
     reader.join(60)
     assert done.is_set()
+
+
+def test_compare_shows_what_a_sparse_mask_keeps_beside_what_the_passes_train(qtbot, window, store_path):
+    from cast_engine.store import RunStore
+
+    ids = []
+    with RunStore(store_path) as store:
+        for alpha in (0.05, 0.15):
+            run_id = store.create_run({"method": {"name": "cast", "alpha": alpha}}, method="cast", task="nli",
+                                      variant="RH1", regime="cad", model="minilm", seed=1,
+                                      trainable_params=22_714_371, total_params=22_714_371)
+            store.finish_run(run_id, "completed", results={
+                "combined": 0.8, "method_info": {"k": 227_144, "k_share": 0.01, "eligible_params": 22_714_371}})
+            ids.append(run_id)
+    window.history_page.refresh()
+    dialog = window.history_page.compare_runs(ids)
+    rows = {dialog.results_view.verticalHeaderItem(r).text(): dialog.results_view.item(r, 0).text()
+            for r in range(dialog.results_view.rowCount())}
+    assert rows["Trainable params"] == "22.7 M (100 %)"
+    assert rows["Mask keeps (K of eligible)"] == "227,144 of 22,714,371 (1 %)"
+    dialog.close()
