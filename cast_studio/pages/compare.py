@@ -105,7 +105,7 @@ class CompareDialog(QDialog):
     def __init__(self, runs: list[dict], epochs: dict[int, list[dict]], parent: QWidget | None = None,
                  metric: str = "combined"):
         super().__init__(parent)
-        self.runs = list(runs)
+        self.runs = sorted(runs, key=lambda run: run["id"])  # by id: a run keeps its colour however it was selected or exported
         self.epochs = epochs
         self.setWindowTitle("Compare runs " + ", ".join(f"#{run['id']}" for run in self.runs))
         self.resize(1200, 800)

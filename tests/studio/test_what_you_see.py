@@ -513,3 +513,18 @@ def test_compare_shows_what_a_sparse_mask_keeps_beside_what_the_passes_train(qtb
     assert rows["Trainable params"] == "22.7 M (100 %)"
     assert rows["Mask keeps (K of eligible)"] == "227,144 of 22,714,371 (1 %)"
     dialog.close()
+
+
+def test_a_run_keeps_its_colour_in_compare_however_the_runs_are_ordered(qtbot, window, store_path):
+    from cast_engine.store import RunStore
+    from cast_studio.pages.compare import CompareDialog
+
+    with RunStore(store_path) as store:
+        ids = [store.create_run({"method": {"name": "full"}}, method="full", task="nli", variant="RH1", regime="cad",
+                                model="minilm", seed=seed) for seed in (1, 2)]
+        runs = [store.get_run(run_id) for run_id in ids]
+    views = [CompareDialog(order, {run_id: [] for run_id in ids}) for order in (runs, runs[::-1])]
+    for dialog in views:
+        qtbot.addWidget(dialog)
+    first, second = ([dialog.results_view.horizontalHeaderItem(c).text() for c in range(2)] for dialog in views)
+    assert first == second and first[0].startswith(f"#{ids[0]} ")
