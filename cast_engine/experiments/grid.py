@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -152,10 +153,32 @@ def make_trial(base: dict, assignment: dict[str, Any], sweep_name: str = "") -> 
             run_config.name = f"{sweep_name}: " + ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in applied.items())
         # an unnamed sweep's trials keep their default names, which tell their configs apart
         run_config.validate()
+        check_k_fits(run_config)
     except ConfigError as exc:
         where = ", ".join(f"{k}={v}" for k, v in assignment.items()) or "the base config"
         raise ConfigError(f"grid trial ({where}): {exc}") from None
     return Trial(config_fingerprint(run_config.to_dict()), run_config, applied)
+
+
+def check_k_fits(config: RunConfig) -> None:
+    """The check a sparse method makes at its start, made before a sweep starts: K no larger than the
+    model's eligible parameters (for a local or packaged model; others are checked when they load)."""
+    k = getattr(config.method, "k", None)
+    if k is None:
+        return
+    from ..data.types import labels_for
+    from ..sparse.kspec import parse_k
+
+    eligible = _eligible_count(config.model, len(labels_for(config.data.task)), getattr(config.method, "eligible", "all"))
+    if eligible is not None:
+        parse_k(k).resolve(eligible)
+
+
+@functools.lru_cache(maxsize=64)
+def _eligible_count(model: str, num_labels: int, eligible: str) -> int | None:
+    from ..models.size import eligible_parameter_count
+
+    return eligible_parameter_count(model, num_labels, eligible)
 
 
 def _check_for_other_methods(name: str, value: Any, assignment: dict[str, Any]) -> None:
