@@ -74,8 +74,8 @@ class ExperimentPage(QWidget):
         columns.addLayout(right, 2)
         left.addWidget(self._model_box())
         left.addWidget(self._methods_box(), 1)
+        right.addWidget(self._run_box())  # seeds and device first: they stay in view on a laptop screen
         right.addWidget(self._training_box())
-        right.addWidget(self._run_box())
         right.addStretch(1)
         self._update_k_hint()
         self._update_summary()

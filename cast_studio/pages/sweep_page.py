@@ -103,7 +103,7 @@ class SweepPage(QWidget):
         self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preview.verticalHeader().setDefaultSectionSize(20)
         self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.preview.setMaximumHeight(130)
+        self.preview.setMaximumHeight(120)
         self.preview.setToolTip("The trials the grid makes, with every field that differs between them.")
         layout.addWidget(self.preview)
         self.notes_label = QLabel()
