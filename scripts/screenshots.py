@@ -119,7 +119,7 @@ def main() -> None:
     save(win, "sweep-grid", out)
     if not sweep.launch():
         raise SystemExit(f"the sweep did not launch: {sweep.status.text()}")
-    wait(sweep.thread.finished)
+    wait(win.queue.idle)
     app.processEvents()
     save(win, "sweep", out)
 

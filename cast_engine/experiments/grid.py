@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import hashlib
 import itertools
 import json
@@ -160,25 +159,32 @@ def make_trial(base: dict, assignment: dict[str, Any], sweep_name: str = "") -> 
     return Trial(config_fingerprint(run_config.to_dict()), run_config, applied)
 
 
-def check_k_fits(config: RunConfig) -> None:
-    """The check a sparse method makes at its start, made before a sweep starts: K no larger than the
-    model's eligible parameters (for a local or packaged model; others are checked when they load)."""
+def check_k_fits(config: RunConfig, num_labels: int | None = None) -> None:
+    """The check a masking method makes at its start, made before a sweep starts: K no larger than the
+    parameters it counts K from (for a local or packaged model; others are checked when they load).
+    ``num_labels``: of the data (default: the task's)."""
     k = getattr(config.method, "k", None)
-    if k is None:
+    if k is None or not config.method.makes_masks:
         return
     from ..data.types import labels_for
     from ..sparse.kspec import parse_k
 
-    eligible = _eligible_count(config.model, len(labels_for(config.data.task)), getattr(config.method, "eligible", "all"))
+    eligible = k_eligible(config, num_labels or len(labels_for(config.data.task)))
     if eligible is not None:
         parse_k(k).resolve(eligible)
 
 
-@functools.lru_cache(maxsize=64)
-def _eligible_count(model: str, num_labels: int, eligible: str) -> int | None:
+_ELIGIBLE: dict[tuple, int | None] = {}  # a grid's trials share a few models and method settings
+
+
+def k_eligible(config: RunConfig, num_labels: int) -> int | None:
+    """The parameters ``config``'s method counts K from on its model (None: not known without loading it)."""
     from ..models.size import eligible_parameter_count
 
-    return eligible_parameter_count(model, num_labels, eligible)
+    key = (config.model, num_labels, repr(config.method))
+    if key not in _ELIGIBLE:
+        _ELIGIBLE[key] = eligible_parameter_count(config.model, num_labels, config.method.counts_toward_k)
+    return _ELIGIBLE[key]
 
 
 def _check_for_other_methods(name: str, value: Any, assignment: dict[str, Any]) -> None:

@@ -7,7 +7,9 @@ the trials with every field that varies; every trial is checked as the user
 types, with the checks a run makes at its start (K against the model too).
 A heat map of mean accuracy over two axes (α × K) and the Figure 2 line chart
 update as trials finish; a cell opens its runs in History. Figures and tables
-are written by the engine, the same files `cast paper` writes.
+are written by the engine, the same files `cast paper` writes. A launched
+sweep is a job on the studio's one queue: it waits for queued runs, the
+Monitor follows the trial it trains, and the toolbar's Stop stops it too.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from cast_engine.config import flatten_config
 from cast_engine.experiments import SweepSpec, sweep_trial_runs
 from cast_engine.experiments.grid import axis_notes
 from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
+from cast_engine.experiments.sweep import SweepProgress
 
+from ..events import SweepEnded
 from ..store_access import open_store
+from ..worker import RunQueue, SweepJob
 from .run_format import fmt_duration
-from ..sweep_worker import SweepThread
 from .sweep_axes import AxesEditor
 from .sweep_plots import SweepPlots
 
@@ -72,15 +76,18 @@ class SweepPage(QWidget):
     open_runs = Signal(list)  # run ids to show in History
     runs_changed = Signal()  # a trial was recorded
 
-    def __init__(self, db_path: str | Path, base_config: Callable, parent=None, *,
+    def __init__(self, db_path: str | Path, base_config: Callable, queue: RunQueue, parent=None, *,
                  methods: Callable[[], dict[str, dict]] | None = None, check_config: Callable | None = None):
-        """``base_config()``: the Experiment page's settings as one RunConfig; ``methods()``: the ticked
-        methods and their settings (each becomes a value of the method axis, with its own settings);
-        ``check_config(config)``: the checks a run makes at its start that need the model (raises ConfigError)."""
+        """``base_config()``: the Experiment page's settings as one RunConfig; ``queue``: the studio's job queue;
+        ``methods()``: the ticked methods and their settings (each becomes a value of the method axis, with
+        its own settings); ``check_config(config)``: the checks a run makes at its start that need the model
+        (raises ConfigError)."""
         super().__init__(parent)
-        self.db_path, self.base_config = db_path, base_config
+        self.db_path, self.base_config, self.queue = db_path, base_config, queue
         self.methods, self.check_config = methods, check_config
-        self.thread: SweepThread | None = None
+        self.job: SweepJob | None = None
+        self._job_ended = False
+        queue.event.connect(self._on_event)
         self._store = None
         self.axes = AxesEditor()
         self.axes.changed.connect(self._update_count)
@@ -254,31 +261,38 @@ class SweepPage(QWidget):
         except CastError as exc:
             self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {html.escape(str(exc), quote=False)}</span>")
             return False
-        gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the sweep thread freezes the rest
-        self.thread = SweepThread(self.db_path, spec, executor, self)
-        self.thread.progress.connect(self._on_progress)
-        self.thread.done.connect(self._on_done)
-        self.thread.finished.connect(self._update_count)  # Launch comes back once the thread has ended
+        gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the queue's thread freezes the rest
+        self.job, self._job_ended = SweepJob(spec, executor), False
         self.launch_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.status.setText("starting…")
-        self.thread.start()
+        busy = self.queue.is_running()
+        self.queue.submit([self.job])
+        self.status.setText("queued: starts when the runs before it have ended" if busy else "starting…")
         return True
 
     def is_running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        """Whether the launched sweep waits in the queue or runs."""
+        return self.job is not None and not self._job_ended and self.queue.is_pending(self.job)
 
     def stop(self) -> None:
-        if self.thread is not None:
-            self.thread.stop()
+        if self.job is not None:
+            self.queue.cancel(self.job)
             self.status.setText("stopping after the trials in flight…")
+            if not self.queue.is_pending(self.job):  # it was waiting in the queue: it never started
+                self._on_done("stopped", "the sweep was taken off the queue before it started")
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Stop and wait (the window is closing); True when the thread ended in time."""
+        """Stop and wait (the window is closing); True when the queue's thread ended in time."""
         if not self.is_running():
             return True
-        self.thread.stop()
-        return self.thread.wait(timeout_ms)
+        self.queue.cancel(self.job)
+        return self.queue.wait(timeout_ms)
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, SweepProgress):
+            self._on_progress(event)
+        elif isinstance(event, SweepEnded):
+            self._on_done(event.status, event.message)
 
     def _on_progress(self, progress) -> None:
         self.progress.setRange(0, progress.total)
@@ -291,7 +305,9 @@ class SweepPage(QWidget):
             self.runs_changed.emit()
 
     def _on_done(self, status: str, message: str) -> None:
+        self._job_ended = True
         self.stop_button.setEnabled(False)
+        self._update_count()  # Launch comes back (if the grid can run)
         style = ERROR_STYLE if status in ("error", "failed") else ""
         text = html.escape(message, quote=False)
         self.status.setText(f"<span style='{style}'>{text}</span>" if style else text)

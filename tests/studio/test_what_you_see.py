@@ -67,7 +67,7 @@ def test_k_is_checked_against_the_model_as_typed_in_the_runs_own_words(qtbot, ex
     from cast_engine.sparse.kspec import parse_k
 
     page = experiment
-    eligible = eligible_parameter_count(str(tiny_model_dir), 2)
+    eligible = eligible_parameter_count(str(tiny_model_dir), 2, page.method_forms["cast"].config().counts_toward_k)
     with pytest.raises(Exception) as run_words:  # what the run itself says at its start
         parse_k("1e9").resolve(eligible)
     _type(qtbot, page.method_forms["cast"].editors["k"], "1e9")
@@ -89,7 +89,7 @@ def test_the_toolbar_run_and_the_sweep_launch_are_disabled_while_invalid(qtbot, 
     sweep = window.sweep_page
     sweep.axes.set_axes([("method.k", "1000, 1e9")])
     assert not sweep.launch_button.isEnabled()
-    assert "larger than the" in sweep.launch_button.toolTip() and "k 1e9" in sweep.count_label.text()
+    assert "larger than the" in sweep.launch_button.toolTip() and "method.k=1e9" in sweep.count_label.text()
     sweep.axes.set_axes([("train.seed", "")])
     assert sweep.launch_button.toolTip() == ("Cannot launch: train.seed: give at least one value, "
                                              "e.g. 1, 2, 3 or a range start:stop:step")
@@ -243,7 +243,7 @@ def test_a_one_point_plot_is_ranged_around_its_point(monitor):
 def test_a_resumed_run_is_replayed_as_it_was(qtbot, monitor, tiny_config, store_path, tmp_path):
     """Rows of the mask heat map in model order and the losses before the resume kept."""
     from cast_engine.store import RunStore
-    from cast_engine.train.runner import resume, run
+    from cast_engine.runs.runner import resume, run
 
     config = tiny_config("cast", method_options={"k": "5%"}, max_epochs=3)
     config.train.log_every = 1
@@ -379,14 +379,14 @@ def held_loads(monkeypatch):
 
     from cast_studio.pages import data_loading
 
-    real, gate = data_loading.load_config, {"release": threading.Event(), "started": threading.Event()}
+    real, gate = data_loading.load_data, {"release": threading.Event(), "started": threading.Event()}
 
-    def held(cfg, cache_dir=None):
+    def held(cfg, *args, **kwargs):
         gate["started"].set()
         gate["release"].wait(120)
-        return real(cfg, cache_dir)
+        return real(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(data_loading, "load_config", held)
+    monkeypatch.setattr(data_loading, "load_data", held)
     yield gate
     gate["release"].set()
 
@@ -528,3 +528,4 @@ def test_a_run_keeps_its_colour_in_compare_however_the_runs_are_ordered(qtbot, w
         qtbot.addWidget(dialog)
     first, second = ([dialog.results_view.horizontalHeaderItem(c).text() for c in range(2)] for dialog in views)
     assert first == second and first[0].startswith(f"#{ids[0]} ")
+
