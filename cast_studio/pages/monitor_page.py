@@ -22,6 +22,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QPalette
 from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
+from cast_engine.experiments.sweep import SweepProgress
 from cast_engine.methods.registry import methods_where
 from cast_engine.train.events import (
     EpochEnded,
@@ -34,7 +35,7 @@ from cast_engine.train.events import (
     RunStarted,
 )
 
-from ..events import GpuMemory
+from ..events import GpuMemory, SweepEnded
 from .data_text import data_description
 from .monitor_header import RunHeader
 from .monitor_plots import RunPlots
@@ -155,11 +156,26 @@ class MonitorPage(QWidget):
         self._announced = True  # until RunStarted: the curves shown are the last run's
         self._log("— next run: " + self.title_label.text())
 
+    def _on_sweep(self, event) -> None:
+        """A sweep's progress (its trials show as runs) or its end, on the header's queue line."""
+        if isinstance(event, SweepProgress):
+            self._sweep = event
+            failed = f", {event.failed} failed" if event.failed else ""
+            self.queue_label.setText(f"sweep {event.sweep_id}: {event.done} of {event.total} trials done{failed}")
+        else:
+            self._sweep = None
+            self.queue_label.setText(f"sweep {event.sweep_id} {event.status}" if event.sweep_id is not None else
+                                     f"sweep {event.status}")
+
     def _show_identity(self, run_id, config: dict) -> None:
-        """Title (run number, name, method) and the data line of the header."""
+        """Title (run number or sweep trial, name, method) and the data line of the header."""
         method = dict(config.get("method") or {})
         name = config.get("name") or _default_name(config)
-        parts = [f"Run #{run_id}" if run_id is not None else "Run"]
+        sweep = getattr(self, "_sweep", None)
+        if sweep is not None:  # a trial is recorded when it ends: it has no run number yet
+            parts = [f"Sweep {sweep.sweep_id} · trial {min(sweep.done + sweep.failed + 1, sweep.total)} of {sweep.total}"]
+        else:
+            parts = [f"Run #{run_id}" if run_id is not None else "Run"]
         if name:
             parts.append(name)
         parts.append(method_title(str(method.get("name", ""))))
@@ -198,7 +214,10 @@ class MonitorPage(QWidget):
     # ================================================================= events
     @Slot(object)
     def on_event(self, event) -> None:
-        """Show one engine event of a run (or a studio ``GpuMemory``); a sweep's own events are not shown here."""
+        """Show one engine event of a run (or a studio ``GpuMemory``); of a sweep, where it stands."""
+        if isinstance(event, (SweepProgress, SweepEnded)):
+            self._on_sweep(event)
+            return
         if not isinstance(event, (RunEnded, RunStarted, Progress, LossReported, GpuMemory, PhaseChanged, EpochEnded,
                                   MaskComputed, Message)):
             return

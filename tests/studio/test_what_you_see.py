@@ -529,3 +529,37 @@ def test_a_run_keeps_its_colour_in_compare_however_the_runs_are_ordered(qtbot, w
     first, second = ([dialog.results_view.horizontalHeaderItem(c).text() for c in range(2)] for dialog in views)
     assert first == second and first[0].startswith(f"#{ids[0]} ")
 
+
+def test_the_monitor_follows_a_sweeps_trials_and_its_stop_stops_the_sweep(qtbot, window, tiny_model_dir, store_path):
+    from cast_engine.store import RunStore
+    from cast_studio.events import SweepEnded
+
+    page = window.experiment_page
+    page.set_model(str(tiny_model_dir))
+    page.set_checked_methods(["cast"])
+    page.set_devices([{"id": "cpu", "name": "CPU", "memory_bytes": None}])
+    page.device.setCurrentIndex(page.device.findData("cpu"))
+    for name, value in {"max_epochs": "2", "batch_size": "16", "max_length": "48"}.items():
+        assert page.train_form.set_text(name, value)
+    sweep, monitor = window.sweep_page, window.monitor_page
+    sweep.axes.set_axes([("method.alpha", "0.01, 0.3"), ("train.seed", "1")])
+    seen, ended = {}, []
+
+    def watch(event):
+        if isinstance(event, LossReported) and not seen:
+            monitor.flush()
+            seen.update(title=monitor.title_label.text(), stop=monitor.stop_button.isEnabled(),
+                        queue=monitor.queue_label.text(), points=len(monitor.loss_curve.getData()[0] or []))
+            qtbot.mouseClick(monitor.stop_button, Qt.MouseButton.LeftButton)
+        if isinstance(event, SweepEnded):
+            ended.append(event)
+
+    window.queue.event.connect(watch)
+    assert sweep.launch()
+    qtbot.waitUntil(lambda: bool(ended) and not window.queue.is_running(), timeout=300_000)
+    assert seen["title"].startswith("Sweep ") and "trial 1 of 2" in seen["title"] and "cast-a0.01" in seen["title"]
+    assert seen["stop"] and seen["queue"].startswith("sweep ") and seen["points"] >= 1
+    assert ended[0].status == "stopped" and monitor.status_label.text() == "Cancelled"
+    assert monitor.queue_label.text() == f"sweep {ended[0].sweep_id} stopped"
+    with RunStore(store_path) as store:
+        assert [r["status"] for r in store.list_runs()] in ([], ["cancelled"])  # the second trial never started
