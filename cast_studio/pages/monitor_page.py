@@ -119,6 +119,7 @@ class MonitorPage(QWidget):
         self._completed = False
         self._run_id = None
         self._method = ""
+        self._sweep = None  # the SweepProgress of the sweep in progress
         self.series.clear()
         self._progress: Progress | None = None
         self._phase: PhaseChanged | None = None
@@ -157,21 +158,38 @@ class MonitorPage(QWidget):
         self._log("— next run: " + self.title_label.text())
 
     def _on_sweep(self, event) -> None:
-        """A sweep's progress (its trials show as runs) or its end, on the header's queue line."""
+        """A sweep's progress or its end, on the header's queue line. Its trials show as runs when they
+        train in this process; trials in worker processes show here as they finish. Stop stops the sweep."""
         if isinstance(event, SweepProgress):
             self._sweep = event
             failed = f", {event.failed} failed" if event.failed else ""
             self.queue_label.setText(f"sweep {event.sweep_id}: {event.done} of {event.total} trials done{failed}")
-        else:
-            self._sweep = None
-            self.queue_label.setText(f"sweep {event.sweep_id} {event.status}" if event.sweep_id is not None else
-                                     f"sweep {event.status}")
+            if not self._active:  # no trial of it trains in this process (yet)
+                self.title_label.setText(f"Sweep {event.sweep_id}")
+                self.details_label.setText("its trials train in worker processes: the Monitor shows how many have "
+                                           "finished; the Sweep page shows their results")
+                self.progress_bar.setRange(0, max(event.total, 1))
+                self.progress_bar.setValue(event.done + event.failed)
+                self.progress_bar.setFormat(f"{event.done + event.failed} of {event.total} trials")
+                if not self._stopping:
+                    self._set_status("running", "Sweeping")
+                    self.stop_button.setEnabled(True)
+            return
+        self._sweep = None
+        self.queue_label.setText(f"sweep {event.sweep_id} {event.status}" if event.sweep_id is not None else
+                                 f"sweep {event.status}")
+        if not self._active:  # the sweep's end, when no trial run is shown
+            self._stopping = False
+            self.stop_button.setText("Stop")
+            self.stop_button.setEnabled(False)
+            kind = {"completed": "completed", "stopped": "cancelled"}.get(event.status, "failed")
+            self._set_status(kind, event.status.capitalize(), "" if kind == "completed" else event.message)
 
     def _show_identity(self, run_id, config: dict) -> None:
         """Title (run number or sweep trial, name, method) and the data line of the header."""
         method = dict(config.get("method") or {})
         name = config.get("name") or _default_name(config)
-        sweep = getattr(self, "_sweep", None)
+        sweep = self._sweep
         if sweep is not None:  # a trial is recorded when it ends: it has no run number yet
             parts = [f"Sweep {sweep.sweep_id} · trial {min(sweep.done + sweep.failed + 1, sweep.total)} of {sweep.total}"]
         else:
@@ -404,7 +422,7 @@ class MonitorPage(QWidget):
         return self.log.toPlainText()
 
     def _on_stop_clicked(self) -> None:
-        if not self._active or self._stopping:
+        if (not self._active and self._sweep is None) or self._stopping:
             return
         self._stopping = True
         self.stop_button.setText("Stopping…")

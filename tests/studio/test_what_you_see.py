@@ -563,3 +563,18 @@ def test_the_monitor_follows_a_sweeps_trials_and_its_stop_stops_the_sweep(qtbot,
     assert monitor.queue_label.text() == f"sweep {ended[0].sweep_id} stopped"
     with RunStore(store_path) as store:
         assert [r["status"] for r in store.list_runs()] in ([], ["cancelled"])  # the second trial never started
+
+
+def test_a_sweep_in_worker_processes_shows_its_progress_and_stop_stops_it(qtbot, monitor):
+    from cast_engine.experiments.sweep import SweepProgress
+    from cast_studio.events import SweepEnded
+
+    monitor.on_event(SweepProgress(3, 1, 4, 0, 60.0))
+    assert monitor.title_label.text() == "Sweep 3" and monitor.status_label.text() == "Sweeping"
+    assert monitor.progress_bar.format() == "1 of 4 trials" and monitor.queue_label.text() == "sweep 3: 1 of 4 trials done"
+    assert monitor.stop_button.isEnabled()
+    with qtbot.waitSignal(monitor.stop_requested, timeout=1000):
+        qtbot.mouseClick(monitor.stop_button, Qt.MouseButton.LeftButton)
+    monitor.on_event(SweepEnded(3, "stopped", "sweep 3 stopped"))
+    assert monitor.status_label.text() == "Stopped" and not monitor.stop_button.isEnabled()
+    assert monitor.queue_label.text() == "sweep 3 stopped"
