@@ -372,7 +372,7 @@ class ExperimentPage(QWidget):
         for c in configs:
             key = c.method.name + ("" if c.method.uses_both_branches else f" ({c.regime})")
             counts[key] = counts.get(key, 0) + 1
-        text = (f"{len(configs)} run{'s' * (len(configs) != 1)} on {data_description(self.data_config)}: "
+        text = (f"{len(configs)} run{'s' * (len(configs) != 1)} on {data_description(configs[0].data)}: "
                 + ", ".join(f"{k} ×{n}" for k, n in counts.items()))
         self.summary.setText(html.escape(text, quote=False))
         self.summary.setToolTip("")

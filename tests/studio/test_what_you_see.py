@@ -60,6 +60,8 @@ def test_a_bad_value_is_refused_as_it_is_typed_and_run_says_why(qtbot, experimen
     _type(qtbot, page.method_forms["cast"].editors["alpha"], "0.1")
     _type(qtbot, page.train_form.editors["lr"], "0.001")
     assert page.run_button.isEnabled() and page.summary.text() == "1 run on demo (sentiment, CAD): cast ×1"
+    _type(qtbot, page.subset_form.editors["train_limit"], "200")  # the limits are part of what trains
+    assert page.summary.text() == "1 run on demo (sentiment, CAD, first 200 train originals): cast ×1"
 
 
 def test_k_is_checked_against_the_model_as_typed_in_the_runs_own_words(qtbot, experiment, tiny_model_dir):
