@@ -2,9 +2,10 @@
 
 Runs the studio offscreen at a laptop's 1366 × 768 on NLI RH1 (a slice, so it
 takes a few minutes on a CPU), grabs the Data and Experiment pages, the Monitor
-mid-run and at the end, a small α × K sweep of CAST on the Sweep page, the
-History with the CAST run, the full fine-tuning baseline and the sweep's
-trials, and the compare view. Writes small PNGs to docs/screenshots/.
+mid-run and at the end, a small α × K sweep of CAST on the Sweep page (its
+trial preview and its heat map), the History with the CAST run, the full
+fine-tuning baseline and the sweep's trials, and the compare view. Writes
+small PNGs to docs/screenshots/.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py --data ../shared/data/cad
 """
@@ -116,7 +117,6 @@ def main() -> None:
     sweep = win.sweep_page
     sweep.axes.set_axes([("method.alpha", "0.01, 0.15"), ("method.k", "1%, 10%"), ("train.seed", "1")])
     app.processEvents()
-    save(win, "sweep-grid", out)
     if not sweep.launch():
         raise SystemExit(f"the sweep did not launch: {sweep.status.text()}")
     wait(win.queue.idle)
