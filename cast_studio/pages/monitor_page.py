@@ -178,7 +178,7 @@ class MonitorPage(QWidget):
         self._sweep = None
         self.queue_label.setText(f"sweep {event.sweep_id} {event.status}" if event.sweep_id is not None else
                                  f"sweep {event.status}")
-        if not self._active:  # the sweep's end, when no trial run is shown
+        if not self._active:  # the sweep has ended: its status follows its last trial's
             self._stopping = False
             self.stop_button.setText("Stop")
             self.stop_button.setEnabled(False)
@@ -282,6 +282,8 @@ class MonitorPage(QWidget):
         method = dict(config.get("method") or {})
         self._announced = False
         self._clear_curves()  # the previous run's curves stay until now
+        if not self._stopping:
+            self._set_status("running", "Running")
         self._method = str(method.get("name", ""))
         self._run_id = event.run_id
         self._show_identity(event.run_id, config)
