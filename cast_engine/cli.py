@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Sequence
 
-from .config import DataConfig, RunConfig, TrainConfig, coerce
+from .config import LR_METHOD_DEFAULT, DataConfig, RunConfig, TrainConfig, coerce
 from .errors import CastError, ConfigError
 
 RUN_LEVEL_FIELDS = ("model", "regime", "name")
@@ -44,7 +44,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     for cls, prefix, title in ((DataConfig, "data", "data"), (TrainConfig, "train", "training")):
         group = parser.add_argument_group(title)
         for f in dataclasses.fields(cls):
-            _add_field(group, f, f"{prefix}.{f.name}")
+            _add_field(group, f, f"{prefix}.{f.name}", _lr_help(f) if f.name == "lr" and cls is TrainConfig else None)
     group = parser.add_argument_group("run")
     for f in dataclasses.fields(RunConfig):
         if f.name in RUN_LEVEL_FIELDS:
@@ -58,6 +58,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     for name, owners in by_name.items():
         help_text = " | ".join(f"{m}: {f.metadata.get('help', '')} (default: {f.default})" for m, f in owners)
         _add_field(group, owners[0][1], f"method.{name}", help_text)
+
+
+def _lr_help(f: dataclasses.Field) -> str:
+    """--lr's help: the field's, then each method's recommended rate, its grid and where they come from."""
+    from .methods.registry import get_method, method_names
+
+    lines = [f"{f.metadata['help']} (default: 0). Recommended rates and the tuned protocol's grids:"]
+    for name in method_names():
+        cls = get_method(name).config_cls
+        lines.append(f"{name}: {cls.recommended_lr:g}, grid {', '.join(f'{lr:g}' for lr in cls.lr_grid)}. {cls.lr_source}")
+    return " | ".join(lines)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -149,6 +160,14 @@ def cmd_show(args) -> int:
     print(f"run {run['id']}  {run['name']}  status: {run['status']}" + (f" ({run['reason']})" if run.get("reason") else ""))
     print(f"started {run['started_at']}  finished {run.get('finished_at') or '-'}  wall time {_fmt_s(run.get('wall_time_s'))}")
     print(f"trainable parameters: {run.get('trainable_params') or 0:,} of {run.get('total_params') or 0:,}")
+    results = run.get("results") or {}
+    lr = (run.get("config") or {}).get("train", {}).get("lr")
+    if results.get("lr_source"):
+        why = "the method's recommended" if results["lr_source"] == LR_METHOD_DEFAULT else "set by the user"
+        print(f"learning rate {lr:g} ({why})")
+    if results.get("train_examples") is not None:
+        print(f"compute: {results['train_examples']:,} training examples processed (forward and backward passes), "
+              f"{_fmt_s(results.get('train_time_s'))} in training passes")
     info = (run.get("results") or {}).get("method_info")
     if info:
         print("method resolved: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
@@ -156,16 +175,18 @@ def cmd_show(args) -> int:
     print(json.dumps(run["config"], indent=2))
     if epochs:
         print("epochs:")
-        print(f"  {'epoch':>5}  {'stage':<18} {'loss':>7} {'factual':>8} {'counter':>8} {'combined':>8} {'pair':>6}")
+        print(f"  {'epoch':>5}  {'stage':<18} {'loss':>7} {'factual':>8} {'counter':>8} {'combined':>8} {'pair':>6} "
+              f"{'examples':>10} {'train s':>8}")
         for e in epochs:
+            examples = e.get("train_examples")
             print(f"  {e['epoch']:>5}  {e['stage']:<18} {_num(e.get('train_loss'), 4):>7} {_pct(e.get('val_factual')):>8} "
-                  f"{_pct(e.get('val_counterfactual')):>8} {_pct(e.get('val_combined')):>8} {_pct(e.get('val_pair')):>6}")
+                  f"{_pct(e.get('val_counterfactual')):>8} {_pct(e.get('val_combined')):>8} {_pct(e.get('val_pair')):>6} "
+                  f"{f'{examples:,}' if isinstance(examples, int) else '-':>10} {_num(e.get('train_time_s'), 1):>8}")
     if masks:
         print("masks:")
         for m in masks:
             overlap = f", Jaccard with previous {m['jaccard']:.3f}" if m.get("jaccard") is not None else ""
             print(f"  epoch {m['epoch']}: {m['kept']:,} of {m['eligible']:,} kept{overlap}")
-    results = run.get("results") or {}
     if "combined" in results:
         print(f"test (best epoch {run.get('best_epoch')}): " + ", ".join(
             f"{k} {_pct(results.get(k))}" for k in ("factual", "counterfactual", "combined", "pair")))

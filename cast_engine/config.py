@@ -134,6 +134,10 @@ def config_fingerprint(config: dict) -> str:
     flat = flatten_config(config)
     if not flat.get("data.variant"):  # empty means the task's default variant: the same data
         flat["data.variant"] = DataConfig(task=flat.get("data.task", "sentiment")).resolved_variant()
+    if not flat.get("train.lr") and flat.get("method.name"):  # 0: the method's recommended rate, the same training
+        from .methods.registry import get_method
+
+        flat["train.lr"] = get_method(flat["method.name"]).config_cls.recommended_lr
     kept = {key: value for key, value in flat.items() if key not in NON_SCIENTIFIC_KEYS}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -184,7 +188,7 @@ class TrainConfig:
     """How to train: optimiser, schedule, batching, stopping, device."""
 
     optimizer: str = param("adamw", "Optimiser: adamw (decoupled weight decay) or adam.", choices=("adamw", "adam"))
-    lr: float = param(5e-5, "Learning rate (peak; decays linearly to zero over max_epochs).", low=0.0, high=1.0, low_open=True)
+    lr: float = param(0.0, "Learning rate (peak; decays linearly to zero over max_epochs); 0 uses the method's recommended learning rate, from its own paper. The run records which rate it used and why.", low=0.0, high=1.0)
     weight_decay: float = param(0.0, "Weight decay (decoupled for adamw).", low=0.0, high=1.0)
     warmup_ratio: float = param(0.0, "Share of the planned steps spent warming the learning rate up from zero.", low=0.0, high=1.0, high_open=True)
     batch_size: int = param(32, "Training batch size.", low=1, high=65536)
@@ -207,6 +211,10 @@ class TrainConfig:
 
 # ------------------------------------------------------------------------ methods
 
+LR_SET_BY_USER = "user"
+LR_METHOD_DEFAULT = "method default"
+
+
 @dataclass
 class MethodConfig:
     """Base of every method's config. Subclasses set ``name``."""
@@ -214,6 +222,14 @@ class MethodConfig:
     name: ClassVar[str] = ""
     #: Whether the method trains on counterfactuals by construction (CAST).
     uses_both_branches: ClassVar[bool] = False
+    #: The learning rate a run uses when the user sets none (train.lr = 0). Required: the
+    #: registry refuses a method without one, because one learning rate for every method
+    #: makes the parameter-efficient ones look broken.
+    recommended_lr: ClassVar[float] = 0.0
+    #: The learning rates the tuned protocol tries (picked by validation accuracy).
+    lr_grid: ClassVar[tuple[float, ...]] = ()
+    #: Where recommended_lr and lr_grid come from, in a sentence (help text of the CLI and studio).
+    lr_source: ClassVar[str] = ""
 
     def to_dict(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self)}
@@ -235,6 +251,13 @@ class RunConfig:
             from .methods.registry import get_method
 
             self.method = get_method("full").config_cls()
+
+    def resolved_lr(self) -> tuple[float, str]:
+        """The learning rate this run trains with and why: ('user') the one set, or
+        ('method default') the method's recommended one when train.lr is 0."""
+        if self.train.lr > 0:
+            return self.train.lr, LR_SET_BY_USER
+        return type(self.method).recommended_lr, LR_METHOD_DEFAULT
 
     def validate(self) -> None:
         """Check every field; raises ConfigError naming the first bad value."""

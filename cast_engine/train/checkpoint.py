@@ -63,6 +63,9 @@ class Checkpoint:
     carry: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     resumes: list[dict] = field(default_factory=list)
     masks_done: int = 0
+    lr_source: str | None = None  # why the run has its learning rate ('user', 'method default')
+    examples: int = 0  # training examples processed so far (forward and backward passes)
+    train_s: float = 0.0  # seconds spent in training passes so far
 
     def to_payload(self) -> dict:
         payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
