@@ -320,7 +320,19 @@ def cmd_paper(args) -> int:
             raise ConfigError(f"--set {text!r}: expected FIELD=VALUE")
         overrides[name.strip()] = value.strip()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    lr_grids = {}
+    for text in args.lr_grid or []:
+        name, sep, values = text.partition("=")
+        try:
+            lr_grids[name.strip()] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            sep = ""
+        if not sep or not lr_grids.get(name.strip()):
+            raise ConfigError(f"--lr-grid {text!r}: expected METHOD=LR1,LR2,... e.g. lora=1e-4,5e-4")
+    if lr_grids and args.protocol != "tuned":
+        raise ConfigError("--lr-grid applies to --protocol tuned")
     the_plan = plan(args.experiment, args.preset, data=args.data, overrides=overrides, seeds=seeds,
+                    protocol=args.protocol, lr_grids=lr_grids,
                     alpha=float(args.alpha) if args.alpha else None, k=args.k, task=args.task, variant=args.variant,
                     alphas=[float(a) for a in args.alphas.split(",")] if args.alphas else None,
                     ks=args.ks.split(",") if args.ks else None)
@@ -448,6 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="Settings (default: quick).")
     p.add_argument("--data", default="upstream", help="The CAD data: 'upstream' (download) or a Kaushik-layout folder.")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="Override a config field, e.g. train.lr=2e-5 (repeatable).")
+    p.add_argument("--protocol", choices=("paper", "tuned"), default="paper",
+                   help="Tables: paper trains every method at the preset's one learning rate; tuned trains each "
+                        "method over its own learning-rate grid (from its paper, see `cast run --help` for --lr), "
+                        "picks each method's rate per column by mean validation accuracy over seeds (never test) "
+                        "and reports the picked rate's test accuracy; the CSV holds the whole grid (default: paper).")
+    p.add_argument("--lr-grid", action="append", metavar="METHOD=LR1,LR2",
+                   help="With --protocol tuned: another grid for one method, e.g. lora=1e-4,5e-4 (repeatable).")
     p.add_argument("--seeds", default=None, help="Seeds, e.g. 1,2,3 (default: the preset's).")
     p.add_argument("--alpha", default=None, help="Tables: CAST's α (default: the preset's).")
     p.add_argument("--k", default=None, help="Tables: CAST's K (default: the preset's).")

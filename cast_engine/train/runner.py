@@ -316,6 +316,9 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
                "train_examples": trainer.examples, "train_time_s": trainer.train_s}
     if status != "completed":
         results.update(_progress_so_far(trainer))
+    else:
+        tested = trainer.best_epoch if config.train.restore_best else trainer.epoch
+        results["best_val"] = _validation_at(trainer.history, tested)
     if trainer.resumes:
         results["resumed"] = trainer.resumes
         wall = time.perf_counter() - trainer.started  # training time of every process, not the time it lay dead
@@ -347,6 +350,14 @@ def _progress_so_far(trainer) -> dict:
     if trainer.last_loss is not None:
         found["last_train_loss"] = trainer.last_loss
     return found
+
+
+def _validation_at(history: list[dict], epoch: int | None) -> dict:
+    """The validation accuracies of ``epoch`` (the weights that were tested): what a tuned protocol chooses on."""
+    rows = [h for h in history if h["epoch"] == epoch]
+    if not rows:
+        return {}
+    return {"epoch": epoch, **{k[4:]: v for k, v in rows[-1].items() if k.startswith("val_") and isinstance(v, (int, float))}}
 
 
 def needed_bytes(prepared: Prepared, save_model: bool, checkpoint: bool) -> int:
