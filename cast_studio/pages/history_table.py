@@ -11,7 +11,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTableView
 
-from .run_format import METRICS, fmt_duration, fmt_percent, fmt_time, params_text, parse_time
+from .run_format import METRICS, fmt_count, fmt_duration, fmt_percent, fmt_time, lr_text, params_text, parse_time
 
 ANY = "any"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -43,6 +43,10 @@ COLUMNS = (
     Column("trainable_params", "Trainable", True, "trainable parameters (share of all parameters)"),
     Column("started_at", "Started", False, "start time (local)"),
     Column("wall_time_s", "Wall time", True),
+    Column("lr", "LR", True, "learning rate the run trained at (the method's recommended one, or set by the user)"),
+    Column("train_examples", "Examples", True,
+           "training examples processed (forward and backward passes; CAST's two passes count twice)"),
+    Column("train_time_s", "Train time", True, "time spent in training passes (no evaluation)"),
 )
 COLUMN = {column.key: index for index, column in enumerate(COLUMNS)}
 STATUS_COLOURS = {  # background, text
@@ -84,6 +88,11 @@ def _cell_values(run: dict) -> dict[str, tuple[str, Any]]:
     values["trainable_params"] = (params_text(trainable, run.get("total_params")), trainable)
     values["started_at"] = (fmt_time(run.get("started_at")), run.get("started_at") or None)
     values["wall_time_s"] = (fmt_duration(run.get("wall_time_s")), run.get("wall_time_s"))
+    lr = ((run.get("config") or {}).get("train") or {}).get("lr")
+    values["lr"] = (lr_text(run), lr if isinstance(lr, (int, float)) else None)
+    examples = results.get("train_examples")
+    values["train_examples"] = (fmt_count(examples), examples if isinstance(examples, int) else None)
+    values["train_time_s"] = (fmt_duration(results.get("train_time_s")), results.get("train_time_s"))
     return values
 
 
