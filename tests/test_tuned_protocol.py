@@ -114,3 +114,25 @@ def test_cast_paper_protocol_option(store_path, tmp_path):
     assert {r["lr"] for r in rows if r["method"] == "lora"} == {"0.0002", "0.0003"}
     wrong = subprocess.run(args + ["--lr-grid", "lora=fast"], capture_output=True, text=True, env=env, timeout=300)
     assert wrong.returncode == 2 and "--lr-grid 'lora=fast'" in wrong.stderr
+
+
+def test_picked_rates_of_a_sweep_follow_validation(store_path):
+    from cast_engine.config import RunConfig
+    from cast_engine.experiments.grid import SweepSpec
+    from cast_engine.experiments.tuning import picked_rates, tuned_grids
+
+    base = RunConfig(method=get_method("lora").config_cls()).to_dict()
+    grids = tuned_grids(base, {"train.seed": ["1", "2"]})
+    trials = SweepSpec(base, grids).trials()
+    assert sorted({t.config.train.lr for t in trials}) == sorted(get_method("lora").config_cls.lr_grid)
+    runs = {}
+    with RunStore(store_path) as store:
+        for trial in trials:
+            dev = {1e-4: 0.5, 5e-4: 0.7, 1e-3: 0.6}[trial.config.train.lr]
+            test = {1e-4: 50, 5e-4: 20, 1e-3: 58}[trial.config.train.lr]
+            runs[trial.key] = store.get_run(_store(store, trial, dev, test))
+        (picked,) = picked_rates(store, trials, runs)
+    assert picked.picked.lr == 5e-4 and picked.picked.test == pytest.approx([100 * 20 / N_TEST] * 2)
+    assert "lr 0.0005 (validation 70.0, test 33.3; n=2)" in picked.text()
+    with pytest.raises(ConfigError, match="remove the train.lr axis"):
+        tuned_grids(base, {"train.lr": ["1e-4"]})

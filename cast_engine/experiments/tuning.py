@@ -66,3 +66,63 @@ def pick(candidates: list[LrCandidate]) -> LrCandidate | None:
     if not validated:
         return None
     return max(sorted(validated, key=lambda c: c.lr), key=lambda c: c.dev_mean)
+
+
+def tuned_grids(base: dict, grid: dict[str, list]) -> list[dict[str, list]]:
+    """A sweep grid under the tuned protocol: one grid per method (the grid's methods, else the
+    base's), each with the method's own learning-rate grid as its ``train.lr`` axis.
+
+    ConfigError when the grid already varies the learning rate (the two would contradict).
+    """
+    from ..errors import ConfigError
+    from ..methods.registry import get_method
+
+    if "train.lr" in grid:
+        raise ConfigError("the tuned protocol sets each method's learning rates: remove the train.lr axis, "
+                          "or choose one learning rate for every method")
+    methods = [str(m) for m in grid.get("method") or [(base.get("method") or {}).get("name", "full")]]
+    return [{**grid, "method": [method], "train.lr": list(get_method(method).config_cls.lr_grid)}
+            for method in methods]
+
+
+@dataclass
+class PickedRate:
+    """The learning rate picked on validation for one setting of a sweep (all axes but rate and seed)."""
+
+    setting: dict
+    picked: LrCandidate | None
+    candidates: list[LrCandidate]
+
+    def text(self) -> str:
+        """'method lora, variant RH1: lr 0.0005 (validation 61.2, test 60.3; n=2)'."""
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in self.setting.items()) or "every trial"
+        if self.picked is None:
+            return f"{label}: no validated run yet"
+        test = statistics.fmean(self.picked.test)
+        return (f"{label}: lr {self.picked.lr:g} (validation {self.picked.dev_mean:.1f}, "
+                f"test {test:.1f}; n={len(self.picked.test)})")
+
+
+def picked_rates(store, trials, runs: dict[str, dict], metric: str = "combined") -> list[PickedRate]:
+    """For each setting of a sweep's trials (their axis values but the learning rate and the seed),
+    the learning rate with the best mean validation accuracy; test accuracy is only reported."""
+    groups: dict[str, PickedRate] = {}
+    for trial in trials:
+        setting = {k: v for k, v in trial.assignment.items() if k not in ("train.lr", "train.seed")}
+        group = groups.setdefault(repr(sorted(setting.items())), PickedRate(setting, None, []))
+        lr = trained_lr(trial.config)
+        candidate = next((c for c in group.candidates if c.lr == lr), None)
+        if candidate is None:
+            candidate = LrCandidate(lr)
+            group.candidates.append(candidate)
+        run = runs.get(trial.key)
+        value = ((run or {}).get("results") or {}).get(metric)
+        if run is not None and isinstance(value, (int, float)):
+            dev = validation_score(store, run, metric)
+            if dev is not None:
+                candidate.runs.append(run)
+                candidate.dev.append(100.0 * dev)
+                candidate.test.append(100.0 * value)
+    for group in groups.values():
+        group.picked = pick(group.candidates)
+    return list(groups.values())
