@@ -333,6 +333,7 @@ def cmd_paper(args) -> int:
         raise ConfigError("--lr-grid applies to --protocol tuned")
     the_plan = plan(args.experiment, args.preset, data=args.data, overrides=overrides, seeds=seeds,
                     protocol=args.protocol, lr_grids=lr_grids,
+                    variants=[v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None,
                     alpha=float(args.alpha) if args.alpha else None, k=args.k, task=args.task, variant=args.variant,
                     alphas=[float(a) for a in args.alphas.split(",")] if args.alphas else None,
                     ks=args.ks.split(",") if args.ks else None)
@@ -467,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "and reports the picked rate's test accuracy; the CSV holds the whole grid (default: paper).")
     p.add_argument("--lr-grid", action="append", metavar="METHOD=LR1,LR2",
                    help="With --protocol tuned: another grid for one method, e.g. lora=1e-4,5e-4 (repeatable).")
+    p.add_argument("--variants", default=None,
+                   help="Tables: only these CAD columns, e.g. RH1 or RP1,RH1 (the No CAD column stays; default: all).")
     p.add_argument("--seeds", default=None, help="Seeds, e.g. 1,2,3 (default: the preset's).")
     p.add_argument("--alpha", default=None, help="Tables: CAST's α (default: the preset's).")
     p.add_argument("--k", default=None, help="Tables: CAST's K (default: the preset's).")

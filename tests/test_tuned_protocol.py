@@ -136,3 +136,11 @@ def test_picked_rates_of_a_sweep_follow_validation(store_path):
     assert "lr 0.0005 (validation 70.0, test 33.3; n=2)" in picked.text()
     with pytest.raises(ConfigError, match="remove the train.lr axis"):
         tuned_grids(base, {"train.lr": ["1e-4"]})
+
+
+def test_a_table_can_keep_only_some_columns():
+    the_plan = plan("table3", "quick", data="upstream", protocol="tuned", seeds=[1], variants=["RH1"])
+    assert the_plan.columns == [("RAW", "No CAD"), ("RH1", "RH1")]
+    assert {t.config.data.variant for t in the_plan.spec.trials()} == {"RAW", "RH1"}
+    with pytest.raises(ConfigError, match="variant 'CAD' is not a column of table3"):
+        plan("table3", "quick", data="upstream", variants=["CAD"])

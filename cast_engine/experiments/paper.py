@@ -116,12 +116,13 @@ def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream",
          seeds: list[int] | None = None, alpha: float | None = None, k: str | None = None,
          alphas: list[float] | None = None, ks: list[str] | None = None, task: str | None = None,
          variant: str | None = None, protocol: str = "paper",
-         lr_grids: dict[str, list[float]] | None = None) -> PaperPlan:
+         lr_grids: dict[str, list[float]] | None = None, variants: list[str] | None = None) -> PaperPlan:
     """The sweep that runs one of the paper's experiments (figure3 needs no training: no trials).
 
     Tables: ``protocol`` 'paper' trains every method at the preset's learning rate; 'tuned' trains
     each method over its learning-rate grid (its ``lr_grid``, or ``lr_grids[method]``) so the
-    table can pick each method's rate on validation accuracy (see tuning.py).
+    table can pick each method's rate on validation accuracy (see tuning.py). ``variants``
+    keeps only those CAD columns (the No CAD column stays).
     """
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"experiment {experiment!r} is not one of {', '.join(EXPERIMENTS)}")
@@ -137,7 +138,11 @@ def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream",
     name = f"{experiment} ({preset_name})"
     if experiment in ("table2", "table3"):
         task = task or ("sentiment" if experiment == "table2" else "nli")
-        variants = ["CAD"] if task == "sentiment" else ["RP1", "RP2", "RH1", "RH2"]
+        all_variants = ["CAD"] if task == "sentiment" else ["RP1", "RP2", "RH1", "RH2"]
+        unknown = [v for v in variants or [] if v not in all_variants]
+        if unknown:
+            raise ConfigError(f"variant {unknown[0]!r} is not a column of {experiment} ({', '.join(all_variants)})")
+        variants = [v for v in all_variants if not variants or v in variants]
         base = base_config(preset, task, data, overrides or {})
         grids = [
             {"method": list(BASELINES), "data.variant": ["RAW"], "regime": ["nocad"], "train.seed": seeds},
