@@ -83,7 +83,7 @@ class Study:
     def configs(self) -> list[tuple[str, object]]:
         """(arm label, RunConfig) of every run of the study, in the order they train (seed-major)."""
         from cast_engine.config import DataConfig, RunConfig, TrainConfig
-        from cast_engine.experiments.paper import absolute_data
+        from cast_engine.settings import absolute_data
         from cast_engine.methods.registry import get_method
 
         planned = []
@@ -119,7 +119,7 @@ def run_study(study: Study, store_path: Path, log=print) -> list[int]:
     """Train every run of the study the store lacks; resume stopped ones. Returns the run ids in plan order."""
     from cast_engine.config import config_fingerprint
     from cast_engine.store import RunStore
-    from cast_engine.train.runner import resume, resume_problem, run
+    from cast_engine.runs.runner import resume, resume_problem, run
 
     store_path.parent.mkdir(parents=True, exist_ok=True)
     ids = []

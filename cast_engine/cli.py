@@ -87,7 +87,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             raise ConfigError(f"{_flag(name)} does not apply to method {args.method}")
         values[name] = coerce(fields[name], value) if isinstance(value, str) else value
     config = RunConfig(
-        data=DataConfig(**sections["data"][1]),
+        data=DataConfig(**sections["data"][1]).with_absolute_paths(),  # `cast resume` finds the data from any folder
         train=TrainConfig(**sections["train"][1]),
         method=method_cls(**sections["method"][1]),
         **sections["run"][1],
@@ -99,18 +99,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # --------------------------------------------------------------------- commands
 
 def cmd_run(args) -> int:
-    from .experiments.paper import absolute_data
-    from .train.runner import run
+    from .runs.runner import run
 
     config = config_from_args(args)
-    config.data.data = absolute_data(config.data.data)  # `cast resume` must find the data from any folder
-    if config.data.revision_file:
-        config.data.revision_file = absolute_data(config.data.revision_file)
     return _run_in_terminal(lambda sinks, cancel: run(config, store=args.db, sinks=sinks, cancel=cancel))
 
 
 def cmd_resume(args) -> int:
-    from .train.runner import resume
+    from .runs.runner import resume
 
     return _run_in_terminal(lambda sinks, cancel: resume(args.run, store=args.db, sinks=sinks, cancel=cancel))
 
@@ -118,9 +114,9 @@ def cmd_resume(args) -> int:
 def _run_in_terminal(start) -> int:
     """Run with a progress bar; Ctrl-C stops within one step and the run is saved as cancelled."""
     from .train.events import CancelToken
-    from .train.interrupt import graceful_interrupt
-    from .train.progress import TerminalProgress
-    from .train.runner import result_summary
+    from .runs.interrupt import graceful_interrupt
+    from .runs.progress import TerminalProgress
+    from .runs.runner import result_summary
 
     with TerminalProgress() as progress, graceful_interrupt(CancelToken()) as cancel:
         result = start([progress], cancel)
@@ -151,7 +147,7 @@ def cmd_runs(args) -> int:
 
 def cmd_show(args) -> int:
     from .store import RunStore
-    from .train.runner import resume_problem
+    from .runs.runner import resume_problem
 
     with RunStore(args.db) as store:
         run = store.get_run(args.run)
@@ -210,7 +206,7 @@ def cmd_export(args) -> int:
 
 def cmd_data(args) -> int:
     from .data import dataset_stats, format_stats
-    from .train.prepare import load_data
+    from .runs.dataset import load_data
 
     config = config_from_args(args)
     dataset = load_data(config.data)
@@ -263,7 +259,6 @@ def _sweep_outcome(result) -> int:
 
 def cmd_sweep(args) -> int:
     from .experiments.grid import SweepSpec, parse_axis
-    from .experiments.paper import absolute_data
     from .experiments.sweep import run_sweep
     from .store import RunStore
 
@@ -272,7 +267,6 @@ def cmd_sweep(args) -> int:
             spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
         else:
             config = config_from_args(args)
-            config.data.data = absolute_data(config.data.data)
             grid = dict(parse_axis(text) for text in args.grid or [])
             spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()
@@ -287,7 +281,7 @@ def cmd_sweep(args) -> int:
 def _sweep_interrupt():
     """Ctrl-C stops a sweep as it stops a run: within a step, keeping what finished."""
     from .train.events import CancelToken
-    from .train.interrupt import SWEEP_STOPPING, graceful_interrupt
+    from .runs.interrupt import SWEEP_STOPPING, graceful_interrupt
 
     return graceful_interrupt(CancelToken(), stopping=SWEEP_STOPPING)
 

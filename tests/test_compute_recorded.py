@@ -7,7 +7,7 @@ import pytest
 
 from cast_engine.store import RunStore
 from cast_engine.train import trainer as trainer_module
-from cast_engine.train.runner import run
+from cast_engine.runs.runner import run
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_cast_counts_both_passes(tiny_config, store_path):
 
 def test_resumed_run_keeps_counting_from_its_checkpoint(tiny_config, store_path):
     from cast_engine.train.events import CancelToken, EpochEnded
-    from cast_engine.train.runner import resume
+    from cast_engine.runs.runner import resume
 
     unbroken = run(tiny_config("full", max_epochs=3, seed=4), store=store_path, save_model=False)
     cancel = CancelToken()

@@ -10,7 +10,7 @@ import pytest
 from cast_engine.config import LR_METHOD_DEFAULT, LR_SET_BY_USER, MethodConfig, RunConfig, TrainConfig, config_fingerprint
 from cast_engine.methods.registry import get_method, method_names, register
 from cast_engine.store import RunStore
-from cast_engine.train.runner import run
+from cast_engine.runs.runner import run
 
 
 def test_every_method_has_a_recommended_rate_a_grid_and_a_source():
@@ -34,11 +34,11 @@ def test_every_method_has_a_recommended_rate_a_grid_and_a_source():
 ])
 def test_a_method_without_a_recommended_learning_rate_is_refused_at_registration(facts, problem):
     config_cls = dataclasses.make_dataclass("NoRateConfig", [], bases=(MethodConfig,))
-    config_cls.name = "no_rate"
+    config_cls.name, config_cls.title = "no_rate", "No rate"
     for key, value in facts.items():
         setattr(config_cls, key, value)
     with pytest.raises(ValueError, match=problem):
-        register(config_cls, "cast_engine.methods.base:Method", "No rate")
+        register(config_cls, "cast_engine.methods.base:Method")
     assert "no_rate" not in method_names()
 
 

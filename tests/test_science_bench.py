@@ -7,7 +7,7 @@ import csv
 
 from cast_engine.store import RunStore
 from cast_engine.train.events import CancelToken, EpochEnded
-from cast_engine.train.runner import run
+from cast_engine.runs.runner import run
 from tests.bench_scripts import load_bench_script
 
 

@@ -93,7 +93,7 @@ def test_stored_trials_are_reused_not_rerun(store_path, tmp_path):
             _store(store, trial, 0.5, 30)
 
     class NothingMayRun:
-        def run(self, jobs, cancel):
+        def run(self, jobs, cancel, sinks=()):
             assert not jobs, f"{len(jobs)} trials were run again"
             return iter(())
 

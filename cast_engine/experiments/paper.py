@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..settings import absolute_data
+from ..methods.registry import get_method, method_names
 from .grid import SweepSpec, make_trial, resolve_field
 from .tuning import PROTOCOLS
 
-BASELINES = ("full", "bitfit", "adapters", "lora", "lt_sft")
-METHOD_ORDER = ("full", "cast", "bitfit", "adapters", "lora", "lt_sft")
-METHOD_TITLES = {"full": "Full fine-tuning", "cast": "CAST", "bitfit": "BitFit", "adapters": "Adapters",
-                 "lora": "LoRA", "lt_sft": "LT-SFT"}
 EXPERIMENTS = ("table2", "table3", "figure2", "figure3")
 
 
@@ -74,8 +72,6 @@ class PaperPlan:
 
 def method_lr_grids(methods, overrides: dict[str, list[float]]) -> dict[str, list[float]]:
     """Each method's learning-rate grid: the method's own (its ``lr_grid``) unless ``overrides`` names it."""
-    from ..methods.registry import get_method
-
     unknown = sorted(set(overrides) - set(methods))
     if unknown:
         raise ConfigError(f"learning-rate grid for {unknown[0]!r}: not one of the table's methods ({', '.join(methods)})")
@@ -101,15 +97,6 @@ def base_config(preset: Preset, task: str, data: str, overrides: dict[str, str])
     checked = make_trial(base, {}).config.to_dict()
     checked["method"] = {"name": "full"}
     return checked
-
-
-def absolute_data(data: str) -> str:
-    """A local data path made absolute (so a sweep means the same from any folder or host);
-    'demo', 'upstream' and URLs stay as they are."""
-    from pathlib import Path
-
-    path = Path(data).expanduser()
-    return str(path.resolve()) if data not in ("demo", "upstream") and path.exists() else data
 
 
 def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream", overrides: dict[str, str] | None = None,
@@ -144,16 +131,17 @@ def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream",
             raise ConfigError(f"variant {unknown[0]!r} is not a column of {experiment} ({', '.join(all_variants)})")
         variants = [v for v in all_variants if not variants or v in variants]
         base = base_config(preset, task, data, overrides or {})
+        baselines = [m for m in method_names() if not get_method(m).config_cls.uses_both_branches]
         grids = [
-            {"method": list(BASELINES), "data.variant": ["RAW"], "regime": ["nocad"], "train.seed": seeds},
-            {"method": list(BASELINES), "data.variant": variants, "regime": ["cad"], "train.seed": seeds},
+            {"method": baselines, "data.variant": ["RAW"], "regime": ["nocad"], "train.seed": seeds},
+            {"method": baselines, "data.variant": variants, "regime": ["cad"], "train.seed": seeds},
             {"method": ["cast"], "data.variant": variants, "regime": ["cad"], "train.seed": seeds,
              "method.alpha": [cast_alpha], "method.k": [cast_k]},
         ]
         columns = [("RAW", "No CAD")] + [(v, v) for v in variants]
         rates: dict[str, list[float]] = {}
         if protocol == "tuned":
-            rates = method_lr_grids(METHOD_ORDER, lr_grids or {})
+            rates = method_lr_grids(method_names(), lr_grids or {})
             grids = [{**grid, "method": [method], "train.lr": rates[method]}
                      for grid in grids for method in grid["method"]]
             name = f"{experiment} ({preset_name}, tuned)"

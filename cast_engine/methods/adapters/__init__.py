@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig, param
+from ...settings import MethodConfig, param
 from ..registry import register
 
 
@@ -11,6 +11,8 @@ class AdaptersConfig(MethodConfig):
     """Houlsby adapters after attention and after the feed-forward block of every layer."""
 
     name = "adapters"
+    title = "Adapters (Houlsby)"
+    table_title = "Adapters"
     recommended_lr = 3e-4
     lr_grid = (3e-5, 3e-4, 3e-3)
     lr_source = ("Houlsby et al. (2019) sweep learning rates {3e-5, 3e-4, 3e-3} (with 3 or 20 epochs); the "
@@ -20,4 +22,4 @@ class AdaptersConfig(MethodConfig):
     non_linearity: str = param("relu", "Activation inside the adapters.", choices=("relu", "gelu", "swish", "tanh"))
 
 
-register(AdaptersConfig, "cast_engine.methods.adapters.method:Adapters", "Adapters (Houlsby)")
+register(AdaptersConfig, "cast_engine.methods.adapters.method:Adapters")

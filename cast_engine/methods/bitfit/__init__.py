@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig
+from ...settings import MethodConfig
 from ..registry import register
 
 
@@ -11,6 +11,7 @@ class BitFitConfig(MethodConfig):
     """Bias terms and the classification head train; everything else is frozen."""
 
     name = "bitfit"
+    title = "BitFit"
     recommended_lr = 1e-3
     lr_grid = (1e-4, 4e-4, 1e-3)
     lr_source = ("BitFit (Ben Zaken et al., 2022) searches learning rates in {1e-4, 4e-4, 7e-4, 1e-3}; the grid "
@@ -18,4 +19,4 @@ class BitFitConfig(MethodConfig):
                  "their range, this project's choice for short budgets (only biases and the head train).")
 
 
-register(BitFitConfig, "cast_engine.methods.bitfit.method:BitFit", "BitFit")
+register(BitFitConfig, "cast_engine.methods.bitfit.method:BitFit")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig, param
+from ...settings import MethodConfig, param
 from ...sparse.kspec import parse_k
 
 from ..registry import register
@@ -16,7 +16,10 @@ class CastConfig(MethodConfig):
     where they disagree most, roll everything else back, mix with α."""
 
     name = "cast"
+    title = "CAST"
     uses_both_branches = True
+    makes_masks = True
+    snapshots_weights = True
     recommended_lr = 5e-5
     lr_grid = (2e-5, 5e-5, 1e-4)
     lr_source = ("CAST trains the whole model, so as BERT fine-tuning (Devlin et al., 2019: 5e-5, 3e-5, 2e-5); "
@@ -32,5 +35,11 @@ class CastConfig(MethodConfig):
     optimizer_after_merge: str = param("factual", "Optimiser state after the merge: factual (continue from the factual pass) or reset.", choices=("factual", "reset"))
     refine_epochs: int = param(0, "Epochs of masked training on originals and revisions after each merge (two_stage: at least 1 is run).", low=0, high=1000)
 
+    def counts_toward_k(self, name: str, is_head: bool) -> bool:
+        """all: every parameter; no_embeddings: not the (frozen) embeddings; encoder_only: not the head."""
+        if self.eligible == "no_embeddings":
+            return "embeddings" not in name
+        return not (self.eligible == "encoder_only" and is_head)
 
-register(CastConfig, "cast_engine.methods.cast.method:Cast", "CAST")
+
+register(CastConfig, "cast_engine.methods.cast.method:Cast")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig
+from ...settings import MethodConfig
 from ..registry import register
 
 
@@ -11,6 +11,7 @@ class FullConfig(MethodConfig):
     """Plain fine-tuning of every parameter."""
 
     name = "full"
+    title = "Full fine-tuning"
     recommended_lr = 5e-5
     lr_grid = (2e-5, 3e-5, 5e-5)
     lr_source = ("BERT fine-tuning (Devlin et al., 2019, appendix A.3): learning rates 5e-5, 3e-5, 2e-5 "
@@ -18,4 +19,4 @@ class FullConfig(MethodConfig):
                  "small models such as MiniLM need it.")
 
 
-register(FullConfig, "cast_engine.methods.base:Method", "Full fine-tuning")
+register(FullConfig, "cast_engine.methods.base:Method")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig, param
+from ...settings import MethodConfig, param
 from ..registry import register
 
 
@@ -11,6 +11,7 @@ class LoraConfig(MethodConfig):
     """LoRA (Hu et al., 2022) via peft."""
 
     name = "lora"
+    title = "LoRA"
     recommended_lr = 5e-4
     lr_grid = (1e-4, 5e-4, 1e-3)
     lr_source = ("LoRA (Hu et al., 2022, table 9) trains RoBERTa-base at 5e-4 (MNLI, SST-2, QQP, RTE) or 4e-4 "
@@ -23,4 +24,4 @@ class LoraConfig(MethodConfig):
     target_modules: str = param("query,value", "Comma-separated names of the linear modules that get LoRA matrices.")
 
 
-register(LoraConfig, "cast_engine.methods.lora.method:Lora", "LoRA")
+register(LoraConfig, "cast_engine.methods.lora.method:Lora")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig, param
+from ...settings import MethodConfig, param
 from ...sparse.kspec import parse_k
 from ..registry import register
 
@@ -12,6 +12,9 @@ class LtSftConfig(MethodConfig):
     """Lottery-ticket sparse fine-tuning."""
 
     name = "lt_sft"
+    title = "LT-SFT"
+    makes_masks = True
+    snapshots_weights = True
     recommended_lr = 2e-5
     lr_grid = (2e-5, 5e-5, 1e-4)
     lr_source = ("LT-SFT (Ansell et al., 2022): the reference implementation (composable-sft) fine-tunes text "
@@ -21,5 +24,9 @@ class LtSftConfig(MethodConfig):
     phase_epochs: int = param(0, "Epochs of each phase (full, then sparse); 0 uses the training max_epochs.", low=0, high=10000)
     freeze_layernorm: bool = param(True, "Freeze LayerNorm parameters in both phases, as the reference implementation does.")
 
+    def counts_toward_k(self, name: str, is_head: bool) -> bool:
+        """The encoder's parameters that train in phase 1; the head trains densely in phase 2."""
+        return not is_head and not (self.freeze_layernorm and "layernorm" in name.lower())
 
-register(LtSftConfig, "cast_engine.methods.lt_sft.method:LtSft", "LT-SFT")
+
+register(LtSftConfig, "cast_engine.methods.lt_sft.method:LtSft")
