@@ -128,20 +128,37 @@ def _run_in_terminal(start) -> int:
 
 
 def cmd_runs(args) -> int:
-    from .store import RunStore
+    from .store import RUN_STATUSES, RunStore
+    from .store.run_table import RunFilter, count_runs, run_ids, run_rows
 
+    if args.status is not None and args.status not in RUN_STATUSES:
+        raise ConfigError(f"--status {args.status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
+    if args.limit < 0 or args.offset < 0:
+        raise ConfigError(f"--limit {args.limit} and --offset {args.offset} must not be negative")
+    where = RunFilter({"method": args.method, "task": args.task, "variant": args.variant, "status": args.status})
+    keys = ("status", "method", "task", "variant", "regime", "seed", "combined", "started_at")
     with RunStore(args.db) as store:
-        runs = store.list_runs(method=args.method, task=args.task, variant=args.variant, status=args.status, limit=args.limit)
-    if not runs:
-        print(f"no runs in {store.path}")
+        conn = store.db.conn
+        total = count_runs(conn, where)
+        ids = run_ids(conn, where, limit=args.limit or None, offset=args.offset) if args.limit else \
+            run_ids(conn, where)[args.offset:]
+        rows = run_rows(conn, ids, keys)
+    if not ids:
+        print(f"no runs in {store.path}" if not total else f"no runs after the first {total} (--offset {args.offset})")
         return 0
-    header = f"{'id':>4}  {'status':<11} {'method':<9} {'task':<9} {'variant':<7} {'regime':<6} {'seed':>4}  {'combined':>8}  started"
-    print(header)
-    for r in runs:
-        combined = (r.get("results") or {}).get("combined")
+    print(f"{'id':>4}  {'status':<11} {'method':<9} {'task':<9} {'variant':<7} {'regime':<6} {'seed':>4}  "
+          f"{'combined':>8}  started")
+    for run_id in ids:
+        r = rows[run_id]
+        combined = r["combined"]
         score = f"{100 * combined:8.1f}" if isinstance(combined, (int, float)) else f"{'-':>8}"
-        print(f"{r['id']:>4}  {r['status']:<11} {r['method']:<9} {r['task']:<9} {r['variant'] or '':<7} "
-              f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  {r['started_at'][:19]}")
+        print(f"{run_id:>4}  {r['status']:<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
+              f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  "
+              f"{(r['started_at'] or '')[:19]}")
+    last = args.offset + len(ids)
+    if last < total or args.offset:
+        more = f"; next: --offset {last}" if last < total else ""
+        print(f"runs {args.offset + 1}-{last} of {total}{more} (--limit 0 lists all)")
     return 0
 
 
@@ -415,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="List the run history.")
     for name in ("method", "task", "variant", "status"):
         p.add_argument(f"--{name}", default=None, help=f"Only runs with this {name}.")
-    p.add_argument("--limit", type=int, default=None, help="Show at most N runs.")
+    p.add_argument("--limit", type=int, default=50, help="Show at most N runs, newest first (0: all).")
+    p.add_argument("--offset", type=int, default=0, help="Skip the N newest matching runs (the next page).")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="One run: config, per-epoch metrics, masks, results.")

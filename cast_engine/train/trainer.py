@@ -8,6 +8,7 @@ learning rate, forward, backward, mask, clip, step, report, check for stop.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -16,12 +17,13 @@ from typing import Callable
 
 import torch
 
-from ..errors import CastError, RunCancelled, TrainingDiverged
+from ..errors import CastError, ConfigError, RunCancelled, TrainingDiverged
 from ..evaluate.metrics import cad_metrics
 from .batches import TokenizedSet, iterate, length_grouped_batches, sequential_batches, shuffled_batches
 from .events import CancelToken, EpochEnded, LossReported, Message, PhaseChanged, Progress
 from .stash import OptimizerStash
 from .state import StageState, rng_state, set_rng_state
+from .unpadded import unpadded_logits, unpadded_problem
 
 Masks = dict[str, torch.Tensor]
 Snapshot = dict[str, torch.Tensor]
@@ -58,7 +60,14 @@ class Trainer:
     def __init__(self, model, tokenizer, config, data: TrainingData, device: torch.device,
                  emit: Callable, cancel: CancelToken | None = None):
         self.model = model.to(device)
-        if config.train.compile:
+        self._logits = self._padded_logits
+        if config.train.unpadded:
+            problem = unpadded_problem(self.model)
+            if problem:
+                raise ConfigError(f"train.unpadded: {problem}")
+            self._logits = functools.partial(torch.compile(unpadded_logits, dynamic=True) if config.train.compile
+                                             else unpadded_logits, self.model)
+        elif config.train.compile:
             self.model.compile()  # in place: parameter names (masks, snapshots, exports) stay as they are
         self.pad_id = tokenizer.pad_token_id or 0
         self.config = config
@@ -93,6 +102,9 @@ class Trainer:
         self.lr_source: str | None = None  # why the run trains at self.lr (set by the runner; kept in checkpoints)
         self.examples = 0  # training examples processed: one per forward and backward pass (CAST's two passes count twice)
         self.train_s = 0.0  # seconds spent in training passes (no evaluation, no merging)
+
+    def _padded_logits(self, **inputs) -> torch.Tensor:
+        return self.model(**inputs).logits
 
     # ---------------------------------------------------------------- parameters
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
@@ -193,7 +205,7 @@ class Trainer:
                 if self.cancel.cancelled:  # checked every step
                     raise RunCancelled(self.cancel.reason)
                 with self.autocast:  # forward
-                    logits = self.model(**inputs).logits
+                    logits = self._logits(**inputs)
                 loss = torch.nn.functional.cross_entropy(logits.float(), labels)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # backward
@@ -270,7 +282,7 @@ class Trainer:
             if self.cancel.cancelled:
                 raise RunCancelled(self.cancel.reason)
             with self.autocast:
-                preds.append(self.model(**inputs).logits.argmax(-1))
+                preds.append(self._logits(**inputs).argmax(-1))
         self.model.train()
         flat = torch.cat(preds).tolist()
         order = [i for b in batches for i in b]
