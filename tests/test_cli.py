@@ -44,6 +44,8 @@ def test_run_list_show_export_on_an_nli_folder(tiny_model_dir, tmp_path):
     assert '"alpha": 0.05' in shown.stdout and "epochs:" in shown.stdout and "Jaccard with previous" in shown.stdout
     assert "test (best epoch" in shown.stdout
     assert "method resolved:" in shown.stdout and "k 10079" in shown.stdout and "k_share 0.01" in shown.stdout
+    assert "learning rate 5e-05 (the method's recommended)" in shown.stdout  # no --lr given: CAST's own
+    assert "training examples processed" in shown.stdout and "examples" in shown.stdout.split("epochs:")[1]
 
     out = tmp_path / "model"
     exported = cast("export", "1", "--format", "hf", "--out", str(out), db=db)
