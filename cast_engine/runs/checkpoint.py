@@ -53,6 +53,9 @@ class Checkpoint:
     masks_done: int = 0
     #: The training losses reported so far, as (step, epoch, phase, loss, lr): a resumed run's monitor shows them.
     losses: list[tuple] = field(default_factory=list)
+    lr_source: str | None = None  # why the run has its learning rate ('user', 'method default')
+    examples: int = 0  # training examples processed so far (forward and backward passes)
+    train_s: float = 0.0  # seconds spent in training passes so far
 
     def trainer_state(self) -> dict:
         """The dict ``Trainer.load_state_dict`` takes."""

@@ -27,9 +27,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
 from cast_engine.errors import CastError, ConfigError
 from cast_engine.config import flatten_config
 from cast_engine.experiments import SweepSpec, sweep_trial_runs
-from cast_engine.experiments.grid import axis_notes
+from cast_engine.experiments.grid import axis_notes, grid_title
 from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
 from cast_engine.experiments.sweep import SweepProgress
+from cast_engine.experiments.tuning import picked_rates, trained_lr, tuned_grids
 
 from ..events import SweepEnded
 from ..store_access import open_store
@@ -106,6 +107,17 @@ class SweepPage(QWidget):
         box = QGroupBox("Grid (over the Experiment page's settings: data, model, training, the ticked methods)")
         layout = QVBoxLayout(box)
         layout.addWidget(self.axes)
+        protocol_row = QHBoxLayout()
+        self.protocol_box = QComboBox()
+        self.protocol_box.addItem("one rate for every method (the Experiment page's)", "paper")
+        self.protocol_box.addItem("tuned: each method's own grid, picked on validation", "tuned")
+        self.protocol_box.setToolTip("tuned: every method in the grid trains over its learning-rate grid (from its "
+                                     "paper, shown on its Experiment page); the view names the rate with the best "
+                                     "mean validation accuracy over seeds for each setting (never test).")
+        self.protocol_box.currentIndexChanged.connect(lambda _i: self._update_count())
+        protocol_row.addWidget(QLabel("Learning rates"))
+        protocol_row.addWidget(self.protocol_box, 1)
+        layout.addLayout(protocol_row)
         self.preview = QTableWidget(0, 0)
         self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preview.verticalHeader().setDefaultSectionSize(20)
@@ -184,7 +196,11 @@ class SweepPage(QWidget):
         if "method" not in grid and len(methods) > 1:  # the ticked methods are the method axis
             grids = [{"method": [name], **own_settings(base.method.to_dict(), name, values, grid), **grid}
                      for name, values in methods.items()]
-        spec = SweepSpec(base.to_dict(), grids, base.name)
+        name = base.name
+        if self.protocol_box.currentData() == "tuned":
+            name = f"{name or grid_title(base.to_dict(), grids)} (tuned)"
+            grids = [tuned for one in grids for tuned in tuned_grids(base.to_dict(), one)]
+        spec = SweepSpec(base.to_dict(), grids, name)
         trials = spec.trials()
         if self.check_config is not None:
             for trial in trials:
@@ -337,9 +353,12 @@ class SweepPage(QWidget):
     def current_grid(self):
         """The shown sweep's grid for the chosen accuracy (None without a sweep)."""
         sweep_id = self.sweep_box.currentData()
+        self._picked = []
         if sweep_id is None:
             return None
         _spec, trials, runs = sweep_trial_runs(self.store(), sweep_id)
+        self._picked = picked_rates(self.store(), trials, runs, self.metric_box.currentText()) \
+            if len({trained_lr(t.config) for t in trials}) > 1 else []
         return sweep_grid(trials, runs, self.metric_box.currentText())
 
     def redraw(self) -> None:
@@ -355,6 +374,10 @@ class SweepPage(QWidget):
             self.view_note.setText(f"{sweep['done']} of {sweep['n_trials']} trials completed ({sweep['state']}); "
                                    f"started {sweep['created_at'][:16].replace('T', ' ')} UTC. "
                                    "Launching the same grid again runs only the trials it lacks.")
+            if getattr(self, "_picked", None):
+                self.view_note.setText(self.view_note.text() + "<br>Learning rate picked on mean validation "
+                                       "accuracy over seeds (never test):<br>"
+                                       + "<br>".join(p.text() for p in self._picked))
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
