@@ -47,12 +47,20 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _from_pretrained(path: str, is_local: bool, kwargs: dict):
-    """(model, loading info, tokenizer): local files or the Hub cache first, then the Hub."""
+def _from_pretrained(path: str, is_local: bool, kwargs: dict, revision: str | None = None):
+    """(model, loading info, tokenizer): local files or the Hub cache first, then the Hub.
+
+    Never runs code that comes with a model (``trust_remote_code=False``): a model whose
+    architecture needs its own Python code is refused, not executed.
+    """
     import transformers
 
+    pinned = {"revision": revision} if revision and not is_local else {}
+    kwargs = {**kwargs, **pinned, "trust_remote_code": False}
+
     def load(local_only: bool):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            path, local_files_only=local_only, trust_remote_code=False, **pinned)
         try:
             model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
                 path, attn_implementation="sdpa", output_loading_info=True, local_files_only=local_only, **kwargs)
@@ -71,10 +79,11 @@ def _from_pretrained(path: str, is_local: bool, kwargs: dict):
         return load(False)
 
 
-def load_classifier(spec: str, labels: list[str]):
+def load_classifier(spec: str, labels: list[str], revision: str | None = None):
     """(model, tokenizer): a sequence classifier with a new dropout + linear head.
 
-    Uses PyTorch's SDPA attention where the architecture supports it.
+    Uses PyTorch's SDPA attention where the architecture supports it. ``revision``
+    pins a Hub id to one commit (a delta's recorded base).
     """
     import transformers
 
@@ -87,7 +96,7 @@ def load_classifier(spec: str, labels: list[str]):
         label2id={name: i for i, name in enumerate(labels)},
     )
     try:
-        model, info, tokenizer = _from_pretrained(path, Path(path).exists(), kwargs)
+        model, info, tokenizer = _from_pretrained(path, Path(path).exists(), kwargs, revision)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(

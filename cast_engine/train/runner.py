@@ -101,6 +101,7 @@ class Prepared:
     total: int
     trainable_bytes: int
     method_info: dict
+    base: dict = field(default_factory=dict)  # the base model's identity (models.identity)
 
 
 def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
@@ -109,6 +110,7 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
 
     from ..methods.registry import get_method
     from ..models import count_parameters, load_classifier
+    from ..models.identity import base_model_identity
     from .device import pick_device
     from .prepare import load_data, tokenize_data
     from .trainer import bf16_native
@@ -118,6 +120,7 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
     dataset = dataset or load_data(config.data)
     transformers.set_seed(config.train.seed)
     model, tokenizer = load_classifier(config.model, dataset.labels)
+    base = base_model_identity(config.model, model)
     method = get_method(config.method.name).create(config.method)
     model = method.prepare(model)
     trainable, total = count_parameters(model)
@@ -128,7 +131,8 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
     if config.train.bf16 and not bf16_native(device):
         emit(Message(f"bf16 autocast needs CUDA or a CPU with native bfloat16: training in fp32 on {device}", "warning"))
     data = tokenize_data(dataset, tokenizer, config)
-    return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes, method_info)
+    return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes, method_info,
+                    base)
 
 
 def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
@@ -156,7 +160,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
         config.to_dict(), method=config.method.name, task=dataset.task, variant=dataset.variant,
         regime="cad" if config.method.uses_both_branches else config.regime, model=config.model,
         seed=config.train.seed, name=config.name or None, data_hashes=file_hashes(dataset.files),
-        versions=package_versions(), trainable_params=prepared.trainable, total_params=prepared.total,
+        versions={**package_versions(), "base_model": prepared.base}, trainable_params=prepared.trainable, total_params=prepared.total,
         fingerprint=config_fingerprint(config.to_dict()),
     )
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, checkpoint)
@@ -185,6 +189,7 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit)
     _check_same_data(run_id, row.get("data_hashes") or {}, file_hashes(prepared.dataset.files))
+    _check_same_base(run_id, (row.get("versions") or {}).get("base_model"), prepared.base)
     store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
     stored, write = {(e["epoch"], e["stage"]) for e in store.epochs(run_id)}, StoreSink(store, run_id)
     for event in replayed_events(checkpoint, [], config.train.min_delta):
@@ -241,6 +246,14 @@ def _check_same_data(run_id: int, recorded: dict, now: dict) -> None:
         raise CastError(f"run {run_id} was trained on {missing[0]}, which this config no longer reads")
 
 
+def _check_same_base(run_id: int, recorded: dict | None, now: dict) -> None:
+    from ..models.identity import base_model_difference
+
+    difference = base_model_difference(recorded, now)
+    if difference:
+        raise CastError(f"run {run_id} cannot be resumed on another base model: {difference}")
+
+
 def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, cancel: CancelToken | None,
                       save_model: bool, checkpoint: bool, resume_from=None) -> RunResult:
     """Train, test, save and record; every failure during training ends as a recorded status."""
@@ -271,7 +284,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
         for split, (predicted, gold) in test.pop("predictions").items():
             store.save_predictions(run_id, split, predicted, gold)
         if save_model:
-            artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels)
+            artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels, prepared.base)
     except RunCancelled as exc:
         status, reason = "cancelled", str(exc)
     except KeyboardInterrupt:
@@ -346,13 +359,13 @@ def check_disk_space(folder: Path, needed: int, checkpoint: bool) -> None:
                         + (", or pass --no-checkpoint" if checkpoint else ""))
 
 
-def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str]) -> Path:
-    """Save the trained weights as a sparse delta against the base model."""
+def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str], base: dict | None = None) -> Path:
+    """Save the trained weights as a sparse delta against the base model (``base``: its identity)."""
     from ..export.delta import save_delta
 
     path = store.artifact_dir(run_id) / "delta.safetensors"
     save_delta(method.export_model(model), path, base_model=config.model, labels=labels,
-               method=config.method.to_dict(), extra=getattr(method, "export_info", lambda: {})())
+               method=config.method.to_dict(), extra=getattr(method, "export_info", lambda: {})(), base=base)
     return path
 
 
