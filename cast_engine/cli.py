@@ -351,7 +351,7 @@ def _add_executor_options(parser) -> None:
     group.add_argument("--workers", type=int, default=1,
                        help="Trials at once: local worker processes (one per GPU where there are GPUs); "
                             "with ray and no --address, the CPUs of the local Ray instance (default: 1).")
-    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001).")
+    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001); without it, a Ray instance of its own on 127.0.0.1.")
     group.add_argument("--threads-per-trial", type=int, default=None,
                        help="CPU threads per trial (default: the cores shared among the workers; 1 with ray).")
 

@@ -127,11 +127,34 @@ class SweepTables:
 
     # -- whole trials ---------------------------------------------------
 
+    # Columns a trial never sets: the store assigns them (the artifact folder is derived, never taken).
+    _STORE_OWNED_RUN_COLUMNS = frozenset({"id", "sweep_id", "trial_key", "artifact_dir"})
+
+    def _check_trial_record(self, record) -> None:
+        """StoreError unless a trial record (which may come from another host) holds only known run
+        columns and plain file names, before any of it reaches the store or the disk."""
+        run = getattr(record, "run", None)
+        if not isinstance(run, dict):
+            raise StoreError(f"a trial record's run must be a dict, got {type(run).__name__}")
+        allowed = set(self._run_columns()) - self._STORE_OWNED_RUN_COLUMNS
+        unknown = sorted(repr(name) for name in run if not isinstance(name, str) or name not in allowed)
+        if unknown:
+            raise StoreError(f"a trial record names run columns the store does not have or sets itself: {', '.join(unknown)}")
+        artifacts = getattr(record, "artifacts", None)
+        if not isinstance(artifacts, dict):
+            raise StoreError(f"a trial record's artifacts must be a dict, got {type(artifacts).__name__}")
+        for name, data in artifacts.items():
+            if not is_plain_file_name(name):
+                raise StoreError(f"a trial record's file name {name!r} is not a plain file name")
+            if not isinstance(data, bytes):
+                raise StoreError(f"a trial record's file {name!r} holds {type(data).__name__}, not bytes")
+
     def record_trial(self, record, *, sweep_id: int | None = None, trial_key: str | None = None) -> int:
         """Write a finished trial (run, epochs, masks, predictions) in one transaction,
         then its model files into the run's artifact folder; return the run id."""
         from cast_engine.store.db import FINAL_STATUSES, _check_status, _split_metrics, _to_json
 
+        self._check_trial_record(record)
         run = dict(record.run)
         _check_status(run["status"], FINAL_STATUSES)
         run.update(sweep_id=sweep_id, trial_key=trial_key)
@@ -153,3 +176,10 @@ class SweepTables:
             for name, data in record.artifacts.items():
                 (folder / name).write_bytes(data)
         return run_id
+
+
+def is_plain_file_name(name) -> bool:
+    """True for a non-empty file name without path separators, NUL, or a '.'/'..' meaning."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "\0" in name:
+        return False
+    return not any(sep in name for sep in ("/", "\\", os.sep, os.altsep or "/"))
