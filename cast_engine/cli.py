@@ -246,15 +246,17 @@ def cmd_sweep(args) -> int:
     from .experiments.sweep import run_sweep
     from .store import RunStore
 
-    with RunStore(args.db) as store:
-        if args.resume is not None and not args.grid:
-            spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
-        else:
-            config = config_from_args(args)
-            config.data.data = absolute_data(config.data.data)
-            grid = dict(parse_axis(text) for text in args.grid or [])
-            spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
+    spec, trials = None, None
+    if args.resume is None or args.grid:  # a bad grid is refused before the store is opened (or created)
+        config = config_from_args(args)
+        config.data.data = absolute_data(config.data.data)
+        grid = dict(parse_axis(text) for text in args.grid or [])
+        spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()
+    with RunStore(args.db) as store:
+        if spec is None:
+            spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
+            trials = spec.trials()
         print(f"{len(trials)} trials; executor {args.executor}" + (f" with {args.workers} workers" if args.workers > 1 else ""))
         with _sweep_interrupt() as cancel:
             result = run_sweep(spec, store=store, executor=_executor(args), resume=args.resume, new=args.new,
