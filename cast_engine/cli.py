@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
+import re
 import sys
 from typing import Sequence
 
@@ -456,9 +458,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintableOnly(io.TextIOBase):
+    """A text stream that writes control characters (terminal escape codes in a run name, a
+    data file's text or an error message) as visible escapes instead of passing them to the terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # not \t \n \r
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (but tab, newline and carriage return: progress bars) written as ``\\xNN``/``\\uNNNN`` escapes."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PrintableOnly(sys.stdout), _PrintableOnly(sys.stderr)
     try:
         return args.func(args)
     except CastError as exc:
@@ -467,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cast: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 if __name__ == "__main__":

@@ -441,7 +441,7 @@ def _stringify(value: Any) -> str:
 
 
 def _root_message(exc: BaseException) -> str:
-    """The message of the innermost cause (datasets wraps pandas/pyarrow errors)."""
+    """The message of the innermost cause (pyarrow wraps its own errors)."""
     seen = set()
     while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
         seen.add(id(exc))

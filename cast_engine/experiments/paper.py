@@ -89,6 +89,8 @@ def absolute_data(data: str) -> str:
     'demo', 'upstream' and URLs stay as they are."""
     from pathlib import Path
 
+    if not data.strip():
+        return data  # '' is refused by the loader, never taken as the current folder
     path = Path(data).expanduser()
     return str(path.resolve()) if data not in ("demo", "upstream") and path.exists() else data
 

@@ -95,10 +95,15 @@ def load_classifier(spec: str, labels: list[str], revision: str | None = None):
         id2label=dict(enumerate(labels)),
         label2id={name: i for i, name in enumerate(labels)},
     )
+    if Path(path).is_dir():
+        _check_tokenizer_files(spec, Path(path))
     try:
         model, info, tokenizer = _from_pretrained(path, Path(path).exists(), kwargs, revision)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 (transformers, tokenizers and safetensors raise many types for a damaged folder)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if Path(path).is_dir():
+            raise ModelError(f"model {spec!r}: the folder {path} could not be loaded ({type(exc).__name__}: {first}); "
+                             "a weights or tokenizer file may be damaged or incomplete") from None
         raise ModelError(
             f"model {spec!r} could not be loaded: not a local model folder, and not a Hugging Face model id "
             f"that could be fetched ({first})"
@@ -110,6 +115,16 @@ def load_classifier(spec: str, labels: list[str], revision: str | None = None):
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _check_tokenizer_files(spec: str, folder: Path) -> None:
+    """ModelError naming the folder when it holds no tokenizer (a model folder saved without one)."""
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(f"model {spec!r}: the folder {folder} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); "
+                         "save the tokenizer beside the model (tokenizer.save_pretrained(folder))")
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -113,9 +113,26 @@ def _to_json(value: Any, what: str) -> str | None:
         raise StoreError(f"{what} cannot be stored as JSON: {exc}") from None
 
 
+class _Unreadable(Exception):
+    """A JSON cell that does not decode (a damaged row): the row is shown, the cell is not."""
+
+
 def _from_json(text: str | None) -> Any:
-    """Decode JSON text; NULL stays None."""
-    return None if text is None else json.loads(text)
+    """Decode JSON text; NULL stays None; _Unreadable for a damaged cell."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        raise _Unreadable() from None
+
+
+def _from_json_or(text: str | None, fallback: Any) -> Any:
+    """Decode JSON text, or ``fallback`` for a damaged cell (one bad row never hides the others)."""
+    try:
+        return _from_json(text)
+    except _Unreadable:
+        return fallback
 
 
 def _to_number(value: Any, what: str) -> float | None:
@@ -589,7 +606,7 @@ class RunStore(SweepTables):
             if existing is None:
                 self._insert_epoch(conn, run_id, epoch, stage, columns, extras)
             else:
-                merged = {**(_from_json(existing[0]) or {}), **extras}
+                merged = {**(_from_json_or(existing[0], {}) or {}), **extras}
                 self._update_epoch(conn, run_id, epoch, stage, columns, merged)
 
     def _insert_epoch(self, conn, run_id, epoch, stage, columns, extras) -> None:
@@ -615,7 +632,7 @@ class RunStore(SweepTables):
         )
         result = []
         for row in rows:
-            extras = _from_json(row.pop("metrics")) or {}
+            extras = _from_json_or(row.pop("metrics"), {}) or {}
             row.pop("id")
             result.append({**row, **extras})
         return result
@@ -677,7 +694,11 @@ def _decode(row: dict[str, Any], table: str) -> dict[str, Any]:
     """Decode the JSON columns of a row of ``table`` in place and return it."""
     for column in JSON_COLUMNS[table]:
         if column in row:
-            row[column] = _from_json(row[column])
+            try:
+                row[column] = _from_json(row[column])
+            except _Unreadable:  # shown as empty, and named, so the rest of the history stays readable
+                row[column] = {}
+                row.setdefault("unreadable", []).append(column)
     return row
 
 

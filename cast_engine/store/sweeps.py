@@ -75,9 +75,9 @@ class SweepTables:
         return [self._decode_sweep(row) for row in self._read(f"SELECT * FROM sweeps{where} ORDER BY id DESC", params)]
 
     def _decode_sweep(self, row: dict[str, Any]) -> dict[str, Any]:
-        from cast_engine.store.db import _from_json, pid_is_alive
+        from cast_engine.store.db import _from_json_or, pid_is_alive
 
-        row["spec"] = _from_json(row["spec"])
+        row["spec"] = _from_json_or(row["spec"], None)  # a damaged spec: listed, but it cannot be resumed
         done = self._read(
             "SELECT COUNT(DISTINCT trial_key) AS n FROM runs WHERE sweep_id = ? AND status = 'completed'", (row["id"],))
         row["done"] = done[0]["n"]
@@ -120,10 +120,15 @@ class SweepTables:
 
     def predictions(self, run_id: int) -> dict[str, dict[str, list[int]]]:
         """{split: {'predicted': [...], 'gold': [...]}} of a run; empty when none were kept."""
-        from cast_engine.store.db import _from_json
+        from cast_engine.store.db import _from_json_or
 
         rows = self._read("SELECT split, predicted, gold FROM predictions WHERE run_id = ?", (run_id,))
-        return {row["split"]: {"predicted": _from_json(row["predicted"]), "gold": _from_json(row["gold"])} for row in rows}
+        found = {}
+        for row in rows:  # a damaged row of predictions counts as none stored (compare then says so)
+            predicted, gold = _from_json_or(row["predicted"], None), _from_json_or(row["gold"], None)
+            if isinstance(predicted, list) and isinstance(gold, list):
+                found[row["split"]] = {"predicted": predicted, "gold": gold}
+        return found
 
     # -- whole trials ---------------------------------------------------
 

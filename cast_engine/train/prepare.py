@@ -14,7 +14,7 @@ def load_data(cfg: DataConfig) -> CadDataset:
 
     columns = [c.strip() for c in cfg.text_columns.split(",") if c.strip()] or None
     dataset = load_cad(
-        cfg.data or "demo", cfg.task, cfg.variant or None,  # the loader picks the default variant of the source
+        cfg.data, cfg.task, cfg.variant or None,  # the loader picks the default variant of the source; '' is refused
         text_columns=columns, label_column=cfg.label_column or None,
         pair_column=cfg.pair_column or None, revision_file=cfg.revision_file or None,
     )
