@@ -33,15 +33,30 @@ def test_reading_a_dataset_peaks_at_about_three_times_the_file(big_csv):
 
 def test_a_file_too_big_for_memory_is_refused_before_it_is_read(big_csv, monkeypatch):
     monkeypatch.setattr(reading, "available_memory", lambda: 40_000_000)
-    opened = []
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(reading, "_check_text", never)
+    monkeypatch.setattr(reading, "_parse_delimited", never)
     with pytest.raises(DataError) as info:
         read_table(big_csv)
     message = str(info.value)
     assert str(big_csv) in message
-    assert "file is 0.03 GB" in message and "about 0.08 GB of memory" in message and "0.04 GB is available" in message
-    assert big_csv not in opened and str(big_csv) not in map(str, opened)
+    needed = reading.read_memory_estimate(big_csv, big_csv.stat().st_size)
+    assert 2 * big_csv.stat().st_size < needed < 3 * big_csv.stat().st_size  # reviews: about 2.1x the file
+    assert f"file is 0.03 GB; reading it takes about {needed / 1e9:.2f} GB of memory and 0.04 GB is available" in message
+
+
+def test_the_estimate_follows_the_rows(tmp_path):
+    """Rows of a few words cost more per byte than reviews: the up-front estimate knows it."""
+    short = tmp_path / "short.csv"
+    short.write_text("pair_id,role,label,text\n" + "".join(
+        f"p{i},original,Positive,a good film {i}\np{i},revised,Negative,a bad film {i}\n" for i in range(60_000)))
+    size = short.stat().st_size
+    estimate = reading.read_memory_estimate(short, size)
+    measured = read_memory.measure("cast", short)["added_bytes"]
+    assert estimate > 10 * size and measured <= estimate, (measured / size, estimate / size)
 
 
 def test_a_read_stops_when_asked(big_csv):

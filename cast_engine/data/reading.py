@@ -36,8 +36,10 @@ TABLE_FORMATS = {
 }
 _SEPARATORS = {"csv": ",", "tsv": "\t"}
 _CHUNK = 1 << 20
-# Peak memory of reading a text table, in multiples of its size (bench/read_memory.py measures it).
-READ_MEMORY_FACTOR = 3
+# Peak memory of reading a text table: a multiple of its size plus the Python objects of each row
+# (bench/read_memory.py measures both).
+READ_MEMORY_FACTOR = 1
+READ_MEMORY_PER_ROW = 900
 _SHORT = 24  # cells up to this length are shared between rows (labels, splits, roles repeat)
 _KIND_NAMES = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
                stat.S_IFSOCK: "a socket"}
@@ -177,12 +179,32 @@ def available_memory() -> int | None:
 
 def check_memory_for(path: Path, size: int) -> None:
     """DataError, with the numbers, when reading a file of ``size`` bytes would not fit in memory."""
-    needed = READ_MEMORY_FACTOR * size
     available = available_memory()
-    if available is not None and needed > available:
+    if available is None:
+        return
+    needed = read_memory_estimate(path, size)
+    if needed > available:
         raise DataError(f"file is {_gigabytes(size)}; reading it takes about {_gigabytes(needed)} of memory and "
                         f"{_gigabytes(available)} is available: use a smaller file (or split it into train, dev and test files)",
                         path)
+
+
+def read_memory_estimate(path: Path, size: int) -> int:
+    """Bytes reading a file of ``size`` bytes takes: its text, plus the Python objects of
+    each row (fitted to bench/read_memory.py: 2.1× a file of reviews, 20× a file of three-word rows)."""
+    if table_format(path) == "parquet":  # compressed: the text inside is larger than the file
+        try:
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(path).metadata
+            text = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            return int(READ_MEMORY_FACTOR * max(size, text) + READ_MEMORY_PER_ROW * meta.num_rows)
+        except Exception:  # noqa: BLE001 (not a readable Parquet file: reading it says why)
+            return READ_MEMORY_FACTOR * size
+    with open(path, "rb") as handle:
+        sample = handle.read(_CHUNK)
+    rows = size * max(1, sample.count(b"\n")) / max(1, len(sample))
+    return int(READ_MEMORY_FACTOR * size + READ_MEMORY_PER_ROW * rows)
 
 
 def _gigabytes(count: int) -> str:
