@@ -125,7 +125,7 @@ def _run_in_terminal(start) -> int:
 def cmd_runs(args) -> int:
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         runs = store.list_runs(method=args.method, task=args.task, variant=args.variant, status=args.status, limit=args.limit)
     if not runs:
         print(f"no runs in {store.path}")
@@ -135,8 +135,8 @@ def cmd_runs(args) -> int:
     for r in runs:
         combined = (r.get("results") or {}).get("combined")
         score = f"{100 * combined:8.1f}" if isinstance(combined, (int, float)) else f"{'-':>8}"
-        print(f"{r['id']:>4}  {r['status']:<11} {r['method']:<9} {r['task']:<9} {r['variant'] or '':<7} "
-              f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  {r['started_at'][:19]}")
+        print(f"{r['id']:>4}  {r['status'] or '':<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
+              f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  {(r['started_at'] or '-')[:19]}")
     return 0
 
 
@@ -144,7 +144,7 @@ def cmd_show(args) -> int:
     from .store import RunStore
     from .train.runner import resume_problem
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         run = store.get_run(args.run)
         epochs = store.epochs(args.run)
         masks = store.masks(args.run)
@@ -183,7 +183,7 @@ def cmd_export(args) -> int:
     from .export import export_run
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         out = export_run(store, args.run, args.format, args.out)
     print(f"exported run {args.run} as {args.format} to {out}")
     return 0
@@ -278,7 +278,7 @@ def _sweep_interrupt():
 def cmd_sweeps(args) -> int:
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         sweeps = store.list_sweeps()
     if not sweeps:
         print(f"no sweeps in {store.path}")
@@ -335,7 +335,7 @@ def cmd_compare(args) -> int:
     from .evaluate.significance import compare_runs
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         runs_a = [store.get_run(i) for i in args.a]
         runs_b = [store.get_run(i) for i in args.b]
         result = compare_runs(store, runs_a, runs_b, samples=args.samples)

@@ -23,11 +23,12 @@ VERSION = "1"
 
 @torch.no_grad()
 def save_delta(model, path: Path, *, base_model: str, labels: list[str], method: dict, extra: dict | None = None,
-               base: dict | None = None) -> Path:
+               base: dict | None = None, owner: tuple[str, int] | None = None) -> Path:
     """Write ``model`` as a delta against a fresh load of ``base_model``.
 
     ``base`` is the base model's identity (models.identity): where it lives, its revision
     and a hash of its weights, so that the delta is applied to the same weights later.
+    ``owner`` is (store id, run id): the run whose model this is.
     """
     from safetensors.torch import save_file
 
@@ -60,6 +61,8 @@ def save_delta(model, path: Path, *, base_model: str, labels: list[str], method:
         "extra": json.dumps(extra or {}),
         "base": json.dumps(base or {}),
     }
+    if owner is not None and owner[0]:
+        meta.update(store_id=str(owner[0]), run_id=str(int(owner[1])))
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=meta)
     return path

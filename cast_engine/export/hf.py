@@ -16,10 +16,16 @@ FORMATS = ("hf", "delta")
 
 def run_artifact(store, run_id: int) -> Path:
     """The saved delta of a run; StoreError if the run has none."""
+    from ..store.stamps import owner_problem
+
     run = store.get_run(run_id)
-    path = store.artifact_dir(run_id) / "delta.safetensors"
+    path = store.artifact_dir(run_id, create=False) / "delta.safetensors"
     if not path.exists():
         raise StoreError(f"run {run_id} ({run['status']}) has no saved model: only completed runs save one")
+    _, meta = read_delta(path)
+    problem = owner_problem(meta, store.store_id, run_id, f"the saved model {path}")
+    if problem:
+        raise StoreError(problem)
     return path
 
 

@@ -34,7 +34,9 @@ import platformdirs
 from sqlite_utils import Database
 
 from cast_engine.errors import StoreError
-from cast_engine.store.migrations import apply_migrations
+from cast_engine.store.locks import OwnerLock, is_held
+from cast_engine.store.migrations import MIGRATIONS, apply_migrations, is_cast_store, meta_value, unknown_migrations
+from cast_engine.store.places import backup_copy, run_folder, run_lock
 from cast_engine.store.sweeps import SweepTables
 
 RUN_STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
@@ -236,6 +238,16 @@ def _open_connection(path: Path) -> sqlite3.Connection:
         raise StoreError(f"cannot open run store {path}: {exc}") from exc
 
 
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Connect to an existing file without creating it or anything beside it; StoreError otherwise."""
+    if not path.is_file():
+        raise StoreError(f"no run store at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open run store {path}: {exc}") from exc
+
+
 def _configure(db: Database, path: Path) -> None:
     """Set busy timeout, WAL journal, synchronous=NORMAL and foreign keys."""
     db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
@@ -254,28 +266,73 @@ class RunStore(SweepTables):
     """Runs, per-epoch metrics and sparsity masks in one SQLite file.
 
     ``RunStore(path=None)`` opens (and creates) ``path`` or ``default_db_path()``,
-    applies pending schema migrations and marks runs whose process has ended as
-    interrupted. Use it from the thread that opened it only (see module doc).
+    copies the file to a backup beside it before applying pending schema
+    migrations, and marks runs whose owner no longer holds their lock as
+    interrupted. ``read_only=True`` opens only an existing run store and never
+    writes to it (older stores are migrated in memory). A store made by a newer
+    version (migrations this one does not know) is opened read-only, with a
+    warning naming the version. Use it from the thread that opened it only.
     """
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False):
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self._owner_thread = threading.get_ident()
         self._db: Database | None = None
-        conn = _open_connection(self.path)
+        self._held: dict[str, OwnerLock] = {}
+        self.read_only_reason: str | None = "opened read-only" if read_only else None
+        self.backup_path: Path | None = None
+        conn = _open_read_only(self.path) if read_only else _open_connection(self.path)
         try:
             self._db = Database(conn)
-            _configure(self._db, self.path)
-            apply_migrations(self._db)
+            self._prepare_schema(read_only)
+            self.store_id = meta_value(self._db, "store_id")
         except (sqlite3.Error, OSError) as exc:
             conn.close()
             self._db = None
             raise StoreError(f"cannot open run store {self.path}: {exc}") from exc
-        try:
-            self.mark_interrupted()
         except BaseException:
-            self.close()
+            conn.close()
+            self._db = None
             raise
+        if self.read_only_reason is None:
+            try:
+                self.mark_interrupted()
+            except BaseException:
+                self.close()
+                raise
+
+    def _prepare_schema(self, read_only: bool) -> None:
+        """Check what the file is, then migrate it (a backup first), in memory when read-only."""
+        db = self._db
+        has_tables = bool(db.table_names())
+        if has_tables and not is_cast_store(db):
+            raise StoreError(f"{self.path} is not a CAST Studio run store (an SQLite file of another program); "
+                             "nothing was changed: give another --db")
+        newer = unknown_migrations(db)
+        if newer:
+            made_by = meta_value(db, "migrated_by") or "a newer version of CAST Studio"
+            self.read_only_reason = (f"run store {self.path} was made by {made_by} (schema {', '.join(newer)}, unknown "
+                                     "to this version): it is open read-only; use that version to change it")
+            warnings.warn(self.read_only_reason, stacklevel=3)
+            return
+        if read_only:
+            if MIGRATIONS.pending(db):  # an older store: read it through a migrated copy in memory
+                memory = sqlite3.connect(":memory:")
+                db.conn.backup(memory)
+                db.conn.close()
+                self._db = db = Database(memory)
+                apply_migrations(db)
+            return
+        _configure(db, self.path)
+        if has_tables and MIGRATIONS.pending(db):
+            self.backup_path = backup_copy(db.conn, self.path)
+            warnings.warn(f"run store {self.path} is being updated to this version's schema; "
+                          f"a copy of it as it was is at {self.backup_path}", stacklevel=3)
+        apply_migrations(db)
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
 
     # -- lifetime -------------------------------------------------------
 
@@ -294,6 +351,9 @@ class RunStore(SweepTables):
         if self._db is None:
             return
         self._check_thread()
+        for lock in self._held.values():
+            lock.release()
+        self._held.clear()
         self._db.close()
         self._db = None
 
@@ -321,6 +381,8 @@ class RunStore(SweepTables):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One short BEGIN IMMEDIATE transaction; sqlite errors become StoreError."""
+        if self.read_only_reason is not None:
+            raise StoreError(f"cannot write: {self.read_only_reason}")
         conn = self._database().conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -404,14 +466,19 @@ class RunStore(SweepTables):
         marks = ", ".join("?" for _ in row)
         with self._write() as conn:
             cursor = conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))
-            return int(cursor.lastrowid)
+            run_id = int(cursor.lastrowid)
+            # held before the row is visible to others: no process can find it running and unowned
+            self._hold(run_lock(self.path, self.store_id, run_id), f"run {run_id}")
+        return run_id
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of a run (dicts/lists stored as JSON); unknown columns are refused."""
         if not fields:
             return
-        known = set(self._run_columns()) - {"id"}
+        known = set(self._run_columns()) - {"id", "artifact_dir"}
         for field in fields:
+            if field == "artifact_dir":
+                raise StoreError("artifact_dir is derived from the store's location and identity; it cannot be set")
             if field not in known:
                 raise StoreError(f"runs in {self.path} has no column {field!r}")
         if "status" in fields:
@@ -450,13 +517,19 @@ class RunStore(SweepTables):
                 "WHERE id = ?",
                 (status, reason, results_json, best_epoch, finished_at, wall_time_s, run_id),
             )
+        self._let_go(run_lock(self.path, self.store_id, run_id))
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """Return one run as a dict with JSON columns decoded."""
         rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise StoreError(f"no run {run_id} in {self.path}")
-        return _decode(rows[0], "runs")
+        return self._with_folder(_decode(rows[0], "runs"))
+
+    def _with_folder(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A run row with its artifact folder derived from this store (a stored path is never used)."""
+        row["artifact_dir"] = str(run_folder(self.path, self.store_id, row["id"])) if self.store_id else None
+        return row
 
     def list_runs(
         self,
@@ -495,7 +568,7 @@ class RunStore(SweepTables):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(_check_int(limit, "limit"))
-        return [_decode(row, "runs") for row in self._read(sql, params)]
+        return [self._with_folder(_decode(row, "runs")) for row in self._read(sql, params)]
 
     def reopen_run(self, run_id: int, *, epochs_kept: int, masks_kept: int) -> None:
         """Make a stopped run 'running' again in this process, to resume it from a checkpoint.
@@ -503,8 +576,18 @@ class RunStore(SweepTables):
         Keeps the epoch rows up to ``epochs_kept`` and the first ``masks_kept``
         mask rows (what existed when the checkpoint was written); the rest,
         and any test predictions, are deleted so the resumed run writes them
-        once. Refuses runs that are running or completed.
+        once. Refuses runs that are running or completed, and a run whose lock another
+        process holds (it is being resumed there).
         """
+        lock = run_lock(self.path, self.store_id, run_id)
+        self._hold(lock, f"run {run_id}")
+        try:
+            self._reopen(run_id, epochs_kept, masks_kept)
+        except BaseException:
+            self._let_go(lock)
+            raise
+
+    def _reopen(self, run_id: int, epochs_kept: int, masks_kept: int) -> None:
         with self._write() as conn:
             status = self._require_run(conn, run_id)["status"]
             if status not in RESUMABLE_STATUSES:
@@ -523,53 +606,73 @@ class RunStore(SweepTables):
 
         The checkpoint (gigabytes for a large model) can only resume this run,
         so it goes too; saved model files in the artifact folder are left on disk.
+        A running run is refused: whether it runs is asked of its lock inside the
+        deleting transaction, so a run started or resumed meanwhile is never deleted.
         """
         with self._write() as conn:
-            self._require_run(conn, run_id)
-            folder = conn.execute("SELECT artifact_dir FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            status = self._require_run(conn, run_id)["status"]
+            if status == "running" and self.run_is_alive(run_id):
+                raise StoreError(f"run {run_id} is running (a process holds its lock): stop it before deleting it")
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM masks WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        if folder:
-            for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".partial"):
-                (Path(folder) / name).unlink(missing_ok=True)
+        folder = run_folder(self.path, self.store_id, run_id)
+        for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".partial"):
+            (folder / name).unlink(missing_ok=True)
 
-    def artifact_dir(self, run_id: int) -> Path:
-        """``<db folder>/artifacts/<run_id>``, created (and recorded on the run) on demand."""
-        folder = self.path.parent / "artifacts" / str(run_id)
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            conn.execute(
-                "UPDATE runs SET artifact_dir = ? WHERE id = ? AND artifact_dir IS NULL",
-                (str(folder), run_id),
-            )
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create artifact folder {folder}: {exc.strerror or exc}") from exc
+    def artifact_dir(self, run_id: int, *, create: bool = True) -> Path:
+        """The run's folder, ``<store file>.artifacts/<store id>/<run id>``: derived from this store's
+        location and identity, never read from a row (``create=False``: only the path)."""
+        if self.store_id is None:
+            raise StoreError(f"run store {self.path} has no identity (it is open read-only and older than this version)")
+        if not self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
+            raise StoreError(f"no run {run_id} in {self.path}")
+        folder = run_folder(self.path, self.store_id, run_id)
+        if create and not self.read_only:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create artifact folder {folder}: {exc.strerror or exc}") from exc
         return folder
 
-    def mark_interrupted(self) -> list[int]:
-        """Mark this host's 'running' runs whose process is gone as 'interrupted'.
+    # -- owners ---------------------------------------------------------
 
-        Runs of other hosts are left alone (their pids mean nothing here).
-        Returns the ids that were marked.
+    def run_is_alive(self, run_id: int) -> bool:
+        """Whether a process (this one included) holds the run's lock: it is running now."""
+        path = run_lock(self.path, self.store_id, run_id)
+        return str(path) in self._held or is_held(path)
+
+    def _hold(self, path: Path, what: str) -> None:
+        """Take the owner lock at ``path`` for this store object; StoreError when another owner has it."""
+        if str(path) in self._held or is_held(path):
+            raise StoreError(f"{what} is in use by another process (it holds {path})")
+        self._held[str(path)] = OwnerLock(path, what).acquire()
+
+    def _let_go(self, path: Path) -> None:
+        lock = self._held.pop(str(path), None)
+        if lock is not None:
+            lock.release()
+
+    def mark_interrupted(self) -> list[int]:
+        """Mark 'running' runs whose lock no process holds as 'interrupted'; return their ids.
+
+        The lock, not a process id, says whether a run's process lives: a reused pid
+        or a host name shared by two machines cannot keep a dead run 'running'.
         """
-        host = socket.gethostname()
-        candidates = self._read(
-            "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
-        )
-        dead = [row for row in candidates if row["pid"] is None or not pid_is_alive(row["pid"])]
+        candidates = self._read("SELECT id, pid, host FROM runs WHERE status = 'running'")
+        dead = [row for row in candidates if not self.run_is_alive(row["id"])]
         if not dead:
             return []
         marked = []
         now = utc_now()
         with self._write() as conn:
             for row in dead:
+                if self.run_is_alive(row["id"]):  # taken meanwhile (a resume): asked again inside the write
+                    continue
                 reason = (
-                    f"process {row['pid']} ended without finishing "
-                    f"(found gone on host {host} at {now})"
+                    f"process {row['pid']} on {row['host']} ended without finishing "
+                    f"(no process held the run's lock at {now})"
                 )
                 cursor = conn.execute(
                     "UPDATE runs SET status = 'interrupted', reason = ?, finished_at = ? "

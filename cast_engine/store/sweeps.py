@@ -27,6 +27,8 @@ class SweepTables:
         """Insert a sweep in status 'running' owned by this process; return its id."""
         from cast_engine.store.db import _to_json, utc_now
 
+        from cast_engine.store.places import sweep_lock
+
         now = utc_now()
         with self._write() as conn:
             cursor = conn.execute(
@@ -34,17 +36,38 @@ class SweepTables:
                 "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (name, kind, _to_json(dict(spec), "spec"), spec_hash, n_trials, now, now, os.getpid(), socket.gethostname()),
             )
-            return int(cursor.lastrowid)
+            sweep_id = int(cursor.lastrowid)
+            self._hold(sweep_lock(self.path, self.store_id, sweep_id), f"sweep {sweep_id}")
+        return sweep_id
 
     def claim_sweep(self, sweep_id: int) -> None:
-        """Mark a sweep 'running' again, owned by this process (on resume)."""
+        """Mark a sweep 'running' again, owned by this process (on resume); StoreError when another
+        process runs it now (it holds the sweep's lock): one sweep has one owner."""
+        from cast_engine.store.places import sweep_lock
+
+        lock = sweep_lock(self.path, self.store_id, sweep_id)
+        if str(lock) not in self._held:
+            self._hold(lock, f"sweep {sweep_id}")
         self._set_sweep(sweep_id, status="running", pid=os.getpid(), host=socket.gethostname())
 
     def finish_sweep(self, sweep_id: int, status: str) -> None:
         """Record how a sweep ended: completed, stopped or failed."""
+        from cast_engine.store.places import sweep_lock
+
         if status not in SWEEP_STATUSES[1:]:
             raise StoreError(f"unknown sweep status {status!r}; expected one of {', '.join(SWEEP_STATUSES[1:])}")
         self._set_sweep(sweep_id, status=status, pid=None)
+        self._let_go(sweep_lock(self.path, self.store_id, sweep_id))
+
+    def sweep_is_alive(self, sweep_id: int) -> bool:
+        """Whether a process (this one included) holds the sweep's lock: it runs now."""
+        from cast_engine.store.locks import is_held
+        from cast_engine.store.places import sweep_lock
+
+        if self.store_id is None:
+            return False
+        path = sweep_lock(self.path, self.store_id, sweep_id)
+        return str(path) in self._held or is_held(path)
 
     def _set_sweep(self, sweep_id: int, **fields: Any) -> None:
         from cast_engine.store.db import utc_now
@@ -61,7 +84,10 @@ class SweepTables:
         rows = self._read("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
         if not rows:
             raise StoreError(f"no sweep {sweep_id} in {self.path}")
-        return self._decode_sweep(rows[0])
+        sweep = self._decode_sweep(rows[0])
+        if sweep["spec"] is None:
+            raise StoreError(f"sweep {sweep_id} in {self.path} has a damaged grid (not readable JSON): it cannot be resumed")
+        return sweep
 
     def list_sweeps(self, *, kind: str | None = None, spec_hash: str | None = None) -> list[dict[str, Any]]:
         """Sweeps, newest first, each with ``done`` (completed trials) and ``state``:
@@ -75,14 +101,13 @@ class SweepTables:
         return [self._decode_sweep(row) for row in self._read(f"SELECT * FROM sweeps{where} ORDER BY id DESC", params)]
 
     def _decode_sweep(self, row: dict[str, Any]) -> dict[str, Any]:
-        from cast_engine.store.db import _from_json_or, pid_is_alive
+        from cast_engine.store.db import _from_json_or
 
         row["spec"] = _from_json_or(row["spec"], None)  # a damaged spec: listed, but it cannot be resumed
         done = self._read(
             "SELECT COUNT(DISTINCT trial_key) AS n FROM runs WHERE sweep_id = ? AND status = 'completed'", (row["id"],))
         row["done"] = done[0]["n"]
-        alive = row["host"] != socket.gethostname() or (row["pid"] is not None and pid_is_alive(row["pid"]))
-        row["state"] = "interrupted" if row["status"] == "running" and not alive else row["status"]
+        row["state"] = "interrupted" if row["status"] == "running" and not self.sweep_is_alive(row["id"]) else row["status"]
         return row
 
     def sweep_runs(self, sweep_id: int, status: str | None = "completed") -> list[dict[str, Any]]:
@@ -177,9 +202,11 @@ class SweepTables:
             for split, (predicted, gold) in record.predictions.items():
                 self._insert_predictions(conn, run_id, split, predicted, gold)
         if record.artifacts:
+            from cast_engine.store.stamps import stamp_owner
+
             folder = self.artifact_dir(run_id)
             for name, data in record.artifacts.items():
-                (folder / name).write_bytes(data)
+                (folder / name).write_bytes(stamp_owner(name, data, self.store_id, run_id))
         return run_id
 
 

@@ -63,6 +63,8 @@ class Checkpoint:
     carry: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     resumes: list[dict] = field(default_factory=list)
     masks_done: int = 0
+    store_id: str = ""  # the owner: a checkpoint is loaded only for this store's run run_id
+    run_id: int = 0
 
     def to_payload(self) -> dict:
         payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -73,6 +75,8 @@ class Checkpoint:
     @classmethod
     def from_payload(cls, payload: dict) -> "Checkpoint":
         payload = dict(payload)
+        payload.setdefault("store_id", "")  # written before checkpoints named their owner
+        payload.setdefault("run_id", 0)
         payload.pop("version", None)
         payload["stage"] = StageState(**payload["stage"])
         return cls(**payload)

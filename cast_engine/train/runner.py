@@ -184,7 +184,10 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     problem = resume_problem(row)
     if problem:
         raise CastError(problem)
-    checkpoint = load_checkpoint(checkpoint_path(Path(row["artifact_dir"])))
+    checkpoint = load_checkpoint(checkpoint_path(store.artifact_dir(run_id, create=False)))
+    if (checkpoint.store_id, checkpoint.run_id) != (store.store_id, run_id):
+        raise CastError(f"the checkpoint of run {run_id} belongs to run {checkpoint.run_id or '?'} of store "
+                        f"{checkpoint.store_id or '(none recorded)'}, not to this store ({store.store_id}): refused")
     config = RunConfig.from_dict(row["config"])
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit)
@@ -270,6 +273,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     trainer.planned_steps = method.planned_steps(trainer)
     if checkpoint:
         trainer.checkpoint_file = checkpoint_path(store.artifact_dir(run_id))
+        trainer.checkpoint_owner = (getattr(store, "store_id", None) or "", run_id)
     if resume_from is not None:
         trainer.resume, trainer.resumes = resume_from, resume_from.resumes
     emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device)))
@@ -365,7 +369,8 @@ def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: 
 
     path = store.artifact_dir(run_id) / "delta.safetensors"
     save_delta(method.export_model(model), path, base_model=config.model, labels=labels,
-               method=config.method.to_dict(), extra=getattr(method, "export_info", lambda: {})(), base=base)
+               method=config.method.to_dict(), extra=getattr(method, "export_info", lambda: {})(), base=base,
+               owner=(getattr(store, "store_id", None), run_id))
     return path
 
 

@@ -81,6 +81,7 @@ class Trainer:
         self.snapshot_device = torch.device("cpu") if on_host else device
         self.stash = OptimizerStash(device)
         self.checkpoint_file = None  # a Path: write a checkpoint after every epoch
+        self.checkpoint_owner: tuple[str, int] = ("", 0)  # (store id, run id) written into each checkpoint
         self._writer: threading.Thread | None = None  # writes the last checkpoint (CUDA)
         self._write_error: tuple[int, OSError] | None = None
         self.resume = None  # a Checkpoint to continue from (consumed by the fit stage it was written in)
@@ -362,7 +363,8 @@ class Trainer:
             optimizer=self.optimizer.state_dict() if in_place else to_host(self.optimizer.state_dict()),
             scheduler=self.scheduler.state_dict(), schedule_steps=self.schedule_steps, rng=rng_state(self.device),
             carry={name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
-            resumes=list(self.resumes), masks_done=self.masks_done)
+            resumes=list(self.resumes), masks_done=self.masks_done,
+            store_id=self.checkpoint_owner[0], run_id=self.checkpoint_owner[1])
         if in_place:
             self._write_checkpoint(checkpoint)
         else:
