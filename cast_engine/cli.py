@@ -78,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             raise ConfigError(f"{_flag(name)} does not apply to method {args.method}")
         values[name] = coerce(fields[name], value) if isinstance(value, str) else value
     config = RunConfig(
-        data=DataConfig(**sections["data"][1]),
+        data=DataConfig(**sections["data"][1]).with_absolute_paths(),  # `cast resume` finds the data from any folder
         train=TrainConfig(**sections["train"][1]),
         method=method_cls(**sections["method"][1]),
         **sections["run"][1],
@@ -90,18 +90,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # --------------------------------------------------------------------- commands
 
 def cmd_run(args) -> int:
-    from .experiments.paper import absolute_data
-    from .train.runner import run
+    from .runs.runner import run
 
     config = config_from_args(args)
-    config.data.data = absolute_data(config.data.data)  # `cast resume` must find the data from any folder
-    if config.data.revision_file:
-        config.data.revision_file = absolute_data(config.data.revision_file)
     return _run_in_terminal(lambda sinks, cancel: run(config, store=args.db, sinks=sinks, cancel=cancel))
 
 
 def cmd_resume(args) -> int:
-    from .train.runner import resume
+    from .runs.runner import resume
 
     return _run_in_terminal(lambda sinks, cancel: resume(args.run, store=args.db, sinks=sinks, cancel=cancel))
 
@@ -109,9 +105,9 @@ def cmd_resume(args) -> int:
 def _run_in_terminal(start) -> int:
     """Run with a progress bar; Ctrl-C stops within one step and the run is saved as cancelled."""
     from .train.events import CancelToken
-    from .train.interrupt import graceful_interrupt
-    from .train.progress import TerminalProgress
-    from .train.runner import result_summary
+    from .runs.interrupt import graceful_interrupt
+    from .runs.progress import TerminalProgress
+    from .runs.runner import result_summary
 
     with TerminalProgress() as progress, graceful_interrupt(CancelToken()) as cancel:
         result = start([progress], cancel)
@@ -142,7 +138,7 @@ def cmd_runs(args) -> int:
 
 def cmd_show(args) -> int:
     from .store import RunStore
-    from .train.runner import resume_problem
+    from .runs.runner import resume_problem
 
     with RunStore(args.db, read_only=True) as store:
         run = store.get_run(args.run)
@@ -191,7 +187,7 @@ def cmd_export(args) -> int:
 
 def cmd_data(args) -> int:
     from .data import dataset_stats, format_stats
-    from .train.prepare import load_data
+    from .runs.dataset import load_data
 
     config = config_from_args(args)
     dataset = load_data(config.data)
@@ -244,14 +240,12 @@ def _sweep_outcome(result) -> int:
 
 def cmd_sweep(args) -> int:
     from .experiments.grid import SweepSpec, parse_axis
-    from .experiments.paper import absolute_data
     from .experiments.sweep import run_sweep
     from .store import RunStore
 
     spec, trials = None, None
     if args.resume is None or args.grid:  # a bad grid is refused before the store is opened (or created)
         config = config_from_args(args)
-        config.data.data = absolute_data(config.data.data)
         grid = dict(parse_axis(text) for text in args.grid or [])
         spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()
@@ -270,7 +264,7 @@ def cmd_sweep(args) -> int:
 def _sweep_interrupt():
     """Ctrl-C stops a sweep as it stops a run: within a step, keeping what finished."""
     from .train.events import CancelToken
-    from .train.interrupt import SWEEP_STOPPING, graceful_interrupt
+    from .runs.interrupt import SWEEP_STOPPING, graceful_interrupt
 
     return graceful_interrupt(CancelToken(), stopping=SWEEP_STOPPING)
 
@@ -355,7 +349,8 @@ def _add_executor_options(parser) -> None:
     group.add_argument("--workers", type=int, default=1,
                        help="Trials at once: local worker processes (one per GPU where there are GPUs); "
                             "with ray and no --address, the CPUs of the local Ray instance (default: 1).")
-    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001); without it, a Ray instance of its own on 127.0.0.1.")
+    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001); without it, "
+                            "a Ray instance of its own on 127.0.0.1.")
     group.add_argument("--threads-per-trial", type=int, default=None,
                        help="CPU threads per trial (default: the cores shared among the workers; 1 with ray).")
 

@@ -21,8 +21,8 @@ from cast_engine.config import DataConfig, RunConfig
 from cast_engine.data import demo_file, load_cad
 from cast_engine.errors import CastError, ConfigError, DataError, ModelError
 from cast_engine.store import RunStore
-from cast_engine.train.prepare import load_data
-from cast_engine.train.runner import run
+from cast_engine.runs.dataset import load_data
+from cast_engine.runs.runner import run
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_ROWS = [json.loads(line) for line in demo_file("sentiment").read_text(encoding="utf-8").splitlines()]

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 
 from cast_engine.errors import CastError, ConfigError, ModelError
@@ -16,7 +15,7 @@ from cast_engine.export import export_run
 from cast_engine.models.identity import weights_sha256
 from cast_engine.store import RunStore
 from cast_engine.train.events import CancelToken, EpochEnded
-from cast_engine.train.runner import resume, run
+from cast_engine.runs.runner import resume, run
 
 
 @pytest.fixture

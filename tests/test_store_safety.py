@@ -20,7 +20,7 @@ from cast_engine.errors import CastError, StoreError
 from cast_engine.store import RunStore
 from cast_engine.store.migrations import MIGRATION_SET, apply_migrations, initial_schema
 from cast_engine.train.events import CancelToken, EpochEnded
-from cast_engine.train.runner import resume, run
+from cast_engine.runs.runner import resume, run
 
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = dict(method="full", task="sentiment", variant="CAD", regime="cad", model="m", seed=1)
@@ -110,7 +110,7 @@ def _stop_after_first_epoch(token):
 def test_checkpoints_and_models_name_their_store_and_run_and_others_are_refused(tiny_config, tmp_path):
     from cast_engine.export import export_run
     from cast_engine.export.delta import read_delta
-    from cast_engine.train.checkpoint import load_checkpoint
+    from cast_engine.runs.checkpoint import load_checkpoint
 
     config = tiny_config("full", max_epochs=3, checkpoint=True)
     with RunStore(tmp_path / "a.sqlite") as a, RunStore(tmp_path / "b.sqlite") as b:

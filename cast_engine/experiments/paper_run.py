@@ -24,7 +24,7 @@ class PaperOutput:
 def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: str = "combined",
               reference: str | None = "full", run: bool = True, cancel=None, on_progress=None) -> PaperOutput:
     """Run the plan's missing trials (``run=False``: only what the store has), then write files."""
-    from ..train.runner import open_store
+    from ..runs.runner import open_store
 
     out = Path(out).expanduser()
     try:

@@ -14,27 +14,26 @@ import socket
 from typing import Any, Mapping
 
 from cast_engine.errors import StoreError
-
-SWEEP_STATUSES = ("running", "completed", "stopped", "failed")
+from cast_engine.store.codec import from_json_or, split_metrics, to_json, utc_now
+from cast_engine.store.locks import is_held
+from cast_engine.store.places import sweep_lock
+from cast_engine.store.stamps import stamp_owner
+from cast_engine.store.status import FINAL_STATUSES, SWEEP_STATUSES, check_status
 
 
 class SweepTables:
-    """Mixed into ``RunStore``: uses its ``_write``/``_read`` helpers."""
+    """Mixed into ``RunStore``: sweeps, predictions and whole trials, written through ``StoreFile._write``."""
 
     # -- sweeps ---------------------------------------------------------
 
     def create_sweep(self, name: str, kind: str, spec: Mapping[str, Any], spec_hash: str, n_trials: int) -> int:
         """Insert a sweep in status 'running' owned by this process; return its id."""
-        from cast_engine.store.db import _to_json, utc_now
-
-        from cast_engine.store.places import sweep_lock
-
         now = utc_now()
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO sweeps (name, kind, status, spec, spec_hash, n_trials, created_at, updated_at, pid, host) "
                 "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (name, kind, _to_json(dict(spec), "spec"), spec_hash, n_trials, now, now, os.getpid(), socket.gethostname()),
+                (name, kind, to_json(dict(spec), "spec"), spec_hash, n_trials, now, now, os.getpid(), socket.gethostname()),
             )
             sweep_id = int(cursor.lastrowid)
             self._hold(sweep_lock(self.path, self.store_id, sweep_id), f"sweep {sweep_id}")
@@ -43,8 +42,6 @@ class SweepTables:
     def claim_sweep(self, sweep_id: int) -> None:
         """Mark a sweep 'running' again, owned by this process (on resume); StoreError when another
         process runs it now (it holds the sweep's lock): one sweep has one owner."""
-        from cast_engine.store.places import sweep_lock
-
         lock = sweep_lock(self.path, self.store_id, sweep_id)
         if str(lock) not in self._held:
             self._hold(lock, f"sweep {sweep_id}")
@@ -52,8 +49,6 @@ class SweepTables:
 
     def finish_sweep(self, sweep_id: int, status: str) -> None:
         """Record how a sweep ended: completed, stopped or failed."""
-        from cast_engine.store.places import sweep_lock
-
         if status not in SWEEP_STATUSES[1:]:
             raise StoreError(f"unknown sweep status {status!r}; expected one of {', '.join(SWEEP_STATUSES[1:])}")
         self._set_sweep(sweep_id, status=status, pid=None)
@@ -61,17 +56,12 @@ class SweepTables:
 
     def sweep_is_alive(self, sweep_id: int) -> bool:
         """Whether a process (this one included) holds the sweep's lock: it runs now."""
-        from cast_engine.store.locks import is_held
-        from cast_engine.store.places import sweep_lock
-
         if self.store_id is None:
             return False
         path = sweep_lock(self.path, self.store_id, sweep_id)
         return str(path) in self._held or is_held(path)
 
     def _set_sweep(self, sweep_id: int, **fields: Any) -> None:
-        from cast_engine.store.db import utc_now
-
         fields["updated_at"] = utc_now()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         with self._write() as conn:
@@ -101,13 +91,12 @@ class SweepTables:
         return [self._decode_sweep(row) for row in self._read(f"SELECT * FROM sweeps{where} ORDER BY id DESC", params)]
 
     def _decode_sweep(self, row: dict[str, Any]) -> dict[str, Any]:
-        from cast_engine.store.db import _from_json_or
-
-        row["spec"] = _from_json_or(row["spec"], None)  # a damaged spec: listed, but it cannot be resumed
+        row["spec"] = from_json_or(row["spec"], None)  # a damaged spec: listed, but it cannot be resumed
         done = self._read(
             "SELECT COUNT(DISTINCT trial_key) AS n FROM runs WHERE sweep_id = ? AND status = 'completed'", (row["id"],))
         row["done"] = done[0]["n"]
-        row["state"] = "interrupted" if row["status"] == "running" and not self.sweep_is_alive(row["id"]) else row["status"]
+        alive = self.sweep_is_alive(row["id"])
+        row["state"] = "interrupted" if row["status"] == "running" and not alive else row["status"]
         return row
 
     def sweep_runs(self, sweep_id: int, status: str | None = "completed") -> list[dict[str, Any]]:
@@ -136,21 +125,17 @@ class SweepTables:
 
     def _insert_predictions(self, conn, run_id: int, split: str, predicted, gold) -> None:
         """Check and write one predictions row (inside a write)."""
-        from cast_engine.store.db import _to_json
-
         if len(predicted) != len(gold):
             raise StoreError(f"run {run_id}: {len(predicted)} predictions for {len(gold)} gold labels in {split}")
         conn.execute("INSERT OR REPLACE INTO predictions (run_id, split, predicted, gold) VALUES (?, ?, ?, ?)",
-                     (run_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold")))
+                     (run_id, split, to_json(list(predicted), "predicted"), to_json(list(gold), "gold")))
 
     def predictions(self, run_id: int) -> dict[str, dict[str, list[int]]]:
         """{split: {'predicted': [...], 'gold': [...]}} of a run; empty when none were kept."""
-        from cast_engine.store.db import _from_json_or
-
         rows = self._read("SELECT split, predicted, gold FROM predictions WHERE run_id = ?", (run_id,))
         found = {}
         for row in rows:  # a damaged row of predictions counts as none stored (compare then says so)
-            predicted, gold = _from_json_or(row["predicted"], None), _from_json_or(row["gold"], None)
+            predicted, gold = from_json_or(row["predicted"], None), from_json_or(row["gold"], None)
             if isinstance(predicted, list) and isinstance(gold, list):
                 found[row["split"]] = {"predicted": predicted, "gold": gold}
         return found
@@ -182,28 +167,24 @@ class SweepTables:
     def record_trial(self, record, *, sweep_id: int | None = None, trial_key: str | None = None) -> int:
         """Write a finished trial (run, epochs, masks, predictions) in one transaction,
         then its model files into the run's artifact folder; return the run id."""
-        from cast_engine.store.db import FINAL_STATUSES, _check_status, _split_metrics, _to_json
-
         self._check_trial_record(record)
         run = dict(record.run)
-        _check_status(run["status"], FINAL_STATUSES)
+        check_status(run["status"], FINAL_STATUSES)
         run.update(sweep_id=sweep_id, trial_key=trial_key)
         for column in ("config", "versions", "data_hashes", "results"):
-            run[column] = _to_json(run.get(column), column)
+            run[column] = to_json(run.get(column), column)
         with self._write() as conn:
             names = ", ".join(run)
             cursor = conn.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' for _ in run)})", list(run.values()))
             run_id = int(cursor.lastrowid)
             for epoch, stage, metrics in record.epochs:
-                columns, extras = _split_metrics(metrics)
+                columns, extras = split_metrics(metrics)
                 self._insert_epoch(conn, run_id, epoch, stage, columns, extras)
             for mask in record.masks:
                 self._insert_mask(conn, run_id, *mask)
             for split, (predicted, gold) in record.predictions.items():
                 self._insert_predictions(conn, run_id, split, predicted, gold)
         if record.artifacts:
-            from cast_engine.store.stamps import stamp_owner
-
             folder = self.artifact_dir(run_id)
             for name, data in record.artifacts.items():
                 (folder / name).write_bytes(stamp_owner(name, data, self.store_id, run_id))

@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import html  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -373,7 +372,7 @@ def test_a_newer_choice_stops_the_load_it_replaced(qtbot, page, tmp_path, monkey
 
     big = load_bench_script("read_memory").write_csv(tmp_path / "big.csv", 30_000_000)
     outcomes = {}
-    real = data_loading.load_config
+    real = data_loading.load_data
 
     def recording(cfg, cache_dir=None):
         try:
@@ -384,7 +383,7 @@ def test_a_newer_choice_stops_the_load_it_replaced(qtbot, page, tmp_path, monkey
         outcomes[cfg.data] = "loaded"
         return dataset
 
-    monkeypatch.setattr(data_loading, "load_config", recording)
+    monkeypatch.setattr(data_loading, "load_data", recording)
     page.load_source(str(big))
     assert load(qtbot, page, "demo")
     page._loader.wait(60000)
