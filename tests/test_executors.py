@@ -127,7 +127,7 @@ def test_a_sweep_counts_a_refused_record_as_a_failed_trial(tiny_config, tmp_path
     class Hostile:
         name, workers = "hostile", 1
 
-        def run(self, jobs, cancel):
+        def run(self, jobs, cancel, sinks=()):
             for i, job in enumerate(jobs):
                 record = _record(seed=i)
                 if i == 0:
