@@ -6,12 +6,17 @@ Measures on synthetic token ids (a randomly initialised BERT-base, 3 labels):
   overhead over the two passes alone (goal: ≤ 1.05×);
 - the engine's full fine-tuning epoch over the same samples, bf16;
 - Hugging Face ``Trainer`` full fine-tuning over the same samples, bf16;
+- the unpadded path (``train.unpadded``: padding removed, variable-length fused
+  attention) for CAST and full fine-tuning, after checking that it trains to
+  the same losses as the padded path within bf16 tolerance (``--lengths
+  varied`` gives batches that hold padding, as real data does);
 - model-FLOPs utilisation against the card's dense bf16 peak (goal ≥ 40 %);
 - peak GPU memory of a CAST iteration over a full fine-tuning epoch (goal ≤ 1.1×,
   snapshots in pinned host memory).
 Ratios are measured in one run. Needs a CUDA GPU.
 
-    python bench/gpu_path.py [--batches 16] [--peak-tflops 989]
+    python bench/gpu_path.py [--batches 16] [--peak-tflops 989] [--lengths fixed|varied] [--compile]
+    python bench/gpu_path.py --device cpu --tiny   (a dry run of every step on the CPU)
 """
 
 from __future__ import annotations
@@ -30,23 +35,25 @@ class PadOnly:
     pad_token_id = 0
 
 
-def synthetic_set(n: int, length: int, seed: int):
+def synthetic_set(n: int, length: int, seed: int, varied: bool = False):
+    """``n`` examples of random token ids: all ``length`` long, or (``varied``) 40 % to 100 % of it."""
     import torch
 
     from cast_engine.train.batches import TokenizedSet
 
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1000, 30000, (n, length), generator=g).tolist()
+    sizes = torch.randint(int(0.4 * length), length + 1, (n,), generator=g).tolist() if varied else [length] * n
+    ids = [torch.randint(1000, 30000, (size,), generator=g).tolist() for size in sizes]
     labels = torch.randint(0, 3, (n,), generator=g).tolist()
-    return TokenizedSet({"input_ids": ids, "attention_mask": [[1] * length for _ in range(n)]}, labels)
+    return TokenizedSet({"input_ids": ids, "attention_mask": [[1] * size for size in sizes]}, labels)
 
 
-def train_flops_per_sample(model, length: int) -> float:
-    """≈ 3 × forward FLOPs: 2·N (non-embedding weights) per token plus attention's 4·L·T·d per token."""
+def train_flops(model, lengths) -> float:
+    """≈ 3 × forward FLOPs over examples of ``lengths`` real tokens (padding does not count):
+    2·N (non-embedding weights) per token plus attention's 4·L·T·d per token."""
     config = model.config
     non_embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
-    per_token = 2 * non_embedding + 4 * config.num_hidden_layers * length * config.hidden_size
-    return 3 * per_token * length
+    return sum(3 * (2 * non_embedding + 4 * config.num_hidden_layers * t * config.hidden_size) * t for t in lengths)
 
 
 DEVICE = "cuda"
@@ -77,7 +84,10 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def make_trainer(bf16: bool, data, length: int, batch: int, method=None, **train):
+MODEL_SIZE: dict = {}  # BertConfig fields; empty = BERT-base (--tiny: a small model for a CPU dry run)
+
+
+def make_trainer(bf16: bool, data, length: int, batch: int, method=None, dropout: float = 0.1, **train):
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -85,11 +95,13 @@ def make_trainer(bf16: bool, data, length: int, batch: int, method=None, **train
     from cast_engine.train.trainer import Trainer
 
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(num_labels=3, attn_implementation="sdpa"))
+    model = BertForSequenceClassification(BertConfig(num_labels=3, attn_implementation="sdpa", **MODEL_SIZE,
+                                                     hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout))
     if method is not None:
         model = method.prepare(model)
+    train = {"log_every": 50, **train}
     config = RunConfig(train=TrainConfig(batch_size=batch, max_length=length, bf16=bf16, device=DEVICE, lr=1e-5,
-                                         log_every=50, **train))
+                                         **train))
     trainer = Trainer(model, PadOnly(), config, data, torch.device(DEVICE), lambda e: None)
     trainer.new_optimizer(10_000)
     return trainer
@@ -113,7 +125,7 @@ def measure_cast(bf16: bool, data, length: int, batch: int, k: int, **train) -> 
     iteration = timed(lambda: method.iteration(trainer))
     peak = peak_memory()
     samples = len(data.factual) + len(data.counterfactual)
-    flops = train_flops_per_sample(trainer.model, length) * samples
+    flops = train_flops(trainer.model, data.factual.lengths + data.counterfactual.lengths)
     return {"iteration_s": iteration, "passes_s": fac + cf, "overhead": iteration / (fac + cf),
             "samples_per_s": samples / iteration, "tflops": flops / iteration / 1e12, "peak_bytes": peak,
             "param_bytes": sum(p.numel() * p.element_size() for p in trainer.model.parameters())}
@@ -142,13 +154,36 @@ def check_optimizer_restore(data, length: int, batch: int) -> dict:
     return {"optimizer_restore_exact": same, "tensors": tensors, "pooled_buffer_sets": len(trainer.stash._free_buffers)}
 
 
-def measure_full(data, length: int, batch: int) -> dict:
+def check_unpadded_losses(data, length: int, batch: int, steps: int = 8) -> dict:
+    """The unpadded path trains to the padded path's losses (bf16, dropout off, same start, same batches)."""
+    import torch
 
-    trainer = make_trainer(True, data, length, batch)
+    from cast_engine.train.events import LossReported
+
+    losses = {}
+    for unpadded in (False, True):
+        trainer = make_trainer(True, data, length, batch, dropout=0.0, unpadded=unpadded, log_every=1)
+        seen = []
+        trainer.emit = lambda event, seen=seen: seen.append(event.loss) if isinstance(event, LossReported) else None
+        part = type(data.factual)({k: v[:steps * batch] for k, v in data.factual.features.items()},
+                                  data.factual.labels[:steps * batch])
+        trainer.train_pass(part, "check")
+        losses[unpadded] = seen
+        del trainer
+        if DEVICE == "cuda":
+            torch.cuda.empty_cache()
+    worst = max(abs(a - b) / max(abs(a), 1e-6) for a, b in zip(losses[False], losses[True]))
+    return {"unpadded_same_losses": worst <= 0.02 and len(losses[True]) == len(losses[False]) > 0,
+            "largest_relative_loss_difference": worst, "steps": len(losses[True]),
+            "losses_padded": [round(v, 5) for v in losses[False]], "losses_unpadded": [round(v, 5) for v in losses[True]]}
+
+
+def measure_full(data, length: int, batch: int, **train) -> dict:
+    trainer = make_trainer(True, data, length, batch, **train)
     trainer.train_pass(data.factual, "warm-up")
     peak_memory(reset=True)
     seconds = timed(lambda: trainer.train_pass(data.union, "training"))
-    flops = train_flops_per_sample(trainer.model, length) * len(data.union)
+    flops = train_flops(trainer.model, data.union.lengths)
     return {"epoch_s": seconds, "samples_per_s": len(data.union) / seconds, "tflops": flops / seconds / 1e12,
             "peak_bytes": peak_memory()}
 
@@ -159,7 +194,7 @@ def measure_hf_trainer(union, length: int, batch: int) -> dict:
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(num_labels=3, attn_implementation="sdpa"))
+    model = BertForSequenceClassification(BertConfig(num_labels=3, attn_implementation="sdpa", **MODEL_SIZE))
     rows = [{"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask), "labels": label}
             for ids, mask, label in zip(union.features["input_ids"], union.features["attention_mask"], union.labels)]
 
@@ -184,7 +219,7 @@ def measure_hf_trainer(union, length: int, batch: int) -> dict:
         trainer_for(min(4 * batch, len(union))).train()  # warm-up
         trainer = trainer_for(len(union))
         seconds = timed(trainer.train)
-    flops = train_flops_per_sample(model, length) * len(union)
+    flops = train_flops(model, union.lengths)
     return {"epoch_s": seconds, "samples_per_s": len(union) / seconds, "tflops": flops / seconds / 1e12}
 
 
@@ -198,9 +233,15 @@ def main() -> None:
     parser.add_argument("--skip-fp32", action="store_true", help="leave out the (slow) fp32 CAST iteration")
     parser.add_argument("--device", default="cuda", help="cpu only for a dry run of this script")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the card (H100/H200 SXM: 989)")
+    parser.add_argument("--lengths", choices=("fixed", "varied"), default="fixed",
+                        help="every example --length tokens (the goal's setting), or 40-100 %% of it (batches hold padding)")
+    parser.add_argument("--tiny", action="store_true", help="a small BERT (for a dry run on the CPU)")
+    parser.add_argument("--skip-hf", action="store_true", help="leave out Hugging Face Trainer")
     args = parser.parse_args()
     global DEVICE
     DEVICE = args.device
+    if args.tiny:
+        MODEL_SIZE.update(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
 
     import torch
 
@@ -208,12 +249,16 @@ def main() -> None:
     from cast_engine.train.trainer import TokenizedSplit, TrainingData
 
     n = args.batches * args.batch
-    fac, cf = synthetic_set(n, args.length, 1), synthetic_set(n, args.length, 2)
+    varied = args.lengths == "varied"
+    fac, cf = synthetic_set(n, args.length, 1, varied), synthetic_set(n, args.length, 2, varied)
     empty = synthetic_set(0, args.length, 3)
     data = TrainingData(fac, cf, concat([fac, cf]), TokenizedSplit(empty, empty, []), TokenizedSplit(empty, empty, []), 3)
     print(json.dumps({"device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else DEVICE, "torch": torch.__version__, "samples_per_pass": n,
                       "length": args.length, "batch": args.batch, "k": args.k}))
-    print(json.dumps(check_optimizer_restore(data, args.length, args.batch)), flush=True)
+    if DEVICE == "cuda":
+        print(json.dumps(check_optimizer_restore(data, args.length, args.batch)), flush=True)
+    unpadded_check = check_unpadded_losses(data, args.length, args.batch)
+    print(json.dumps(unpadded_check), flush=True)
     results = {}
 
     def record(name: str, result: dict) -> None:  # printed as each finishes, for a run cut short
@@ -225,15 +270,31 @@ def main() -> None:
     if not args.skip_fp32:
         record("cast_fp32", measure_cast(False, data, args.length, args.batch, args.k))
     record("full_bf16", measure_full(data, args.length, args.batch))
-    record("hf_trainer_bf16", measure_hf_trainer(data.union, args.length, args.batch))
+    record("cast_bf16_unpadded", measure_cast(True, data, args.length, args.batch, args.k, unpadded=True))
+    record("full_bf16_unpadded", measure_full(data, args.length, args.batch, unpadded=True))
+    if args.skip_hf or varied:  # Trainer's default collator stacks rows of one length only
+        print(json.dumps({"skipped": "hf_trainer_bf16", "why": "--skip-hf" if args.skip_hf else "--lengths varied"}))
+    else:
+        record("hf_trainer_bf16", measure_hf_trainer(data.union, args.length, args.batch))
     if args.compile:
         record("cast_bf16_compiled", measure_cast(True, data, args.length, args.batch, args.k, compile=True))
+        record("cast_bf16_unpadded_compiled",
+               measure_cast(True, data, args.length, args.batch, args.k, unpadded=True, compile=True))
+        record("full_bf16_unpadded_compiled", measure_full(data, args.length, args.batch, unpadded=True, compile=True))
     for name, r in results.items():
         line = {"run": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}
         line["mfu"] = round(r["tflops"] / args.peak_tflops, 4)
         print(json.dumps(line), flush=True)
-    cast, full, hf = results["cast_bf16"], results["full_bf16"], results["hf_trainer_bf16"]
+    cast, full = results["cast_bf16"], results["full_bf16"]
+    hf = results.get("hf_trainer_bf16", {"samples_per_s": float("nan")})
+    best = max((name for name in results if name.startswith("cast")), key=lambda name: results[name]["tflops"])
     print(json.dumps({
+        "unpadded_same_losses": unpadded_check["unpadded_same_losses"],
+        "cast_unpadded_over_padded_speed": round(results["cast_bf16_unpadded"]["samples_per_s"] / cast["samples_per_s"], 3),
+        "full_unpadded_over_padded_speed": round(results["full_bf16_unpadded"]["samples_per_s"] / full["samples_per_s"], 3),
+        "cast_unpadded_mfu": round(results["cast_bf16_unpadded"]["tflops"] / args.peak_tflops, 4),
+        "full_unpadded_mfu": round(results["full_bf16_unpadded"]["tflops"] / args.peak_tflops, 4),
+        "best_cast_path": best, "best_cast_mfu": round(results[best]["tflops"] / args.peak_tflops, 4),
         "cast_bf16_over_fp32_speed": round(cast["samples_per_s"] / results["cast_fp32"]["samples_per_s"], 3) if "cast_fp32" in results else None,
         "cast_bf16_over_hf_trainer_speed": round(cast["samples_per_s"] / hf["samples_per_s"], 3),
         "engine_full_over_hf_trainer_speed": round(full["samples_per_s"] / hf["samples_per_s"], 3),

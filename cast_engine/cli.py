@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Sequence
 
-from .config import DataConfig, RunConfig, TrainConfig, coerce
+from .config import LR_METHOD_DEFAULT, DataConfig, RunConfig, TrainConfig, coerce
 from .errors import CastError, ConfigError
 
 RUN_LEVEL_FIELDS = ("model", "regime", "name")
@@ -46,7 +46,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     for cls, prefix, title in ((DataConfig, "data", "data"), (TrainConfig, "train", "training")):
         group = parser.add_argument_group(title)
         for f in dataclasses.fields(cls):
-            _add_field(group, f, f"{prefix}.{f.name}")
+            _add_field(group, f, f"{prefix}.{f.name}", _lr_help(f) if f.name == "lr" and cls is TrainConfig else None)
     group = parser.add_argument_group("run")
     for f in dataclasses.fields(RunConfig):
         if f.name in RUN_LEVEL_FIELDS:
@@ -60,6 +60,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     for name, owners in by_name.items():
         help_text = " | ".join(f"{m}: {f.metadata.get('help', '')} (default: {f.default})" for m, f in owners)
         _add_field(group, owners[0][1], f"method.{name}", help_text)
+
+
+def _lr_help(f: dataclasses.Field) -> str:
+    """--lr's help: the field's, then each method's recommended rate, its grid and where they come from."""
+    from .methods.registry import get_method, method_names
+
+    lines = [f"{f.metadata['help']} (default: 0). Recommended rates and the tuned protocol's grids:"]
+    for name in method_names():
+        cls = get_method(name).config_cls
+        lines.append(f"{name}: {cls.recommended_lr:g}, grid {', '.join(f'{lr:g}' for lr in cls.lr_grid)}. {cls.lr_source}")
+    return " | ".join(lines)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -119,20 +130,37 @@ def _run_in_terminal(start) -> int:
 
 
 def cmd_runs(args) -> int:
-    from .store import RunStore
+    from .store import RUN_STATUSES, RunStore
+    from .store.run_table import RunFilter, count_runs, run_ids, run_rows
 
+    if args.status is not None and args.status not in RUN_STATUSES:
+        raise ConfigError(f"--status {args.status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
+    if args.limit < 0 or args.offset < 0:
+        raise ConfigError(f"--limit {args.limit} and --offset {args.offset} must not be negative")
+    where = RunFilter({"method": args.method, "task": args.task, "variant": args.variant, "status": args.status})
+    keys = ("status", "method", "task", "variant", "regime", "seed", "combined", "started_at")
     with RunStore(args.db, read_only=True) as store:
-        runs = store.list_runs(method=args.method, task=args.task, variant=args.variant, status=args.status, limit=args.limit)
-    if not runs:
-        print(f"no runs in {store.path}")
+        conn = store.db.conn
+        total = count_runs(conn, where)
+        ids = run_ids(conn, where, limit=args.limit or None, offset=args.offset) if args.limit else \
+            run_ids(conn, where)[args.offset:]
+        rows = run_rows(conn, ids, keys)
+    if not ids:
+        print(f"no runs in {store.path}" if not total else f"no runs after the first {total} (--offset {args.offset})")
         return 0
-    header = f"{'id':>4}  {'status':<11} {'method':<9} {'task':<9} {'variant':<7} {'regime':<6} {'seed':>4}  {'combined':>8}  started"
-    print(header)
-    for r in runs:
-        combined = (r.get("results") or {}).get("combined")
+    print(f"{'id':>4}  {'status':<11} {'method':<9} {'task':<9} {'variant':<7} {'regime':<6} {'seed':>4}  "
+          f"{'combined':>8}  started")
+    for run_id in ids:
+        r = rows[run_id]
+        combined = r["combined"]
         score = f"{100 * combined:8.1f}" if isinstance(combined, (int, float)) else f"{'-':>8}"
-        print(f"{r['id']:>4}  {r['status'] or '':<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
-              f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  {(r['started_at'] or '-')[:19]}")
+        print(f"{run_id:>4}  {r['status'] or '':<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
+              f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  "
+              f"{(r['started_at'] or '')[:19]}")
+    last = args.offset + len(ids)
+    if last < total or args.offset:
+        more = f"; next: --offset {last}" if last < total else ""
+        print(f"runs {args.offset + 1}-{last} of {total}{more} (--limit 0 lists all)")
     return 0
 
 
@@ -147,6 +175,14 @@ def cmd_show(args) -> int:
     print(f"run {run['id']}  {run['name']}  status: {run['status']}" + (f" ({run['reason']})" if run.get("reason") else ""))
     print(f"started {run['started_at']}  finished {run.get('finished_at') or '-'}  wall time {_fmt_s(run.get('wall_time_s'))}")
     print(f"trainable parameters: {run.get('trainable_params') or 0:,} of {run.get('total_params') or 0:,}")
+    results = run.get("results") or {}
+    lr = (run.get("config") or {}).get("train", {}).get("lr")
+    if results.get("lr_source"):
+        why = "the method's recommended" if results["lr_source"] == LR_METHOD_DEFAULT else "set by the user"
+        print(f"learning rate {lr:g} ({why})")
+    if results.get("train_examples") is not None:
+        print(f"compute: {results['train_examples']:,} training examples processed (forward and backward passes), "
+              f"{_fmt_s(results.get('train_time_s'))} in training passes")
     info = (run.get("results") or {}).get("method_info")
     if info:
         print("method resolved: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
@@ -154,16 +190,18 @@ def cmd_show(args) -> int:
     print(json.dumps(run["config"], indent=2))
     if epochs:
         print("epochs:")
-        print(f"  {'epoch':>5}  {'stage':<18} {'loss':>7} {'factual':>8} {'counter':>8} {'combined':>8} {'pair':>6}")
+        print(f"  {'epoch':>5}  {'stage':<18} {'loss':>7} {'factual':>8} {'counter':>8} {'combined':>8} {'pair':>6} "
+              f"{'examples':>10} {'train s':>8}")
         for e in epochs:
+            examples = e.get("train_examples")
             print(f"  {e['epoch']:>5}  {e['stage']:<18} {_num(e.get('train_loss'), 4):>7} {_pct(e.get('val_factual')):>8} "
-                  f"{_pct(e.get('val_counterfactual')):>8} {_pct(e.get('val_combined')):>8} {_pct(e.get('val_pair')):>6}")
+                  f"{_pct(e.get('val_counterfactual')):>8} {_pct(e.get('val_combined')):>8} {_pct(e.get('val_pair')):>6} "
+                  f"{f'{examples:,}' if isinstance(examples, int) else '-':>10} {_num(e.get('train_time_s'), 1):>8}")
     if masks:
         print("masks:")
         for m in masks:
             overlap = f", Jaccard with previous {m['jaccard']:.3f}" if m.get("jaccard") is not None else ""
             print(f"  epoch {m['epoch']}: {m['kept']:,} of {m['eligible']:,} kept{overlap}")
-    results = run.get("results") or {}
     if "combined" in results:
         print(f"test (best epoch {run.get('best_epoch')}): " + ", ".join(
             f"{k} {_pct(results.get(k))}" for k in ("factual", "counterfactual", "combined", "pair")))
@@ -297,7 +335,20 @@ def cmd_paper(args) -> int:
             raise ConfigError(f"--set {text!r}: expected FIELD=VALUE")
         overrides[name.strip()] = value.strip()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    lr_grids = {}
+    for text in args.lr_grid or []:
+        name, sep, values = text.partition("=")
+        try:
+            lr_grids[name.strip()] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            sep = ""
+        if not sep or not lr_grids.get(name.strip()):
+            raise ConfigError(f"--lr-grid {text!r}: expected METHOD=LR1,LR2,... e.g. lora=1e-4,5e-4")
+    if lr_grids and args.protocol != "tuned":
+        raise ConfigError("--lr-grid applies to --protocol tuned")
     the_plan = plan(args.experiment, args.preset, data=args.data, overrides=overrides, seeds=seeds,
+                    protocol=args.protocol, lr_grids=lr_grids,
+                    variants=[v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None,
                     alpha=float(args.alpha) if args.alpha else None, k=args.k, task=args.task, variant=args.variant,
                     alphas=[float(a) for a in args.alphas.split(",")] if args.alphas else None,
                     ks=args.ks.split(",") if args.ks else None)
@@ -386,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="List the run history.")
     for name in ("method", "task", "variant", "status"):
         p.add_argument(f"--{name}", default=None, help=f"Only runs with this {name}.")
-    p.add_argument("--limit", type=int, default=None, help="Show at most N runs.")
+    p.add_argument("--limit", type=int, default=50, help="Show at most N runs, newest first (0: all).")
+    p.add_argument("--offset", type=int, default=0, help="Skip the N newest matching runs (the next page).")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="One run: config, per-epoch metrics, masks, results.")
@@ -426,6 +478,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="Settings (default: quick).")
     p.add_argument("--data", default="upstream", help="The CAD data: 'upstream' (download) or a Kaushik-layout folder.")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="Override a config field, e.g. train.lr=2e-5 (repeatable).")
+    p.add_argument("--protocol", choices=("paper", "tuned"), default="paper",
+                   help="Tables: paper trains every method at the preset's one learning rate; tuned trains each "
+                        "method over its own learning-rate grid (from its paper, see `cast run --help` for --lr), "
+                        "picks each method's rate per column by mean validation accuracy over seeds (never test) "
+                        "and reports the picked rate's test accuracy; the CSV holds the whole grid (default: paper).")
+    p.add_argument("--lr-grid", action="append", metavar="METHOD=LR1,LR2",
+                   help="With --protocol tuned: another grid for one method, e.g. lora=1e-4,5e-4 (repeatable).")
+    p.add_argument("--variants", default=None,
+                   help="Tables: only these CAD columns, e.g. RH1 or RP1,RH1 (the No CAD column stays; default: all).")
     p.add_argument("--seeds", default=None, help="Seeds, e.g. 1,2,3 (default: the preset's).")
     p.add_argument("--alpha", default=None, help="Tables: CAST's α (default: the preset's).")
     p.add_argument("--k", default=None, help="Tables: CAST's K (default: the preset's).")

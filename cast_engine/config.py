@@ -14,6 +14,8 @@ from typing import Any
 from .errors import ConfigError
 from .methods.registry import get_method
 from .settings import (  # noqa: F401  (the settings are part of a run's config)
+    LR_METHOD_DEFAULT,
+    LR_SET_BY_USER,
     DataConfig,
     MethodConfig,
     TrainConfig,
@@ -44,6 +46,8 @@ def config_fingerprint(config: dict) -> str:
     flat = flatten_config(config)
     if not flat.get("data.variant"):  # empty means the task's default variant: the same data
         flat["data.variant"] = DataConfig(task=flat.get("data.task", "sentiment")).resolved_variant()
+    if not flat.get("train.lr") and flat.get("method.name"):  # 0: the method's recommended rate, the same training
+        flat["train.lr"] = get_method(flat["method.name"]).config_cls.recommended_lr
     kept = {key: value for key, value in flat.items() if key not in NON_SCIENTIFIC_KEYS}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -81,6 +85,13 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.method is None:
             self.method = get_method("full").config_cls()
+
+    def resolved_lr(self) -> tuple[float, str]:
+        """The learning rate this run trains with and why: ('user') the one set, or
+        ('method default') the method's recommended one when train.lr is 0."""
+        if self.train.lr > 0:
+            return self.train.lr, LR_SET_BY_USER
+        return type(self.method).recommended_lr, LR_METHOD_DEFAULT
 
     def validate(self) -> None:
         """Check every field; raises ConfigError naming the first bad value."""

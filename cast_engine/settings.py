@@ -164,7 +164,7 @@ class TrainConfig:
     """How to train: optimiser, schedule, batching, stopping, device."""
 
     optimizer: str = param("adamw", "Optimiser: adamw (decoupled weight decay) or adam.", choices=("adamw", "adam"))
-    lr: float = param(5e-5, "Learning rate (peak; decays linearly to zero over max_epochs).", low=0.0, high=1.0, low_open=True)
+    lr: float = param(0.0, "Learning rate (peak; decays linearly to zero over max_epochs); 0 uses the method's recommended learning rate, from its own paper. The run records which rate it used and why.", low=0.0, high=1.0)
     weight_decay: float = param(0.0, "Weight decay (decoupled for adamw).", low=0.0, high=1.0)
     warmup_ratio: float = param(0.0, "Share of the planned steps spent warming the learning rate up from zero.", low=0.0, high=1.0, high_open=True)
     batch_size: int = param(32, "Training batch size.", low=1, high=65536)
@@ -179,6 +179,7 @@ class TrainConfig:
     group_by_length: bool = param(True, "Batch examples of similar length together (in a seeded random order, as Hugging Face's group_by_length): less padding, faster epochs.")
     bf16: bool = param(False, "Use bfloat16 autocast on CUDA, and on CPUs with native bfloat16 (AVX512-BF16 or AMX); ignored elsewhere.")
     compile: bool = param(False, "torch.compile the model (in place, names kept). Pays on CUDA for long runs; the first steps wait for the compiler (a minute or more).")
+    unpadded: bool = param(False, "Run BERT's layers on the real tokens only (padding removed) with variable-length fused attention: the same results as the padded path up to rounding, faster on CUDA when batches hold padding. BERT classifiers without adapters or LoRA.")
     host_snapshots: bool = param(False, "On CUDA, keep CAST's and LT-SFT's weight snapshots in pinned host memory instead of on the GPU: saves twice the parameter bytes of GPU memory, costs host copies every iteration. Optimiser snapshots always live on the host, copied while the GPU computes.")
     checkpoint: bool = param(True, "Save a checkpoint after every epoch (weights, optimiser, schedule, random state) in the run's artifact folder, so `cast resume RUN` continues a crashed or stopped run; deleted when the run completes.")
     log_every: int = param(10, "Report the training loss every N steps.", low=1)
@@ -186,6 +187,11 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------ methods
+
+#: Why a run trains at its learning rate (recorded in its results as ``lr_source``).
+LR_SET_BY_USER = "user"
+LR_METHOD_DEFAULT = "method default"
+
 
 @dataclass
 class MethodConfig:
@@ -206,6 +212,14 @@ class MethodConfig:
     makes_masks: ClassVar[bool] = False
     #: Whether the method keeps weight snapshots while training (``train.host_snapshots`` moves them to the host).
     snapshots_weights: ClassVar[bool] = False
+    #: The learning rate a run uses when the user sets none (train.lr = 0). Required: the
+    #: registry refuses a method without one, because one learning rate for every method
+    #: makes the parameter-efficient ones look broken.
+    recommended_lr: ClassVar[float] = 0.0
+    #: The learning rates the tuned protocol tries (picked by validation accuracy).
+    lr_grid: ClassVar[tuple[float, ...]] = ()
+    #: Where recommended_lr and lr_grid come from, in a sentence (help text of the CLI and studio).
+    lr_source: ClassVar[str] = ""
 
     @classmethod
     def display_title(cls) -> str:

@@ -22,7 +22,7 @@ INVALID_STYLE = "QLineEdit { border: 1px solid #d33; background: #fff0f0; }"
 
 def field_label(name: str) -> str:
     """'max_epochs' → 'Max epochs'; short names like 'lr' and 'k' read as such."""
-    special = {"lr": "Learning rate", "k": "K", "bf16": "bf16 autocast", "alpha": "α (alpha)"}
+    special = {"lr": "Learning rate (0: each method's)", "k": "K", "bf16": "bf16 autocast", "alpha": "α (alpha)"}
     return special.get(name, name.replace("_", " ").capitalize())
 
 

@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
         settings.setValue("page", self.nav.currentRow())
         settings.setValue("data", json.dumps(self.data_page.data_config().__dict__))
         settings.setValue("experiment", json.dumps(self.experiment_page.settings()))
+        settings.setValue("history_columns", json.dumps(self.history_page.shown_columns()))
         settings.sync()
 
     def restore_settings(self) -> None:
@@ -224,6 +225,9 @@ class MainWindow(QMainWindow):
         state = settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        columns = _json(settings.value("history_columns"))
+        if isinstance(columns, list):
+            self.history_page.show_columns(columns)
         experiment = _json(settings.value("experiment"))
         if experiment:
             self.experiment_page.restore(experiment)

@@ -1,4 +1,4 @@
-"""The `cast` command end to end on the tiny model and a slice of the real CAD data."""
+"""The `cast` command end to end on the tiny model and small CAD folders."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def cast(*args: str, db: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cast_engine.cli", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_run_list_show_export_on_real_nli_slice(cad_dir, tiny_model_dir, tmp_path):
+def test_run_list_show_export_on_an_nli_folder(tiny_model_dir, tmp_path):
     db = tmp_path / "runs.sqlite"
+    cad_dir = REPO / "tests" / "fixtures" / "kaushik"  # a tiny folder of the Kaushik layout
     common = ["--data", str(cad_dir), "--task", "nli", "--variant", "RH1", "--model", str(tiny_model_dir),
               "--train-limit", "48", "--eval-limit", "24", "--max-epochs", "2", "--batch-size", "16",
               "--max-length", "64", "--seed", "1", "--device", "cpu"]
@@ -43,6 +44,8 @@ def test_run_list_show_export_on_real_nli_slice(cad_dir, tiny_model_dir, tmp_pat
     assert '"alpha": 0.05' in shown.stdout and "epochs:" in shown.stdout and "Jaccard with previous" in shown.stdout
     assert "test (best epoch" in shown.stdout
     assert "method resolved:" in shown.stdout and "k 10079" in shown.stdout and "k_share 0.01" in shown.stdout
+    assert "learning rate 5e-05 (the method's recommended)" in shown.stdout  # no --lr given: CAST's own
+    assert "training examples processed" in shown.stdout and "examples" in shown.stdout.split("epochs:")[1]
 
     out = tmp_path / "model"
     exported = cast("export", "1", "--format", "hf", "--out", str(out), db=db)
@@ -52,9 +55,14 @@ def test_run_list_show_export_on_real_nli_slice(cad_dir, tiny_model_dir, tmp_pat
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
+    from cast_engine.export.delta import load_trained
+    from cast_engine.store import RunStore
+
+    with RunStore(db) as store:
+        trained, _, _ = load_trained(store.artifact_dir(1) / "delta.safetensors")
+    inputs = tokenizer(["A dog runs.", "A cat sleeps."], ["An animal moves.", "A dog barks."], padding=True, return_tensors="pt")
     with torch.no_grad():
-        logits = model(**tokenizer("A dog runs.", "An animal moves.", return_tensors="pt")).logits
-    assert logits.shape == (1, 3)
+        torch.testing.assert_close(model(**inputs).logits, trained(**inputs).logits)  # the run's own weights
 
     again = cast("export", "1", "--format", "delta", "--out", str(out), db=db)
     assert again.returncode == 2 and "already exists" in again.stderr  # never overwrites

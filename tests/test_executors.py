@@ -16,7 +16,7 @@ def _per_trial(store, sweep_id):
     """What each trial measured: test results and the per-epoch losses and validation accuracies."""
     measured = {}
     for run in store.sweep_runs(sweep_id):
-        results = {k: v for k, v in run["results"].items() if k != "method_info"}
+        results = {k: v for k, v in run["results"].items() if k not in ("method_info", "train_time_s")}  # seconds differ
         epochs = [(e["epoch"], e["stage"], e["train_loss"], e["val_combined"]) for e in store.epochs(run["id"])]
         measured[run["trial_key"]] = (results, epochs, store.predictions(run["id"]))
     return measured

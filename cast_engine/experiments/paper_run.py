@@ -45,7 +45,7 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
         sweep_id = existing[0]["id"] if existing else None
     runs = trial_runs(store, sweep_id, trials, reuse=True)
     output = PaperOutput(sweep=result)
-    stem = f"{plan.experiment}-{plan.preset.name}"
+    stem = f"{plan.experiment}-{plan.preset.name}" + ("-tuned" if plan.protocol == "tuned" else "")
     if plan.experiment in ("table2", "table3"):
         output.table = outputs.paper_table(store, plan, trials, runs, metric, reference)
         output.files = outputs.write_table_files(output.table, out, stem)

@@ -51,6 +51,9 @@ class Checkpoint:
     carry: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     resumes: list[dict] = field(default_factory=list)
     masks_done: int = 0
+    lr_source: str | None = None  # why the run has its learning rate ('user', 'method default')
+    examples: int = 0  # training examples processed so far (forward and backward passes)
+    train_s: float = 0.0  # seconds spent in training passes so far
     store_id: str = ""  # the owner: a checkpoint is loaded only for this store's run run_id
     run_id: int = 0
 

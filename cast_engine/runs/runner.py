@@ -7,6 +7,7 @@ mistake is found before the run is written to the store.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import platform
 import time
@@ -15,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from ..config import RunConfig, config_fingerprint
+from ..config import LR_METHOD_DEFAULT, LR_SET_BY_USER, RunConfig, config_fingerprint
 from ..errors import CastError, RunCancelled, TrainingDiverged
 from ..train.events import CancelToken, Emitter, EpochEnded, MaskComputed, Message, RunEnded, RunStarted, Sink
 
@@ -99,11 +100,31 @@ class Prepared:
     total: int
     trainable_bytes: int
     method_info: dict
+    lr_source: str = LR_SET_BY_USER
     base: dict = field(default_factory=dict)  # the base model's identity (models.identity)
 
 
-def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
-    """Load data and model and set the method up. Raises CastError on bad input; writes nothing."""
+def with_resolved_lr(config: RunConfig, lr_source: str | None = None) -> tuple[RunConfig, str]:
+    """``config`` with the learning rate it trains at written in (the method's recommended one
+    when train.lr is 0), and why: 'user' or 'method default' (``lr_source`` given: a resumed
+    run keeps what its first start recorded)."""
+    lr, source = config.resolved_lr()
+    resolved = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=lr))
+    return resolved, lr_source or source
+
+
+def describe_lr_source(config: RunConfig, lr_source: str) -> str:
+    """'method default: full's recommended' or 'set by the user (full recommends 5e-05)'."""
+    method = config.method
+    if lr_source == LR_METHOD_DEFAULT:
+        return f"method default: {method.name}'s recommended"
+    return f"set by the user; {method.name} recommends {type(method).recommended_lr:g}"
+
+
+def prepare(config: RunConfig, emit: Emitter, dataset=None, lr_source: str | None = None) -> Prepared:
+    """Load data and model and set the method up. Raises CastError on bad input; writes nothing.
+
+    The prepared config carries the learning rate the run trains at (see ``with_resolved_lr``)."""
     import transformers
 
     from ..methods.registry import get_method
@@ -115,6 +136,8 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
     from ..train.trainer import bf16_native
 
     config.validate()
+    config, lr_source = with_resolved_lr(config, lr_source)
+    emit(Message(f"learning rate {config.train.lr:g} ({describe_lr_source(config, lr_source)})"))
     device = pick_device(config.train.device)
     dataset = dataset or load_data(config.data)
     transformers.set_seed(config.train.seed)
@@ -130,8 +153,8 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
     if config.train.bf16 and not bf16_native(device):
         emit(Message(f"bf16 autocast needs CUDA or a CPU with native bfloat16: training in fp32 on {device}", "warning"))
     data = tokenize_data(dataset, tokenizer, config)
-    return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes, method_info,
-                    base)
+    return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes,
+                    method_info, lr_source, base)
 
 
 def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
@@ -148,6 +171,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     """
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit, dataset)  # bad data is refused before the store file is even created
+    config = prepared.config  # with the learning rate it trains at
     store = open_store(store)
     checkpoint = config.train.checkpoint if checkpoint is None else checkpoint
     if store.disk_folder() is not None:  # a sweep's in-memory recorder writes nothing here
@@ -188,7 +212,7 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
                         f"{checkpoint.store_id or '(none recorded)'}, not to this store ({store.store_id}): refused")
     config = RunConfig.from_dict(row["config"])
     emit = Emitter(list(sinks))
-    prepared = prepare(config, emit)
+    prepared = prepare(config, emit, lr_source=checkpoint.lr_source)
     _check_same_data(run_id, row.get("data_hashes") or {}, file_hashes(prepared.dataset.files))
     _check_same_base(run_id, (row.get("versions") or {}).get("base_model"), prepared.base)
     store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
@@ -302,9 +326,13 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     trainer.wait_for_checkpoint()  # the last checkpoint is on disk (or its failure reported) before the run ends
     wall = time.perf_counter() - started
     results = {**(test or {}), "epochs_completed": trainer.epoch, "steps_completed": trainer.step,
-               "method_info": prepared.method_info}
+               "method_info": prepared.method_info, "lr_source": prepared.lr_source,
+               "train_examples": trainer.examples, "train_time_s": trainer.train_s}
     if status != "completed":
         results.update(_progress_so_far(trainer))
+    else:
+        tested = trainer.best_epoch if config.train.restore_best else trainer.epoch
+        results["best_val"] = _validation_at(trainer.history, tested)
     if trainer.resumes:
         results["resumed"] = trainer.resumes
         wall = time.perf_counter() - trainer.started  # training time of every process, not the time it lay dead
@@ -336,6 +364,14 @@ def _progress_so_far(trainer) -> dict:
     if trainer.last_loss is not None:
         found["last_train_loss"] = trainer.last_loss
     return found
+
+
+def _validation_at(history: list[dict], epoch: int | None) -> dict:
+    """The validation accuracies of ``epoch`` (the weights that were tested): what a tuned protocol chooses on."""
+    rows = [h for h in history if h["epoch"] == epoch]
+    if not rows:
+        return {}
+    return {"epoch": epoch, **{k[4:]: v for k, v in rows[-1].items() if k.startswith("val_") and isinstance(v, (int, float))}}
 
 
 def needed_bytes(prepared: Prepared, save_model: bool, checkpoint: bool) -> int:

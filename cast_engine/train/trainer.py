@@ -8,6 +8,7 @@ learning rate, forward, backward, mask, clip, step, report, check for stop.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -16,12 +17,13 @@ from typing import Callable
 
 import torch
 
-from ..errors import CastError, RunCancelled, TrainingDiverged
+from ..errors import CastError, ConfigError, RunCancelled, TrainingDiverged
 from ..evaluate.metrics import cad_metrics
 from .batches import TokenizedSet, iterate, length_grouped_batches, sequential_batches, shuffled_batches
 from .events import CancelToken, EpochEnded, LossReported, Message, PhaseChanged, Progress
 from .stash import OptimizerStash
 from .state import StageState, rng_state, set_rng_state
+from .unpadded import unpadded_logits, unpadded_problem
 
 Masks = dict[str, torch.Tensor]
 Snapshot = dict[str, torch.Tensor]
@@ -58,7 +60,14 @@ class Trainer:
     def __init__(self, model, tokenizer, config, data: TrainingData, device: torch.device,
                  emit: Callable, cancel: CancelToken | None = None):
         self.model = model.to(device)
-        if config.train.compile:
+        self._logits = self._padded_logits
+        if config.train.unpadded:
+            problem = unpadded_problem(self.model)
+            if problem:
+                raise ConfigError(f"train.unpadded: {problem}")
+            self._logits = functools.partial(torch.compile(unpadded_logits, dynamic=True) if config.train.compile
+                                             else unpadded_logits, self.model)
+        elif config.train.compile:
             self.model.compile()  # in place: parameter names (masks, snapshots, exports) stay as they are
         self.pad_id = tokenizer.pad_token_id or 0
         self.config = config
@@ -89,6 +98,13 @@ class Trainer:
         self.resumes: list[dict] = []  # where this run was resumed, for the record
         self.last_loss: float | None = None
         self.masks_done = 0  # masks reported so far (a resumed run's store keeps this many mask rows)
+        self.lr, _ = config.resolved_lr()
+        self.lr_source: str | None = None  # why the run trains at self.lr (set by the runner; kept in checkpoints)
+        self.examples = 0  # training examples processed: one per forward and backward pass (CAST's two passes count twice)
+        self.train_s = 0.0  # seconds spent in training passes (no evaluation, no merging)
+
+    def _padded_logits(self, **inputs) -> torch.Tensor:
+        return self.model(**inputs).logits
 
     # ---------------------------------------------------------------- parameters
     def trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
@@ -128,7 +144,7 @@ class Trainer:
         params = [p for _, p in self.trainable()]
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         extra = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
-        self.optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+        self.optimizer = opt_cls(params, lr=self.lr, weight_decay=cfg.weight_decay, **extra)
         self.schedule_steps = total_steps
         warmup = int(cfg.warmup_ratio * total_steps)
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup, max(total_steps, 1))
@@ -183,12 +199,13 @@ class Trainer:
                 group["weight_decay"] = 0.0
         loss_sum = torch.zeros((), device=self.device)
         window = torch.zeros((), device=self.device)
+        pass_started = time.perf_counter()
         try:
             for i, (inputs, labels) in enumerate(iterate(data, batches, self.pad_id, self.device), start=1):
                 if self.cancel.cancelled:  # checked every step
                     raise RunCancelled(self.cancel.reason)
                 with self.autocast:  # forward
-                    logits = self.model(**inputs).logits
+                    logits = self._logits(**inputs)
                 loss = torch.nn.functional.cross_entropy(logits.float(), labels)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # backward
@@ -200,6 +217,7 @@ class Trainer:
                 self.optimizer.step()  # step
                 self.scheduler.step()
                 self.step += 1
+                self.examples += labels.shape[0]
                 loss_sum += loss.detach()
                 window += loss.detach()
                 if i % cfg.log_every == 0 or i == len(batches):  # report (the one host sync)
@@ -209,6 +227,7 @@ class Trainer:
                 self.emit(Progress(self.step, self.planned_steps, self.epoch, phase,
                                    time.perf_counter() - self.started, self._eta()))
         finally:
+            self.train_s += time.perf_counter() - pass_started
             self.optimizer.zero_grad(set_to_none=True)  # gradients are dead between passes: free them
             if masks is not None:
                 for group in self.optimizer.param_groups:
@@ -263,7 +282,7 @@ class Trainer:
             if self.cancel.cancelled:
                 raise RunCancelled(self.cancel.reason)
             with self.autocast:
-                preds.append(self.model(**inputs).logits.argmax(-1))
+                preds.append(self._logits(**inputs).argmax(-1))
         self.model.train()
         flat = torch.cat(preds).tolist()
         order = [i for b in batches for i in b]
@@ -318,7 +337,8 @@ class Trainer:
             else:
                 state.waited += 1
             metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
-                       "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started}
+                       "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started,
+                       "train_examples": self.examples, "train_time_s": self.train_s}
             self.history.append({"epoch": self.epoch, "stage": stage, **metrics})
             self._stage_state, self._best_weights = state, best_weights
             self._save_checkpoint()  # first: a resume restores the epoch's row from its history
@@ -354,6 +374,7 @@ class Trainer:
             "rng": rng_state(self.device),
             "carry": {name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
             "resumes": list(self.resumes), "masks_done": self.masks_done,
+            "lr_source": self.lr_source, "examples": self.examples, "train_s": self.train_s,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -429,6 +450,7 @@ class Trainer:
         self.scheduler.load_state_dict(saved["scheduler"])
         set_rng_state(saved["rng"], self.device)
         self.epoch, self.step, self.masks_done = saved["epoch"], saved["step"], saved["masks_done"]
+        self.examples, self.train_s = saved.get("examples", 0), saved.get("train_s", 0.0)
         self.history = list(saved["history"])
         self.started = time.perf_counter() - saved["elapsed_s"]
         best = saved["best_weights"]

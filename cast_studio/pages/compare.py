@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from cast_engine.export.tables import format_value
 
-from .run_format import METRICS, fmt_count, fmt_duration, fmt_percent, params_text
+from .run_format import METRICS, fmt_count, fmt_duration, fmt_percent, lr_text, params_text
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -50,7 +50,12 @@ RESULT_ROWS = (
     ("trainable_params", "Trainable params"),
     ("total_params", "Total params"),
     ("wall_time_s", "Wall time"),
+    ("lr", "Learning rate"),
+    ("train_examples", "Examples processed"),
+    ("train_time_s", "Training time"),
 )
+#: What the curves can be drawn against: epochs, or compute (methods at equal compute, not equal epochs).
+X_AXES = {"epoch": "epoch", "train_examples": "training examples processed (forward and backward passes)"}
 
 
 # ------------------------------------------------------------------ runs
@@ -73,13 +78,14 @@ def _swatch(colour: QColor) -> QIcon:
     return QIcon(pixmap)
 
 
-def curve_points(rows: list[dict], key: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
-    """(epochs, values) of the epoch rows that have ``key``, values times ``scale``."""
+def curve_points(rows: list[dict], key: str, scale: float = 1.0, x_key: str = "epoch") -> tuple[list[float], list[float]]:
+    """(x, values) of the epoch rows that have ``key`` and ``x_key`` (epoch, or the training examples
+    processed so far), values times ``scale``."""
     xs, ys = [], []
     for row in rows:
-        value = row.get(key)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            xs.append(float(row["epoch"]))
+        value, x = row.get(key), row.get(x_key)
+        if isinstance(value, (int, float)) and math.isfinite(value) and isinstance(x, (int, float)):
+            xs.append(float(x))
             ys.append(float(value) * scale)
     return xs, ys
 
@@ -103,6 +109,12 @@ class CompareDialog(QDialog):
         self.metric_combo = QComboBox()
         self.metric_combo.addItems(METRICS)
         self.metric_combo.setCurrentText(metric)
+        self.x_combo = QComboBox()
+        for key, label in X_AXES.items():
+            self.x_combo.addItem(label, key)
+        self.x_combo.setToolTip("Epochs, or the training examples each run had processed by then: methods at "
+                                "equal compute, not equal epochs (CAST's two passes count twice).")
+        self.x_key = "epoch"
         self.accuracy_plot = self._make_plot("validation accuracy (%)")
         self.loss_plot = self._make_plot("training loss")
         self.accuracy_curves: dict[int, pg.PlotDataItem] = {}
@@ -116,6 +128,7 @@ class CompareDialog(QDialog):
         self._draw_loss()
         self.set_metric(metric)
         self.metric_combo.currentTextChanged.connect(self.set_metric)
+        self.x_combo.currentIndexChanged.connect(lambda _i: self.set_x_axis(self.x_combo.currentData()))
         self.export_button.clicked.connect(self._on_export)
 
     # -------------------------------------------------------------- plots
@@ -133,10 +146,11 @@ class CompareDialog(QDialog):
         return plot
 
     def _integer_epochs(self, plot: pg.PlotWidget) -> None:
-        """Whole-epoch ticks on the x axis while there are few epochs."""
+        """Whole-epoch ticks on the x axis while there are few epochs (automatic ticks for compute)."""
         last = max((row.get("epoch") or 0 for rows in self.epochs.values() for row in rows), default=0)
         axis = plot.getAxis("bottom")
-        if 0 < last <= 20:
+        plot.setLabel("bottom", X_AXES[self.x_key])
+        if self.x_key == "epoch" and 0 < last <= 20:
             axis.setTickSpacing(major=1 if last <= 12 else 2, minor=1)
         else:
             axis.setTickSpacing()
@@ -169,15 +183,30 @@ class CompareDialog(QDialog):
         self.accuracy_curves = {}
         self._integer_epochs(plot)
         for index, run in enumerate(self.runs):
-            xs, ys = curve_points(self.epochs.get(run["id"], []), f"val_{metric}", 100.0)
+            xs, ys = curve_points(self.epochs.get(run["id"], []), f"val_{metric}", 100.0, self.x_key)
             self.accuracy_curves[run["id"]] = self._add_curve(plot, index, run, xs, ys)
 
+    def set_x_axis(self, key: str) -> None:
+        """Draw both plots against ``key``: 'epoch' or 'train_examples' (runs stored before examples
+        were recorded have no points then)."""
+        if key not in X_AXES:
+            return
+        self.x_key = key
+        if self.x_combo.currentData() != key:
+            self.x_combo.setCurrentIndex(list(X_AXES).index(key))
+        self._draw_loss()
+        self.set_metric(self.metric_combo.currentText())
+
     def _draw_loss(self) -> None:
-        self._legend(self.loss_plot, "top")
-        self._integer_epochs(self.loss_plot)
+        plot = self.loss_plot
+        plot.clear()
+        if plot.plotItem.legend is None:
+            self._legend(plot, "top")
+        plot.plotItem.legend.clear()
+        self._integer_epochs(plot)
         for index, run in enumerate(self.runs):
-            xs, ys = curve_points(self.epochs.get(run["id"], []), "train_loss")
-            self.loss_curves[run["id"]] = self._add_curve(self.loss_plot, index, run, xs, ys)
+            xs, ys = curve_points(self.epochs.get(run["id"], []), "train_loss", x_key=self.x_key)
+            self.loss_curves[run["id"]] = self._add_curve(plot, index, run, xs, ys)
 
     # -------------------------------------------------------------- tables
     def _config_diff(self) -> dict[str, list]:
@@ -220,6 +249,9 @@ class CompareDialog(QDialog):
             "trainable_params": params_text(run.get("trainable_params"), run.get("total_params")),
             "total_params": fmt_count(run.get("total_params")),
             "wall_time_s": fmt_duration(run.get("wall_time_s")),
+            "lr": lr_text(run),
+            "train_examples": "" if results.get("train_examples") is None else f"{results['train_examples']:,}",
+            "train_time_s": fmt_duration(results.get("train_time_s")),
         }
 
     def _make_results_table(self) -> QTableWidget:
@@ -237,6 +269,8 @@ class CompareDialog(QDialog):
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Validation accuracy:"))
         controls.addWidget(self.metric_combo)
+        controls.addWidget(QLabel("against"))
+        controls.addWidget(self.x_combo)
         controls.addStretch(1)
         controls.addWidget(self.export_button)
         plots = QSplitter(Qt.Orientation.Horizontal)

@@ -18,6 +18,7 @@ from cast_engine.runs.expand import expand_runs
 from cast_engine.sparse.kspec import parse_k
 
 from ..forms import ConfigForm
+from .method_lr import MethodLearningRate
 
 MODEL_KINDS = ("Packaged MiniLM (all-MiniLM-L6-v2)", "Hugging Face model id", "Local folder")
 
@@ -53,6 +54,7 @@ class ExperimentPage(QWidget):
         self.data_config = DataConfig()
         self.num_labels = 2
         self.method_forms: dict[str, ConfigForm] = {}
+        self.method_lrs: dict[str, MethodLearningRate] = {}  # each method's learning rate (its recommended one first)
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -118,6 +120,10 @@ class ExperimentPage(QWidget):
             if not dataclasses.fields(entry.config_cls):
                 page_layout.addWidget(QLabel("No settings."))
             page_layout.addWidget(form)
+            learning_rate = MethodLearningRate(entry.config_cls)
+            learning_rate.changed.connect(self._update_summary)
+            self.method_lrs[name] = learning_rate
+            page_layout.addWidget(learning_rate)
             if entry.config_cls.makes_masks:
                 hint = QLabel()
                 hint.setObjectName("k_hint")
@@ -136,6 +142,7 @@ class ExperimentPage(QWidget):
         box = QGroupBox("Training")
         layout = QVBoxLayout(box)
         self.train_form = ConfigForm(TrainConfig, skip=("seed", "device"), owner="train")
+        self.train_form.changed.connect(self._show_lr_override)
         layout.addWidget(self.train_form)
         data_fields = [f.name for f in dataclasses.fields(DataConfig) if f.name not in ("train_limit", "eval_limit")]
         self.subset_form = ConfigForm(DataConfig, skip=data_fields, owner="data")
@@ -180,6 +187,12 @@ class ExperimentPage(QWidget):
         self.run_button.clicked.connect(self.request_runs)
         layout.addWidget(self.run_button)
         return box
+
+    def _show_lr_override(self) -> None:
+        """A learning rate in the training form (not 0) applies to every method: say so on each method's page."""
+        for widget in self.method_lrs.values():
+            widget.set_overridden(self.train_form.values()["lr"])
+        self._update_summary()
 
     # ------------------------------------------------------------------ model
     def _model_kind_changed(self) -> None:
@@ -296,12 +309,17 @@ class ExperimentPage(QWidget):
         for form in [self.train_form, self.subset_form] + [self.method_forms[m] for m in methods]:
             if not form.is_valid():
                 raise ConfigError("; ".join(form.errors.values()))
+        if not self.train_form.values()["lr"]:
+            for method in methods:
+                self.method_lrs[method].value()
         if self.model_kind.currentIndex() != 0 and not self.model_spec():
             raise ConfigError("model: give a Hugging Face model id or choose a folder")
 
     def _config(self, method: str, regime: str, seed: int) -> RunConfig:
         """One config from the forms' current values."""
         train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
+        if not train.lr:  # the training form's 0: each method's own rate, as its page shows it
+            train.lr = self.method_lrs[method].config_lr()
         data = dataclasses.replace(self.data_config, **self.subset_form.values()).with_absolute_paths()
         return RunConfig(data=data, train=train, method=self.method_forms[method].config(), model=self.model_spec(),
                          regime=regime)
@@ -336,6 +354,7 @@ class ExperimentPage(QWidget):
             "model": self.model_spec(),
             "methods": self.checked_methods(),
             "method_settings": {name: form.values() for name, form in self.method_forms.items()},
+            "method_lrs": {name: widget.edit.text() for name, widget in self.method_lrs.items()},
             "train": self.train_form.values(),
             "subset": self.subset_form.values(),
             "regimes": [r for r, b in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if b.isChecked()],
@@ -351,7 +370,11 @@ class ExperimentPage(QWidget):
         for name, values in (saved.get("method_settings") or {}).items():
             if name in self.method_forms:
                 self.method_forms[name].set_values(values)
+        for name, text in (saved.get("method_lrs") or {}).items():
+            if name in self.method_lrs:
+                self.method_lrs[name].edit.setText(str(text))
         self.train_form.set_values(saved.get("train") or {})
+        self._show_lr_override()
         self.subset_form.set_values(saved.get("subset") or {})
         if "regimes" in saved:
             self.regime_nocad.setChecked("nocad" in saved["regimes"])

@@ -69,7 +69,7 @@ class RunFilterBar(QWidget):
         self.changed.emit()
 
     def values(self) -> dict[str, Any]:
-        """The filters as ``RunFilterProxy.set_filter`` takes them."""
+        """The filters as ``RunTableModel.set_filter`` takes them."""
         since: date | None = self.since_edit.date().toPython() if self.since_check.isChecked() else None
         return dict(method=self.method_filter.currentText(), task=self.task_filter.currentText(),
                     variant=self.variant_filter.currentText(), status=self.status_filter.currentText(),

@@ -1,10 +1,12 @@
 """History: every run in the store, filtered, sorted, compared, deleted and exported.
 
-The page reads the store with one ``list_runs`` call per refresh and keeps the
-table cells as ready-made text, so a thousand runs stay quick. Tables, model
+The table's model (``history_table``) asks the store for the ordered ids of
+the runs the filters let through and fetches only the rows on screen, so a
+store of 100,000 runs opens as quickly as a small one; filters and sorting are
+SQL. The user picks the columns (the header's context menu). Tables, model
 exports and config diffs are computed by ``cast_engine``; the page shows them
 and calls it. Actions that ask the user go through ``confirm`` and
-``show_error``, which tests replace. The table's model and proxy live in
+``show_error``, which tests replace. The table's model lives in
 ``history_table``, its filter row in ``history_filters``, the model export
 thread in ``history_export``.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -37,7 +39,7 @@ from ..store_access import open_store
 from .compare import CompareDialog
 from .history_export import MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export
 from .history_filters import RunFilterBar
-from .history_table import COLUMN, ID_ROLE, RunFilterProxy, RunTableModel, fit_columns
+from .history_table import COLUMN, COLUMNS, ID_ROLE, RunTableModel, fit_columns
 from .run_format import METRICS
 
 TABLE_FILTERS = {"CSV (*.csv)": ".csv", "Markdown (*.md)": ".md", "LaTeX (*.tex)": ".tex"}
@@ -50,6 +52,7 @@ class HistoryPage(QWidget):
     """The run history: a filtered, sortable table of every run and what to do with them."""
 
     resume_requested = Signal(int, dict)  # run id, its stored config: continue it from its checkpoint
+    columns_changed = Signal(list)  # the keys of the columns shown, after the user picked columns
 
     def __init__(self, db_path: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -58,13 +61,15 @@ class HistoryPage(QWidget):
         self.compare_dialogs: list[CompareDialog] = []
         self.export_thread: ModelExportThread | None = None
         self.model = RunTableModel(self)
-        self.proxy = RunFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
+        self.proxy = self.model  # what the view shows (filtered and sorted by the model itself)
+        self._kept_selection: list[int] = []
+        self._sized = False
         self._build_filters()
         self._build_view()
         self._build_actions()
         self._build_layout()
-        self._sized = False
+        self.model.modelAboutToBeReset.connect(self._keep_selection)
+        self.model.modelReset.connect(self._restore_selection)
         self._open_store()
         self.refresh()
 
@@ -77,7 +82,7 @@ class HistoryPage(QWidget):
 
     def _build_view(self) -> None:
         self.view = QTableView()
-        self.view.setModel(self.proxy)
+        self.view.setModel(self.model)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(COLUMN["id"], Qt.SortOrder.DescendingOrder)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -91,6 +96,9 @@ class HistoryPage(QWidget):
         header.setHighlightSections(False)
         header.setResizeContentsPrecision(200)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
+        self.show_columns([column.key for column in COLUMNS if column.shown])
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.view.doubleClicked.connect(lambda index: self.compare_runs([index.data(ID_ROLE)]))
 
@@ -138,6 +146,8 @@ class HistoryPage(QWidget):
             self.store = open_store(self.db_path)
         except Exception as exc:
             self.show_error(f"Cannot open the run store {self.db_path}: {exc}")
+            return
+        self.model.conn = self.store.db.conn
 
     # -------------------------------------------------------------- dialogs (tests replace)
     def confirm(self, question: str) -> bool:
@@ -164,54 +174,96 @@ class HistoryPage(QWidget):
 
     # -------------------------------------------------------------- loading
     def refresh(self) -> None:
-        """Reload every run from the store, keeping the selection, sort and filters."""
+        """Ask the store again (new runs, new statuses), keeping the selection, sort and filters."""
         if self.store is None:
             return
-        selected = self.selected_ids()
         try:
             self.store.mark_interrupted()
-            runs = self.store.list_runs()
+            self.model.reload()
+            self.filters.offer(self.model)
         except StoreError as exc:
             self.show_error(f"Cannot read the run store: {exc}")
             return
-        self.model.set_runs(runs)
-        self.filters.offer(self.model)
-        self.proxy.sort(self.proxy.sortColumn(), self.proxy.sortOrder())
-        self.select_runs(selected)
-        if not self._sized and runs:
+        if not self._sized and self.model.rowCount():
             fit_columns(self.view, self.model)
             self._sized = True
         self._update_count()
         self._update_buttons()
 
     def _apply_filters(self, *_: Any) -> None:
-        self.proxy.set_filter(**self.filters.values())
+        try:
+            self.model.set_filter(**self.filters.values())
+        except StoreError as exc:
+            self.show_error(f"Cannot read the run store: {exc}")
         self._update_count()
         self._update_buttons()
 
     def _update_count(self) -> None:
-        shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count_label.setText(f"{total} runs" if shown == total else f"{shown} of {total} runs shown")
+        shown, total = self.model.rowCount(), self.model.total
+        self.count_label.setText(f"{total:,} runs" if shown == total else f"{shown:,} of {total:,} runs shown")
+
+    # -------------------------------------------------------------- columns
+    def shown_columns(self) -> list[str]:
+        """Keys of the columns shown, in column order."""
+        return [column.key for index, column in enumerate(COLUMNS) if not self.view.isColumnHidden(index)]
+
+    def show_columns(self, keys) -> None:
+        """Show the columns ``keys`` (unknown keys are ignored; the ID column always shows)."""
+        wanted = {*keys, "id"}
+        newly = []
+        for index, column in enumerate(COLUMNS):
+            hidden = column.key not in wanted
+            if self.view.isColumnHidden(index) and not hidden:
+                newly.append(index)
+            self.view.setColumnHidden(index, hidden)
+        if newly and self._sized:
+            fit_columns(self.view, self.model, newly)
+
+    def column_menu(self) -> QMenu:
+        """The header's context menu: one ticked entry per column."""
+        menu = QMenu(self)
+        shown = set(self.shown_columns())
+        for column in COLUMNS[1:]:
+            what = column.tip.split(" (")[0]  # "CAST's α: the share ..." without its "(method.alpha ...)"
+            action = menu.addAction(f"{column.title}: {what}" if what else column.title)
+            action.setCheckable(True)
+            action.setChecked(column.key in shown)
+            action.toggled.connect(lambda on, key=column.key: self._toggle_column(key, on))
+        return menu
+
+    def _column_menu(self, point: QPoint) -> None:
+        self.column_menu().exec(self.view.horizontalHeader().mapToGlobal(point))
+
+    def _toggle_column(self, key: str, on: bool) -> None:
+        shown = [k for k in self.shown_columns() if k != key] + ([key] if on else [])
+        self.show_columns(shown)
+        self.columns_changed.emit(self.shown_columns())
 
     # -------------------------------------------------------------- selection
     def selected_ids(self) -> list[int]:
         """Ids of the selected rows, in the order shown."""
         rows = sorted(index.row() for index in self.view.selectionModel().selectedRows())
-        return [self.proxy.index(row, 0).data(ID_ROLE) for row in rows]
+        return [run_id for run_id in map(self.model.run_id, rows) if run_id is not None]
 
     def visible_ids(self) -> list[int]:
         """Ids of the rows the filters let through, in the order shown."""
-        return [self.proxy.index(row, 0).data(ID_ROLE) for row in range(self.proxy.rowCount())]
+        return self.model.run_ids()
+
+    def _keep_selection(self) -> None:
+        self._kept_selection = self.selected_ids()
+
+    def _restore_selection(self) -> None:
+        if self._kept_selection:
+            self.select_runs(self._kept_selection)
+        self._update_buttons()
 
     def select_runs(self, ids) -> None:
         """Select the rows of ``ids`` that are shown (and only those)."""
         selection = QItemSelection()
         for run_id in ids:
-            source_row = self.model.row_of(run_id)
-            if source_row is None:
-                continue
-            index = self.proxy.mapFromSource(self.model.index(source_row, 0))
-            if index.isValid():
+            row = self.model.row_of(run_id)
+            if row is not None:
+                index = self.model.index(row, 0)
                 selection.select(index, index)
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
         self.view.selectionModel().select(selection, flags)
@@ -232,8 +284,12 @@ class HistoryPage(QWidget):
 
     def _selected_run(self) -> dict | None:
         ids = self.selected_ids()
-        row = self.model.row_of(ids[0]) if len(ids) == 1 else None
-        return self.model.run_at(row) if row is not None else None
+        if len(ids) != 1 or self.store is None:
+            return None
+        try:
+            return self.store.get_run(ids[0])
+        except StoreError:
+            return None
 
     def _update_resume_button(self) -> None:
         from cast_engine.runs.runner import resume_problem

@@ -49,6 +49,7 @@ class RunPlots(QWidget):
         self._fg, self._bg = fg, bg
         self._grid_alpha = 0.25
         self._autoranged: set[str] = set()
+        self._drawn: dict[str, tuple] = {}  # what each plot was last drawn with (see _changed)
         self._build()
 
     # ================================================================== layout
@@ -207,6 +208,7 @@ class RunPlots(QWidget):
         self.val_plot.setYRange(0, 100, padding=0)
         self.gpu_plot.getPlotItem().enableAutoRange()
         self._autoranged = set()
+        self._drawn = {}
         self.jaccard_plot.setXRange(0.5, 3.5, padding=0)
         self.update_side()
 
@@ -221,8 +223,36 @@ class RunPlots(QWidget):
         self.update_side()
 
     # ================================================================ drawing
+    def _changed(self, part: str, *values) -> bool:
+        """True (and remembered) when ``values`` differ from those ``part`` was last drawn with.
+
+        Lists compare by identity and length (the series only appends to them and makes new
+        ones when it is cleared), so a loss point repaints the loss plot alone: repainting
+        every plot (their axes' text above all) for each point stalled the GUI thread."""
+        key = tuple((value, len(value)) if isinstance(value, list) else (value, None) for value in values)
+        last = self._drawn.get(part)
+        if last is not None and len(last) == len(key) and all(
+                (a is b if isinstance(a, list) else a == b) and la == lb for (a, la), (b, lb) in zip(last, key)):
+            return False
+        self._drawn[part] = key
+        return True
+
     def draw(self) -> None:
-        """Show every number of the series."""
+        """Show every number of the series (redrawing only the plots whose numbers changed)."""
+        s = self.series
+        if self._changed("loss", s.loss_x, s.epoch_ends):
+            self._draw_loss()
+        if self._changed("val", *(xs for xs, _ in s.val.values()), s.best):
+            self._draw_val()
+        if self._changed("jaccard", s.jac_x, s.mask_epochs):
+            self._draw_jaccard()
+        if self._changed("mask", s.mask_columns, s.masked_method):
+            self._draw_mask()
+        if self._changed("gpu", s.gpu_x, s.gpu_total):
+            self._draw_gpu()
+        self.update_side()
+
+    def _draw_loss(self) -> None:
         s = self.series
         self.loss_curve.setData(s.loss_x, s.loss_y)
         if s.loss_x and "loss" not in self._autoranged:  # from the first point on, follow the data
@@ -236,6 +266,9 @@ class RunPlots(QWidget):
             line.setToolTip(f"end of epoch {epoch}")
             self.loss_plot.addItem(line, ignoreBounds=True)
             self._epoch_lines.append(line)
+
+    def _draw_val(self) -> None:
+        s = self.series
         for key, curve in self.val_curves.items():
             xs, ys = s.val[key]
             curve.setData(xs, ys)
@@ -246,17 +279,21 @@ class RunPlots(QWidget):
         last_epoch = max([xs[-1] for xs, _ in s.val.values() if xs] + [0])
         if last_epoch:
             self.val_plot.getPlotItem().getViewBox().setXRange(0.5, max(last_epoch, 3) + 0.5, padding=0)
+
+    def _draw_jaccard(self) -> None:
+        s = self.series
         self.jaccard_curve.setData(s.jac_x, s.jac_y)
         if s.jac_x or s.mask_epochs:
             high = max(s.jac_x + s.mask_epochs + [3])
             self.jaccard_plot.setXRange(0.5, high + 0.5, padding=0)
-        self._draw_mask()
+
+    def _draw_gpu(self) -> None:
+        s = self.series
         self.gpu_curve.setData(s.gpu_x, s.gpu_alloc)
         self.gpu_reserved_curve.setData(s.gpu_x, s.gpu_reserved)
         if s.gpu_total:
             self.gpu_plot.getPlotItem().setTitle(f"GPU memory (of {s.gpu_total / (1 << 30):.1f} GiB)",
                                                  color=self._fg.name(), size="10pt")
-        self.update_side()
 
     def _draw_mask(self) -> None:
         s = self.series

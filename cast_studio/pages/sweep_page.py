@@ -23,6 +23,7 @@ from cast_engine.errors import CastError, ConfigError
 from cast_engine.experiments import SweepSpec, sweep_trial_runs
 from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
 from cast_engine.experiments.sweep import SweepProgress
+from cast_engine.experiments.tuning import picked_rates, trained_lr, tuned_grids
 
 from ..events import SweepEnded
 from ..store_access import open_store
@@ -64,6 +65,17 @@ class SweepPage(QWidget):
         box = QGroupBox("Grid (over the Experiment page's settings: data, model, training, first ticked method)")
         layout = QVBoxLayout(box)
         layout.addWidget(self.axes)
+        protocol_row = QHBoxLayout()
+        self.protocol_box = QComboBox()
+        self.protocol_box.addItem("one rate for every method (the Experiment page's)", "paper")
+        self.protocol_box.addItem("tuned: each method's own grid, picked on validation", "tuned")
+        self.protocol_box.setToolTip("tuned: every method in the grid trains over its learning-rate grid (from its "
+                                     "paper, shown on its Experiment page); the view names the rate with the best "
+                                     "mean validation accuracy over seeds for each setting (never test).")
+        self.protocol_box.currentIndexChanged.connect(lambda _i: self._update_count())
+        protocol_row.addWidget(QLabel("Learning rates"))
+        protocol_row.addWidget(self.protocol_box, 1)
+        layout.addLayout(protocol_row)
         row = QHBoxLayout()
         self.workers = QSpinBox()
         self.workers.setRange(1, 64)
@@ -123,7 +135,11 @@ class SweepPage(QWidget):
 
     def _spec_and_trials(self) -> tuple[SweepSpec, list]:
         base = self.base_config()
-        spec = SweepSpec(base.to_dict(), [self.axes.grid()], base.name or "studio sweep")
+        grids = [self.axes.grid()]
+        name = base.name or "studio sweep"
+        if self.protocol_box.currentData() == "tuned":
+            grids, name = tuned_grids(base.to_dict(), grids[0]), f"{name} (tuned)"
+        spec = SweepSpec(base.to_dict(), grids, name)
         return spec, spec.trials()
 
     def _update_count(self) -> None:
@@ -226,9 +242,12 @@ class SweepPage(QWidget):
     def current_grid(self):
         """The shown sweep's grid for the chosen accuracy (None without a sweep)."""
         sweep_id = self.sweep_box.currentData()
+        self._picked = []
         if sweep_id is None:
             return None
         _spec, trials, runs = sweep_trial_runs(self.store(), sweep_id)
+        self._picked = picked_rates(self.store(), trials, runs, self.metric_box.currentText()) \
+            if len({trained_lr(t.config) for t in trials}) > 1 else []
         return sweep_grid(trials, runs, self.metric_box.currentText())
 
     def redraw(self) -> None:
@@ -244,6 +263,10 @@ class SweepPage(QWidget):
             self.view_note.setText(f"{sweep['done']} of {sweep['n_trials']} trials completed ({sweep['state']}); "
                                    f"started {sweep['created_at'][:16].replace('T', ' ')} UTC. "
                                    "Launching the same grid again runs only the trials it lacks.")
+            if getattr(self, "_picked", None):
+                self.view_note.setText(self.view_note.text() + "<br>Learning rate picked on mean validation "
+                                       "accuracy over seeds (never test):<br>"
+                                       + "<br>".join(p.text() for p in self._picked))
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)

@@ -20,6 +20,12 @@ class CastConfig(MethodConfig):
     uses_both_branches = True
     makes_masks = True
     snapshots_weights = True
+    recommended_lr = 5e-5
+    lr_grid = (2e-5, 5e-5, 1e-4)
+    lr_source = ("CAST trains the whole model, so as BERT fine-tuning (Devlin et al., 2019: 5e-5, 3e-5, 2e-5); "
+                 "recommended: 5e-5. The CAST paper trains BERT-base at 1e-5 with batch 128 for up to 100 "
+                 "epochs. The grid adds 1e-4 above Devlin et al.'s range (this project's choice): each "
+                 "iteration keeps only K entries of its update, so a larger step may pay.")
     alpha: float = param(0.05, "α: how much of the counterfactual update enters the masked entries (Eq. 3); 0 keeps the factual update only.", low=0.0, high=1.0)
     k: str = param("9.1%", "K, the entries the mask keeps: a count (10000, 1e7) or a share of the eligible parameters (9.1% ≈ the paper's best, 10^7 on BERT-base).", check=parse_k)
     eligible: str = param("all", "Parameters the mask may select. all: every one (embeddings, LayerNorm, head); no_embeddings: embeddings frozen; encoder_only: the head is left out of the mask and trains densely.", choices=("all", "no_embeddings", "encoder_only"))

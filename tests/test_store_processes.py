@@ -1,0 +1,47 @@
+"""Several processes open one new store file at the same moment: the schema is created
+once, no process fails, and every process can write."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+
+from cast_engine.store.migrations import MIGRATIONS
+
+PROCESSES = 6
+ROUNDS = 4
+
+
+def _open_and_write(path: str, start, errors) -> None:
+    from cast_engine.store import RunStore
+
+    start.wait()  # all processes open the file at once
+    try:
+        with RunStore(path) as store:
+            store.create_run({"train": {}}, method="full", task="nli", variant="RH1", regime="cad", model="m", seed=1)
+    except BaseException as exc:  # reported to the test, which names it
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_six_processes_open_a_new_store_at_once(tmp_path):
+    context = multiprocessing.get_context("fork")  # fast starts, so the opens really overlap
+    failures = []
+    for round_ in range(ROUNDS):
+        path = tmp_path / f"round{round_}" / "runs.sqlite"
+        start, errors = context.Barrier(PROCESSES), context.Queue()
+        workers = [context.Process(target=_open_and_write, args=(str(path), start, errors)) for _ in range(PROCESSES)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        while not errors.empty():
+            failures.append(f"round {round_}: {errors.get()}")
+        failures += [f"round {round_}: exit code {w.exitcode}" for w in workers if w.exitcode != 0]
+        conn = sqlite3.connect(path)
+        applied = [row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+        runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        conn.close()
+        assert applied == [m.name for m in MIGRATIONS._migrations], (round_, applied)  # each applied once
+        if not failures:
+            assert runs == PROCESSES
+    assert failures == []
