@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
+import re
 import sys
 from typing import Sequence
 
@@ -137,7 +139,7 @@ def cmd_runs(args) -> int:
         raise ConfigError(f"--limit {args.limit} and --offset {args.offset} must not be negative")
     where = RunFilter({"method": args.method, "task": args.task, "variant": args.variant, "status": args.status})
     keys = ("status", "method", "task", "variant", "regime", "seed", "combined", "started_at")
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         conn = store.db.conn
         total = count_runs(conn, where)
         ids = run_ids(conn, where, limit=args.limit or None, offset=args.offset) if args.limit else \
@@ -152,7 +154,7 @@ def cmd_runs(args) -> int:
         r = rows[run_id]
         combined = r["combined"]
         score = f"{100 * combined:8.1f}" if isinstance(combined, (int, float)) else f"{'-':>8}"
-        print(f"{run_id:>4}  {r['status']:<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
+        print(f"{run_id:>4}  {r['status'] or '':<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
               f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  "
               f"{(r['started_at'] or '')[:19]}")
     last = args.offset + len(ids)
@@ -166,7 +168,7 @@ def cmd_show(args) -> int:
     from .store import RunStore
     from .runs.runner import resume_problem
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         run = store.get_run(args.run)
         epochs = store.epochs(args.run)
         masks = store.masks(args.run)
@@ -215,7 +217,7 @@ def cmd_export(args) -> int:
     from .export import export_run
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         out = export_run(store, args.run, args.format, args.out)
     print(f"exported run {args.run} as {args.format} to {out}")
     return 0
@@ -279,14 +281,16 @@ def cmd_sweep(args) -> int:
     from .experiments.sweep import run_sweep
     from .store import RunStore
 
-    with RunStore(args.db) as store:
-        if args.resume is not None and not args.grid:
-            spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
-        else:
-            config = config_from_args(args)
-            grid = dict(parse_axis(text) for text in args.grid or [])
-            spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
+    spec, trials = None, None
+    if args.resume is None or args.grid:  # a bad grid is refused before the store is opened (or created)
+        config = config_from_args(args)
+        grid = dict(parse_axis(text) for text in args.grid or [])
+        spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()
+    with RunStore(args.db) as store:
+        if spec is None:
+            spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
+            trials = spec.trials()
         print(f"{len(trials)} trials; executor {args.executor}" + (f" with {args.workers} workers" if args.workers > 1 else ""))
         with _sweep_interrupt() as cancel:
             result = run_sweep(spec, store=store, executor=_executor(args), resume=args.resume, new=args.new,
@@ -306,7 +310,7 @@ def _sweep_interrupt():
 def cmd_sweeps(args) -> int:
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         sweeps = store.list_sweeps()
     if not sweeps:
         print(f"no sweeps in {store.path}")
@@ -376,7 +380,7 @@ def cmd_compare(args) -> int:
     from .evaluate.significance import compare_runs
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         runs_a = [store.get_run(i) for i in args.a]
         runs_b = [store.get_run(i) for i in args.b]
         result = compare_runs(store, runs_a, runs_b, samples=args.samples)
@@ -396,7 +400,8 @@ def _add_executor_options(parser) -> None:
     group.add_argument("--workers", type=int, default=1,
                        help="Trials at once: local worker processes (one per GPU where there are GPUs); "
                             "with ray and no --address, the CPUs of the local Ray instance (default: 1).")
-    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001).")
+    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001); without it, "
+                            "a Ray instance of its own on 127.0.0.1.")
     group.add_argument("--threads-per-trial", type=int, default=None,
                        help="CPU threads per trial (default: the cores shared among the workers; 1 with ray).")
 
@@ -509,9 +514,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintableOnly(io.TextIOBase):
+    """A text stream that writes control characters (terminal escape codes in a run name, a
+    data file's text or an error message) as visible escapes instead of passing them to the terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # not \t \n \r
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (but tab, newline and carriage return: progress bars) written as ``\\xNN``/``\\uNNNN`` escapes."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PrintableOnly(sys.stdout), _PrintableOnly(sys.stderr)
     try:
         return args.func(args)
     except CastError as exc:
@@ -520,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cast: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 if __name__ == "__main__":

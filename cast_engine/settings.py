@@ -151,6 +151,8 @@ def absolute_data(data: str) -> str:
     'demo', 'upstream' and URLs stay as they are."""
     from pathlib import Path
 
+    if not data.strip():
+        return data  # '' is refused by the loader, never taken as the current folder
     path = Path(data).expanduser()
     return str(path.resolve()) if not is_keyword_source(data) and path.exists() else data
 

@@ -87,6 +87,10 @@ def test_help_lists_every_option(tmp_path):
 ])
 def test_bad_input_exits_non_zero_with_a_message(args, message, tmp_path, tiny_model_dir):
     db = tmp_path / "runs.sqlite"
+    if args[0] in ("show", "export"):  # commands that only read need an existing store
+        from cast_engine.store import RunStore
+
+        RunStore(db).close()
     extra = ["--model", str(tiny_model_dir)] if args[0] == "run" else []
     done = cast(*args, *extra, db=db)
     assert done.returncode == 2, done.stdout + done.stderr

@@ -59,7 +59,7 @@ class Columns:
     role: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Row:
     table: Table
     index: int

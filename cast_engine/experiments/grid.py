@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..config import DataConfig, RunConfig, TrainConfig, coerce, config_fingerpr
 from ..errors import ConfigError
 
 RUN_LEVEL = ("model", "regime")
+MAX_TRIALS = 10_000  # a larger grid is refused before it is expanded (it is almost always a typo in a range)
 
 
 @dataclass
@@ -61,8 +63,19 @@ class SweepSpec:
         keys = [trial.key for trial in (self.trials() if trials is None else trials)]
         return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:20]
 
+    def size(self) -> int:
+        """How many trials the grids make before duplicates are dropped (counted, not expanded)."""
+        return sum(math.prod(len(values) for values in grid.values()) for grid in self.grids)
+
     def trials(self) -> list[Trial]:
-        """Every trial of every grid, validated, duplicates dropped (first kept)."""
+        """Every trial of every grid, validated, duplicates dropped (first kept).
+
+        ConfigError, before anything is expanded, when the grids make more than MAX_TRIALS.
+        """
+        size = self.size()
+        if size > MAX_TRIALS:
+            axes = " × ".join(f"{len(values):,} {name.rsplit('.', 1)[-1]}" for grid in self.grids for name, values in grid.items())
+            raise ConfigError(f"the grid makes {size:,} trials ({axes}); a sweep takes at most {MAX_TRIALS:,}")
         seen: dict[str, Trial] = {}
         for grid in self.grids:
             names = [resolve_field(name) for name in grid]
@@ -260,8 +273,13 @@ def _number_range(text: str, start: str, stop: str, step: str) -> list[str]:
         a, b, s = float(start), float(stop), float(step)
     except ValueError:
         raise ConfigError(f"--grid {text!r}: START:STOP:STEP must be numbers") from None
+    if not all(math.isfinite(x) for x in (a, b, s)):
+        raise ConfigError(f"--grid {text!r}: START:STOP:STEP must be finite numbers")
     if s <= 0 or b < a:
         raise ConfigError(f"--grid {text!r}: the range must rise by a positive step")
+    count = (b - a) / s + 1
+    if count > MAX_TRIALS:
+        raise ConfigError(f"--grid {text!r}: the range has {count:,.0f} values; a sweep takes at most {MAX_TRIALS:,} trials")
     count = int(round((b - a) / s)) + 1
     return [f"{round(a + i * s, 10):g}" for i in range(count) if a + i * s <= b + s * 1e-9]
 

@@ -145,7 +145,7 @@ def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: s
             if method == reference or base is None or not cell.runs or not base.runs:
                 continue
             try:
-                cell.comparison = compare_runs(store, cell.runs, base.runs)
+                cell.comparison = compare_runs(store, cell.runs, base.runs, shared_seeds_only=True)
             except ConfigError:
                 cell.comparison = None  # no shared seeds or no stored predictions: no mark
     title = {"table2": "Table 2 (sentiment)", "table3": "Table 3 (NLI)"}.get(plan.experiment, plan.experiment)

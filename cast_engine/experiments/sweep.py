@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..train.events import CancelToken
 from .grid import SweepSpec, Trial
 from .record import TrialJob
@@ -103,7 +103,14 @@ def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep"
                 result.failures[job.key] = f"{type(outcome).__name__}: {outcome}"
                 last = {"trial": labels[job.key], "status": "error", "reason": str(outcome), "run_id": None}
             else:
-                run_id = store.record_trial(outcome, sweep_id=sweep_id, trial_key=job.key)
+                try:
+                    run_id = store.record_trial(outcome, sweep_id=sweep_id, trial_key=job.key)
+                except StoreError as exc:  # a record refused before it reached the store (see record_trial)
+                    failed += 1
+                    result.failures[job.key] = f"StoreError: {exc}"
+                    last = {"trial": labels[job.key], "status": "error", "reason": str(exc), "run_id": None}
+                    emit(SweepProgress(sweep_id, done, total, failed, None, last))
+                    continue
                 if outcome.status == "completed":
                     done += 1
                     result.runs[job.key] = run_id

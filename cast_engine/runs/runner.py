@@ -101,6 +101,7 @@ class Prepared:
     trainable_bytes: int
     method_info: dict
     lr_source: str = LR_SET_BY_USER
+    base: dict = field(default_factory=dict)  # the base model's identity (models.identity)
 
 
 def with_resolved_lr(config: RunConfig, lr_source: str | None = None) -> tuple[RunConfig, str]:
@@ -130,6 +131,7 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None, lr_source: str | Non
 
     from ..methods.registry import get_method
     from ..models import count_parameters, load_classifier
+    from ..models.identity import base_model_identity
     from ..train.device import pick_device
     from .dataset import load_data
     from .prepare import tokenize_data
@@ -142,6 +144,7 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None, lr_source: str | Non
     dataset = dataset or load_data(config.data)
     transformers.set_seed(config.train.seed)
     model, tokenizer = load_classifier(config.model, dataset.labels)
+    base = base_model_identity(config.model, model)
     method = get_method(config.method.name).create(config.method)
     model = method.prepare(model)
     trainable, total = count_parameters(model)
@@ -153,7 +156,7 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None, lr_source: str | Non
         emit(Message(f"bf16 autocast needs CUDA or a CPU with native bfloat16: training in fp32 on {device}", "warning"))
     data = tokenize_data(dataset, tokenizer, config)
     return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes,
-                    method_info, lr_source)
+                    method_info, lr_source, base)
 
 
 def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
@@ -180,7 +183,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
         config.to_dict(), method=config.method.name, task=dataset.task, variant=dataset.variant,
         regime="cad" if config.method.uses_both_branches else config.regime, model=config.model,
         seed=config.train.seed, name=config.name or config.default_name(), data_hashes=file_hashes(dataset.files),
-        versions=package_versions(), trainable_params=prepared.trainable, total_params=prepared.total,
+        versions={**package_versions(), "base_model": prepared.base}, trainable_params=prepared.trainable, total_params=prepared.total,
         fingerprint=config_fingerprint(config.to_dict()),
     )
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, checkpoint)
@@ -205,11 +208,15 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     problem = resume_problem(row)
     if problem:
         raise CastError(problem)
-    checkpoint = load_checkpoint(checkpoint_path(Path(row["artifact_dir"])))
+    checkpoint = load_checkpoint(checkpoint_path(store.artifact_dir(run_id, create=False)))
+    if (checkpoint.store_id, checkpoint.run_id) != (store.store_id, run_id):
+        raise CastError(f"the checkpoint of run {run_id} belongs to run {checkpoint.run_id or '?'} of store "
+                        f"{checkpoint.store_id or '(none recorded)'}, not to this store ({store.store_id}): refused")
     config = RunConfig.from_dict(row["config"])
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit, lr_source=checkpoint.lr_source)
     _check_same_data(run_id, row.get("data_hashes") or {}, file_hashes(prepared.dataset.files))
+    _check_same_base(run_id, (row.get("versions") or {}).get("base_model"), prepared.base)
     store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
     stored, write = {(e["epoch"], e["stage"]) for e in store.epochs(run_id)}, StoreSink(store, run_id)
     for event in replayed_events(checkpoint, [], config.train.min_delta):
@@ -269,6 +276,14 @@ def _check_same_data(run_id: int, recorded: dict, now: dict) -> None:
         raise CastError(f"run {run_id} was trained on {missing[0]}, which this config no longer reads")
 
 
+def _check_same_base(run_id: int, recorded: dict | None, now: dict) -> None:
+    from ..models.identity import base_model_difference
+
+    difference = base_model_difference(recorded, now)
+    if difference:
+        raise CastError(f"run {run_id} cannot be resumed on another base model: {difference}")
+
+
 def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, cancel: CancelToken | None,
                       save_model: bool, checkpoint: bool, resume_from=None) -> RunResult:
     """Train, test, save and record; every failure during training ends as a recorded status."""
@@ -286,7 +301,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     trainer.planned_steps = method.planned_steps(trainer)
     checkpoint_file = checkpoint_path(store.artifact_dir(run_id)) if checkpoint else None
     if checkpoint_file is not None:
-        trainer.save_state = CheckpointFile(checkpoint_file)
+        trainer.save_state = CheckpointFile(checkpoint_file, getattr(store, "store_id", None) or "", run_id)
     if resume_from is not None:
         trainer.load_state_dict(resume_from.trainer_state())
     emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device),
@@ -302,7 +317,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
         for split, (predicted, gold) in test.pop("predictions").items():
             store.save_predictions(run_id, split, predicted, gold)
         if save_model:
-            artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels)
+            artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels, prepared.base)
     except RunCancelled as exc:
         status, reason = "cancelled", str(exc)
     except KeyboardInterrupt:
@@ -389,13 +404,14 @@ def check_disk_space(folder: Path, needed: int, checkpoint: bool) -> None:
                         + (", or pass --no-checkpoint" if checkpoint else ""))
 
 
-def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str]) -> Path:
-    """Save the trained weights as a sparse delta against the base model."""
+def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str], base: dict | None = None) -> Path:
+    """Save the trained weights as a sparse delta against the base model (``base``: its identity)."""
     from ..export.delta import save_delta
 
     path = store.artifact_dir(run_id) / "delta.safetensors"
     save_delta(method.export_model(model), path, base_model=config.model, labels=labels,
-               method=config.method.to_dict(), extra=method.export_extra())
+               method=config.method.to_dict(), extra=method.export_extra(), base=base,
+               owner=(getattr(store, "store_id", None), run_id))
     return path
 
 

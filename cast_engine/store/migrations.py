@@ -178,9 +178,54 @@ def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[
     try:
         names = [migration.name for migration in migrations.pending(db)]
         migrations.apply(db)
+        if db["store_meta"].exists():
+            record_migrated_by(db)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return names
+
+
+@MIGRATIONS(name="0004_store_identity")
+def store_identity(db: Database) -> None:
+    """A store's identity: a UUID kept in the store, from which its artifact folder is derived."""
+    import uuid
+
+    db.execute("CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO store_meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+
+
+def app_version() -> str:
+    """The installed cast-studio version (what a store records as having migrated it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("cast-studio")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def unknown_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
+    """Migrations applied to ``db`` that this version does not know: a newer version made the store."""
+    known = {migration.name for migration in migrations._migrations}
+    return [applied.name for applied in migrations.applied(db) if applied.name not in known]
+
+
+def is_cast_store(db: Database, migrations: Migrations = MIGRATIONS) -> bool:
+    """Whether ``db`` holds a run store: any of its migrations applied."""
+    return bool(migrations.applied(db))
+
+
+def meta_value(db: Database, key: str) -> str | None:
+    """A value of the store_meta table (None before migration 0003, or when unset)."""
+    if not db["store_meta"].exists():
+        return None
+    row = db.execute("SELECT value FROM store_meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def record_migrated_by(db: Database) -> None:
+    """Note which version last migrated the store (an older version names it when it refuses to write)."""
+    db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('migrated_by', ?)", (f"cast-studio {app_version()}",))

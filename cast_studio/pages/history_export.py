@@ -18,17 +18,18 @@ _EXPORTS: list = []  # model export threads, kept alive here until they have fin
 
 
 class _LockedArtifacts:
-    """The two store calls export_run makes; artifact_dir (a write) under the studio lock."""
+    """What export_run asks of the store; artifact_dir (it may create a folder) under the studio lock."""
 
     def __init__(self, store):
         self._store = store
+        self.store_id = store.store_id
 
     def get_run(self, run_id: int) -> dict:
         return self._store.get_run(run_id)
 
-    def artifact_dir(self, run_id: int) -> Path:
+    def artifact_dir(self, run_id: int, *, create: bool = True) -> Path:
         with WRITE_LOCK:
-            return self._store.artifact_dir(run_id)
+            return self._store.artifact_dir(run_id, create=create)
 
 
 def export_model_with(store, run_id: int, fmt: str, folder: str | Path) -> Path:

@@ -79,8 +79,8 @@ def filled_store(tmp_path):
     ids["old"] = [add_run(store, method="full", seed=4, status="cancelled", epochs=1, started=old,
                           reason="cancelled by the user", trainable=TOTAL)]
     ids["running"] = [add_run(store, seed=4, status="running", epochs=2, alpha=0.05)]
-    store.close()
-    return path, ids
+    yield path, ids
+    store.close()  # the store that created the running run owns it (holds its lock) until the test ends
 
 
 @pytest.fixture

@@ -157,6 +157,17 @@ def test_bad_input_is_refused_in_place(qtbot, window, store_path):
         assert store.list_sweeps() == [] and store.list_runs() == []
 
 
+def test_a_grid_too_big_is_refused_as_you_type(qtbot, window):
+    page = window.sweep_page
+    page.axes.set_axes([("train.lr", "0:1:1e-7")])
+    assert "10,000,001 values" in page.count_label.text() and "at most 10,000" in page.count_label.text()
+    page.axes.set_axes([("method.alpha", ", ".join(str(i / 1000) for i in range(1, 101))),
+                        ("train.seed", ", ".join(str(i) for i in range(101)))])
+    assert "10,100 trials" in page.count_label.text() and "at most 10,000" in page.count_label.text()
+    page.axes.set_axes([("method.alpha", "0.1, 0.2")])
+    assert page.count_label.text() == "2 trials"
+
+
 def test_a_sweep_queues_behind_runs_and_the_monitor_follows_its_trials(qtbot, window, store_path, tiny_config):
     """One job path: a sweep launched while a run trains waits for it; each trial's events reach the Monitor."""
     from cast_engine.train.events import EpochEnded, RunEnded, RunStarted

@@ -472,13 +472,21 @@ def test_a_run_started_while_the_data_page_loads_trains_on_its_own_data(qtbot, t
     win.queue.shutdown()
 
 
-def test_a_data_read_waits_while_another_thread_imports_transformers(table_writer):
+def test_tokenising_waits_while_another_thread_imports_transformers(tiny_model_dir, tmp_path):
+    """Hugging Face datasets (used to tokenise) never meets a half-imported transformers.
+
+    Data files are read without datasets; tokenising is where datasets runs, so it takes
+    the import lock that ``cast_engine.imports.import_transformers`` holds.
+    """
     import threading
 
-    from cast_engine.data.reading import read_table
+    from cast_engine.data.types import Example
     from cast_engine.imports import no_import_in_progress
+    from cast_engine.train.batches import tokenize_examples
+    from transformers import AutoTokenizer
 
-    path = _pairs(table_writer)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    examples = [Example(text_a=f"review {i}", text_b=None, label=i % 2) for i in range(4)]
     importing, release, done = threading.Event(), threading.Event(), threading.Event()
 
     def importer():  # stands for a thread halfway through `import transformers`
@@ -488,11 +496,11 @@ def test_a_data_read_waits_while_another_thread_imports_transformers(table_write
 
     threading.Thread(target=importer).start()
     importing.wait(10)
-    reader = threading.Thread(target=lambda: (read_table(path), done.set()))
-    reader.start()
-    assert not done.wait(0.5)  # the read has not run past the import
+    worker = threading.Thread(target=lambda: (tokenize_examples(examples, tokenizer, 16, tmp_path), done.set()))
+    worker.start()
+    assert not done.wait(0.5)  # tokenising has not run past the import
     release.set()
-    reader.join(60)
+    worker.join(60)
     assert done.is_set()
 
 
