@@ -114,16 +114,22 @@ def combined_predictions(predictions: dict) -> tuple[list[int], list[int]]:
     return predicted, gold
 
 
-def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], **options) -> PairedComparison:
-    """Compare two groups of runs on their combined test predictions, pairing runs by seed."""
+def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], evaluation: str | None = None,
+                 **options) -> PairedComparison:
+    """Compare two groups of runs on their combined test predictions, pairing runs by seed.
+
+    ``evaluation``: use each run's evaluation of that name instead of its own test split.
+    """
+    from .sources import run_predictions
+
     by_seed_b = {run.get("seed"): run for run in runs_b}
     pairs = []
     for run_a in runs_a:
         run_b = by_seed_b.get(run_a.get("seed"))
         if run_b is None:
             continue
-        pred_a, gold_a = combined_predictions(store.predictions(run_a["id"]))
-        pred_b, gold_b = combined_predictions(store.predictions(run_b["id"]))
+        pred_a, gold_a = combined_predictions(run_predictions(store, run_a["id"], evaluation))
+        pred_b, gold_b = combined_predictions(run_predictions(store, run_b["id"], evaluation))
         if not gold_a or not gold_b:
             continue
         if gold_a != gold_b:

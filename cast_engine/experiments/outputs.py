@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CastError, ConfigError
+from ..errors import CastError, ConfigError, StoreError
 from ..export.tables import SeedStats, latex_escape, mean_std_text, write_text
 from .paper import METHOD_ORDER, METHOD_TITLES, PaperPlan
 
@@ -69,8 +69,9 @@ class PaperTable:
 
 
 def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: str = "combined",
-                reference: str | None = "full") -> PaperTable:
-    """Group a table experiment's completed runs by method and column; compare to ``reference``."""
+                reference: str | None = "full", evaluation: str | None = None) -> PaperTable:
+    """Group a table experiment's completed runs by method and column; compare to ``reference``
+    (on each run's evaluation ``evaluation`` when given, else on its own test split)."""
     from ..evaluate.significance import compare_runs
 
     if metric not in METRIC_TEXT:
@@ -90,12 +91,13 @@ def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: s
             if method == reference or base is None or not cell.runs or not base.runs:
                 continue
             try:
-                cell.comparison = compare_runs(store, cell.runs, base.runs)
-            except ConfigError:
+                cell.comparison = compare_runs(store, cell.runs, base.runs, evaluation)
+            except (ConfigError, StoreError):
                 cell.comparison = None  # no shared seeds or no stored predictions: no mark
     title = {"table2": "Table 2 (sentiment)", "table3": "Table 3 (NLI)"}.get(plan.experiment, plan.experiment)
     seeds = {t.config.train.seed for t in trials}
-    return PaperTable(f"{title}, preset {plan.preset.name}", metric, plan.columns, methods, cells,
+    on = f", evaluation {evaluation!r}" if evaluation else ""
+    return PaperTable(f"{title}, preset {plan.preset.name}{on}", metric, plan.columns, methods, cells,
                       reference if reference in methods else None, len(seeds))
 
 

@@ -34,11 +34,13 @@ import platformdirs
 from sqlite_utils import Database
 
 from cast_engine.errors import StoreError
+from cast_engine.store.evaluations import EvaluationTables
 from cast_engine.store.migrations import apply_migrations
 from cast_engine.store.sweeps import SweepTables
 
 RUN_STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
 RESUMABLE_STATUSES = ("interrupted", "cancelled", "failed")
+MASK_FILE = "mask.safetensors"  # a CAST/LT-SFT run's final mask as packed bits (cast_engine.sparse.mask_file)
 CHECKPOINT_FILE = "checkpoint.pt"  # a run's epoch checkpoint, in its artifact folder (cast_engine.train.checkpoint)
 FINAL_STATUSES = tuple(status for status in RUN_STATUSES if status != "running")
 
@@ -233,7 +235,7 @@ def _configure(db: Database, path: Path) -> None:
     db.execute("PRAGMA foreign_keys=ON")
 
 
-class RunStore(SweepTables):
+class RunStore(SweepTables, EvaluationTables):
     """Runs, per-epoch metrics and sparsity masks in one SQLite file.
 
     ``RunStore(path=None)`` opens (and creates) ``path`` or ``default_db_path()``,
@@ -502,7 +504,7 @@ class RunStore(SweepTables):
                          (os.getpid(), socket.gethostname(), run_id))
 
     def delete_run(self, run_id: int) -> None:
-        """Delete a run with its epochs, masks, predictions and epoch checkpoint.
+        """Delete a run with its epochs, masks, predictions, evaluations, epoch checkpoint and mask file.
 
         The checkpoint (gigabytes for a large model) can only resume this run,
         so it goes too; saved model files in the artifact folder are left on disk.
@@ -513,9 +515,10 @@ class RunStore(SweepTables):
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM masks WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
+            self._delete_run_evaluations(conn, run_id)
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         if folder:
-            for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".partial"):
+            for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".partial", MASK_FILE):
                 (Path(folder) / name).unlink(missing_ok=True)
 
     def artifact_dir(self, run_id: int) -> Path:
