@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("stopping…")
             self.queue.shutdown()
             self.sweep_page.shutdown()
+        self.history_page.analysis.shutdown()  # an evaluation in progress stops within a batch
         self.save_settings()
         event.accept()
 

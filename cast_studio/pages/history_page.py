@@ -34,6 +34,7 @@ from cast_engine.errors import StoreError
 
 from ..store_access import open_store
 from .compare import CompareDialog
+from .history_analysis import AnalysisBar
 from .history_export import MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export
 from .history_filters import RunFilterBar
 from .history_table import COLUMN, ID_ROLE, RunFilterProxy, RunTableModel, fit_columns
@@ -60,6 +61,8 @@ class HistoryPage(QWidget):
         self.proxy = RunFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self._build_filters()
+        self.analysis = AnalysisBar(self)
+        self.analysis.evaluation_changed.connect(lambda _: self.refresh())
         self._build_view()
         self._build_actions()
         self._build_layout()
@@ -129,6 +132,7 @@ class HistoryPage(QWidget):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.filters)
+        layout.addWidget(self.analysis)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
 
@@ -169,7 +173,7 @@ class HistoryPage(QWidget):
         selected = self.selected_ids()
         try:
             self.store.mark_interrupted()
-            runs = self.store.list_runs()
+            runs = self.analysis.with_evaluation(self.store, self.store.list_runs())
         except StoreError as exc:
             self.show_error(f"Cannot read the run store: {exc}")
             return
@@ -228,6 +232,7 @@ class HistoryPage(QWidget):
         for action in self.model_actions.values():
             action.setEnabled(count == 1 and not busy)
         self.plots_action.setEnabled(count >= 1)
+        self.analysis.update_buttons(count)
 
     def _selected_run(self) -> dict | None:
         ids = self.selected_ids()

@@ -1,0 +1,248 @@
+"""History's analysis row: which evaluation the accuracy columns show, "Evaluate on…" (a
+background job with progress and a Stop button), "Pairs…" (one run or seed group, or the
+flip ledger of two) and "Mask atlas…".
+
+The page hands its runs through ``with_evaluation`` before showing them and calls
+``update_buttons`` when the selection changes; everything else lives here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cast_engine.evaluate.spec import EvaluateConfig
+
+from ..forms import ConfigForm
+
+TEST_SPLIT = "each run's test split"
+
+
+class EvaluationJob(QThread):
+    """Evaluates runs one after another on the same data, in a thread with its own store."""
+
+    progress = Signal(int, int, int)  # run id, examples done, examples in all
+    evaluated = Signal(int, str, bool)  # run id, evaluation name, reused
+    failed = Signal(int, str)
+
+    def __init__(self, db_path: Path, run_ids: list[int], config: EvaluateConfig):
+        super().__init__()
+        from cast_engine.train.events import CancelToken
+
+        self.db_path, self.run_ids, self.config = Path(db_path), list(run_ids), config
+        self.cancel = CancelToken()
+        self.names: list[str] = []
+
+    def run(self) -> None:  # on the worker thread
+        from cast_engine.errors import RunCancelled
+        from cast_engine.evaluate.on_data import evaluate_run
+        from cast_engine.store import RunStore
+
+        try:
+            store = RunStore(self.db_path)
+        except Exception as exc:
+            self.failed.emit(0, str(exc))
+            return
+        with store:
+            for run_id in self.run_ids:
+                if self.cancel.cancelled:
+                    return
+                try:
+                    outcome = evaluate_run(store, run_id, self.config, cancel=self.cancel,
+                                           progress=lambda done, total, r=run_id: self.progress.emit(r, done, total))
+                except RunCancelled:
+                    return
+                except Exception as exc:  # the next run still gets its turn
+                    self.failed.emit(run_id, str(exc))
+                    continue
+                self.names.append(outcome.evaluation["name"])
+                self.evaluated.emit(run_id, outcome.evaluation["name"], outcome.reused)
+
+
+class EvaluateDialog(QDialog):
+    """The "Evaluate on…" form: the fields of EvaluateConfig."""
+
+    def __init__(self, run_ids: list[int], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Evaluate {len(run_ids)} run(s) on…")
+        self.form = ConfigForm(EvaluateConfig, owner="evaluate")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        note = QLabel("Runs each selected run's saved model (its best weights) on paired data and keeps the result "
+                      "as a named evaluation. The same run on the same data is evaluated once.")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        layout.addWidget(self.form)
+        layout.addWidget(buttons)
+
+    def config(self) -> EvaluateConfig:
+        return self.form.config()
+
+
+class AnalysisBar(QWidget):
+    """The row under History's filters: evaluation choice, Evaluate on…, Pairs…, Mask atlas…."""
+
+    evaluation_changed = Signal(str)
+
+    def __init__(self, page, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.page = page
+        self.job: EvaluationJob | None = None
+        self.windows: list[QWidget] = []
+        self.eval_combo = QComboBox()
+        self.eval_combo.addItem(TEST_SPLIT)
+        self.eval_combo.setToolTip("Which test set the accuracy columns show: each run's own test split, or a "
+                                   "named evaluation (runs without it show –).")
+        self.eval_combo.currentTextChanged.connect(lambda _: self.evaluation_changed.emit(self.evaluation() or ""))
+        self.evaluate_button = QPushButton("Evaluate on…")
+        self.pairs_button = QPushButton("Pairs…")
+        self.pairs_button.setToolTip("One run (or several runs as a seed group): every test pair and its outcome. "
+                                     "Two runs: the flip ledger between them.")
+        self.atlas_button = QPushButton("Mask atlas…")
+        self.stop_button = QPushButton("Stop")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setFormat("%v / %m examples")
+        self.status_label = QLabel()
+        for widget in (self.stop_button, self.progress):
+            widget.setVisible(False)
+        self.evaluate_button.clicked.connect(self._on_evaluate)
+        self.pairs_button.clicked.connect(lambda: self.open_pairs(self.page.selected_ids()))
+        self.atlas_button.clicked.connect(lambda: self.open_atlas(self.page.selected_ids()))
+        self.stop_button.clicked.connect(self.stop)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Accuracy on"))
+        layout.addWidget(self.eval_combo)
+        layout.addWidget(self.evaluate_button)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.stop_button)
+        layout.addWidget(self.status_label, 1)
+        layout.addWidget(self.pairs_button)
+        layout.addWidget(self.atlas_button)
+
+    # ------------------------------------------------------------------ evaluation choice
+    def evaluation(self) -> str | None:
+        """The chosen evaluation name, None for each run's own test split."""
+        text = self.eval_combo.currentText()
+        return None if text in ("", TEST_SPLIT) else text
+
+    def offer(self, store) -> None:
+        """Put the store's evaluation names in the choice, keeping the current one."""
+        current = self.eval_combo.currentText()
+        names = [TEST_SPLIT, *store.evaluation_names()]
+        if names == [self.eval_combo.itemText(i) for i in range(self.eval_combo.count())]:
+            return
+        self.eval_combo.blockSignals(True)
+        self.eval_combo.clear()
+        self.eval_combo.addItems(names)
+        self.eval_combo.setCurrentText(current if current in names else TEST_SPLIT)
+        self.eval_combo.blockSignals(False)
+
+    def with_evaluation(self, store, runs: list[dict]) -> list[dict]:
+        """The runs with their results replaced by the chosen evaluation's (empty where a run has none)."""
+        self.offer(store)
+        name = self.evaluation()
+        if name is None:
+            return runs
+        found = {e["run_id"]: e["results"] for e in store.list_evaluations() if e["name"] == name}
+        return [{**run, "results": found.get(run["id"], {})} for run in runs]
+
+    def update_buttons(self, selected: int) -> None:
+        busy = self.job is not None
+        self.evaluate_button.setEnabled(selected >= 1 and not busy)
+        self.pairs_button.setEnabled(selected >= 1)
+        self.atlas_button.setEnabled(selected >= 1)
+
+    # ------------------------------------------------------------------ evaluate on…
+    def _on_evaluate(self) -> None:
+        ids = self.page.selected_ids()
+        dialog = EvaluateDialog(ids, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.start_evaluation(ids, dialog.config())
+
+    def start_evaluation(self, run_ids: list[int], config: EvaluateConfig) -> EvaluationJob:
+        """Evaluate ``run_ids`` in the background; the progress bar follows, Stop cancels."""
+        job = EvaluationJob(self.page.db_path, run_ids, config)
+        job.progress.connect(self._progress)
+        job.evaluated.connect(self._evaluated)
+        job.failed.connect(lambda run_id, message: self.page.show_error(
+            f"Cannot evaluate run {run_id}: {message}" if run_id else message))
+        job.finished.connect(self._job_finished)
+        self.job = job
+        self.progress.setVisible(True)
+        self.stop_button.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.status_label.setText(f"Evaluating {len(run_ids)} run(s)…")
+        self.update_buttons(len(run_ids))
+        job.start()
+        return job
+
+    def _progress(self, run_id: int, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.status_label.setText(f"Evaluating run {run_id}…")
+
+    def _evaluated(self, run_id: int, name: str, reused: bool) -> None:
+        self.status_label.setText(f"Run {run_id}: evaluation '{name}'" + (" (stored earlier)" if reused else " done"))
+
+    def _job_finished(self) -> None:
+        job, self.job = self.job, None
+        self.progress.setVisible(False)
+        self.stop_button.setVisible(False)
+        if job is not None and job.cancel.cancelled:
+            self.status_label.setText("Evaluation stopped; the runs evaluated before it are kept")
+        self.page.refresh()
+        if job is not None and job.names:
+            self.eval_combo.setCurrentText(job.names[-1])
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.cancel.cancel("stopped by the user")
+
+    def shutdown(self) -> None:
+        """Stop a running evaluation and wait for it (the window is closing)."""
+        if self.job is not None:
+            self.job.cancel.cancel("the window closed")
+            self.job.wait()
+
+    # ------------------------------------------------------------------ windows
+    def open_pairs(self, ids: list[int], ids_b: list[int] | None = None):
+        """One run or a seed group: its pairs; two runs: the flip ledger of the second (B) against the first (A)."""
+        from .pairs_view import PairsRequest, PairsWindow
+
+        if not ids:
+            return None
+        if ids_b is None and len(ids) == 2:
+            ids, ids_b = [ids[0]], [ids[1]]
+        window = PairsWindow(self.page.db_path, PairsRequest(list(ids), ids_b, self.evaluation()), self)
+        return self._keep(window)
+
+    def open_atlas(self, ids: list[int]):
+        """The mask atlas of the selected CAST / LT-SFT runs."""
+        from .mask_atlas import MaskAtlasWindow
+
+        if not ids:
+            return None
+        return self._keep(MaskAtlasWindow(self.page.db_path, ids, self))
+
+    def _keep(self, window: QWidget) -> QWidget:
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.destroyed.connect(lambda *_: self.windows.remove(window) if window in self.windows else None)
+        self.windows.append(window)
+        window.show()
+        return window

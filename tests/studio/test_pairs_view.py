@@ -1,0 +1,180 @@
+"""The Pairs view, the flip ledger, "Evaluate on…" and the mask atlas, opened from History,
+on real runs of the tiny model (demo sentiment data)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import shutil
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from cast_engine.evaluate.pairs import BOTH_RIGHT, OUTCOMES, count_outcomes, flip_ledger, pair_rows  # noqa: E402
+from cast_engine.evaluate.sources import run_pair_data  # noqa: E402
+from cast_engine.evaluate.spec import EvaluateConfig  # noqa: E402
+from cast_engine.store import RunStore  # noqa: E402
+from cast_studio.pages.data_preview import ADDED_STYLE, DIFF_HTML_ROLE, REMOVED_STYLE  # noqa: E402
+from cast_studio.pages.history_page import COLUMN, HistoryPage  # noqa: E402
+from cast_studio.pages.pairs_view import PairsModel  # noqa: E402
+
+from engine_fixtures import build_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Full fine-tuning (seeds 1, 2) and CAST (seed 1) on the demo sentiment data; run 1 evaluated on its test split."""
+    from cast_engine.config import DataConfig, RunConfig, TrainConfig
+    from cast_engine.evaluate.on_data import evaluate_run
+    from cast_engine.methods.registry import get_method
+    from cast_engine.train.runner import run
+
+    root = tmp_path_factory.mktemp("studio-pairs")
+    model = build_tiny_model(root / "tiny")
+    db = root / "runs.sqlite"
+    ids = []
+    for method, options, seed in (("full", {}, 1), ("full", {}, 2), ("cast", {"alpha": 0.05, "k": "1%"}, 1)):
+        config = RunConfig(data=DataConfig(data="demo", task="sentiment"),
+                           train=TrainConfig(max_epochs=2, batch_size=16, max_length=48, device="cpu", lr=1e-3, seed=seed),
+                           method=get_method(method).config_cls(**options), model=str(model))
+        result = run(config, store=db)
+        assert result.status == "completed", result.reason
+        ids.append(result.run_id)
+    with RunStore(db) as store:
+        evaluate_run(store, ids[0], EvaluateConfig())
+    return db, ids
+
+
+@pytest.fixture
+def db(trained, tmp_path):
+    """A copy of the trained store (and its saved models) for one test."""
+    source_db, _ = trained
+    copy = tmp_path / "runs.sqlite"
+    with sqlite3.connect(source_db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    shutil.copytree(source_db.parent / "artifacts", tmp_path / "artifacts")
+    return copy
+
+
+@pytest.fixture
+def page(qtbot, db):
+    page = HistoryPage(db)
+    qtbot.addWidget(page)
+    page.resize(1300, 700)
+    page.show()
+    page.show_error = lambda text: pytest.fail(f"unexpected error: {text}")
+    yield page
+    page.analysis.shutdown()
+
+
+def test_pairs_view_shows_counts_rows_and_highlighted_words(qtbot, page, db, trained):
+    run_id = trained[1][0]
+    with RunStore(db) as store:
+        rows = pair_rows(run_pair_data(store, run_id))
+        results = store.get_run(run_id)["results"]
+    counts = count_outcomes(rows)
+    page.select_runs([run_id])
+    window = page.analysis.open_pairs(page.selected_ids())
+    qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
+    assert window.error is None
+    assert window.model.rowCount() == window.proxy.rowCount() == results["n_pairs"] == 19
+    text = window.counts_label.text()
+    for name in OUTCOMES:
+        assert f"{name} <b>{counts.outcomes[name]}</b>" in text
+    assert f"pair accuracy <b>{100 * results['pair']:.1f} %</b>" in text
+    # pair 0 of the demo test split; its revision swaps a few words, highlighted as on the Data page
+    first = window.proxy.index(0, PairsModel.REVISION)
+    revision_html = first.data(DIFF_HTML_ROLE)
+    original_html = window.proxy.index(0, PairsModel.ORIGINAL).data(DIFF_HTML_ROLE)
+    assert ADDED_STYLE in revision_html and REMOVED_STYLE not in revision_html
+    assert REMOVED_STYLE in original_html
+    row = rows[window.model.rows.index(next(r for r in window.model.rows if r.pair == 0))]
+    assert f"{row.changed_words}" == window.proxy.index(0, 8).data()
+    # filters: by outcome, by changed words
+    window.outcome_combo.setCurrentText(BOTH_RIGHT)
+    assert window.proxy.rowCount() == counts.outcomes[BOTH_RIGHT]
+    window.outcome_combo.setCurrentText("all")
+    window.min_spin.setValue(3)
+    assert window.proxy.rowCount() == sum(1 for r in rows if r.changed_words >= 3)
+    assert window.shown_label.text() == f"{window.proxy.rowCount()} of 19 shown"
+    window.min_spin.setValue(0)
+    window.view.selectRow(0)
+    assert "Original #" in window.detail.toHtml() and "Revision" in window.detail.toHtml()
+    window.close()
+
+
+def test_pairs_on_an_evaluation_sort_by_confidence(qtbot, page, trained):
+    run_id = trained[1][0]
+    page.refresh()
+    assert [page.analysis.eval_combo.itemText(i) for i in range(page.analysis.eval_combo.count())][1:] == ["test"]
+    page.analysis.eval_combo.setCurrentText("test")
+    window = page.analysis.open_pairs([run_id])
+    qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
+    assert window.error is None
+    window.view.sortByColumn(5, Qt.SortOrder.DescendingOrder)  # Confidence
+    shown = [float(window.proxy.index(i, 5).data()) for i in range(window.proxy.rowCount())]
+    assert shown == sorted(shown, reverse=True) and len(shown) == 19
+    window.close()
+
+
+def test_flip_ledger_of_two_runs_with_csv(qtbot, page, db, trained, tmp_path):
+    a, b = trained[1][0], trained[1][2]
+    with RunStore(db) as store:
+        ledger = flip_ledger(run_pair_data(store, a), run_pair_data(store, b))
+    window = page.analysis.open_pairs([a, b])
+    qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
+    assert window.error is None
+    assert "Flip ledger — A: run 1, B: run 3" in window.windowTitle()
+    text = window.counts_label.text()
+    assert f"A right and B wrong <b>{ledger.a_right_b_wrong}</b>, A wrong and B right <b>{ledger.a_wrong_b_right}</b>" in text
+    for name, count in ledger.categories.items():
+        window.ledger_combo.setCurrentText(name)
+        assert window.proxy.rowCount() == count
+    window.ledger_combo.setCurrentText("all")
+    written = window.export_csv(tmp_path / "ledger.csv")
+    with written.open(newline="") as handle:
+        exported = list(csv.DictReader(handle))
+    assert len(exported) == 19 and {r["ledger"] for r in exported} <= set(ledger.categories)
+    window.close()
+
+
+def test_evaluate_on_runs_in_the_background_and_the_columns_show_it(qtbot, page, trained, table_writer):
+    rows = []
+    for i in range(4):
+        rows += [{"pair_id": i, "label": "Positive", "text": f"a lovely, moving film {i}"},
+                 {"pair_id": i, "label": "Negative", "text": f"a dreary, tedious film {i}"}]
+    path = table_writer("contrast.csv", rows)
+    ids = trained[1][:2]
+    job = page.analysis.start_evaluation(ids, EvaluateConfig(data=str(path)))
+    assert not page.analysis.evaluate_button.isEnabled() and page.analysis.progress.isVisible()
+    qtbot.waitUntil(lambda: page.analysis.job is None, timeout=120_000)
+    assert job.names == ["contrast", "contrast"]
+    assert page.analysis.evaluation() == "contrast"  # the columns switch to the new evaluation
+    with RunStore(page.db_path) as store:
+        expected = {e["run_id"]: e["results"]["combined"] for e in store.list_evaluations() if e["name"] == "contrast"}
+    shown = {}
+    for row in range(page.proxy.rowCount()):
+        run_id = page.proxy.index(row, COLUMN["id"]).data()
+        shown[int(run_id)] = page.proxy.index(row, COLUMN["combined"]).data()
+    for run_id, combined in expected.items():
+        assert shown[run_id] == f"{100 * combined:.1f}"
+    assert shown[trained[1][2]] in ("–", "-", "")  # the CAST run has no evaluation 'contrast'
+
+
+def test_mask_atlas_of_cast_and_a_run_without_a_mask(qtbot, page, db, trained):
+    from cast_engine.sparse.mask_file import mask_atlas, run_mask
+
+    full, cast = trained[1][0], trained[1][2]
+    window = page.analysis.open_atlas([cast, full])
+    qtbot.waitUntil(lambda: window.data is not None, timeout=60_000)
+    with RunStore(db) as store:
+        atlas = mask_atlas(run_mask(store, cast))
+    shares = window.shares("kinds")[cast]
+    kept, total = atlas["kinds"]["query"]
+    assert shares["query"] == pytest.approx(100 * kept / total)
+    assert f"run {full}" in window.note.text() and "has no saved mask" in window.note.text()
+    assert window.jaccard_table.item(0, 0).text() == "1.000"
+    window.close()
