@@ -7,14 +7,13 @@ import shutil
 
 import numpy as np
 import pytest
+from engine_fixtures import build_tiny_model
 
 from cast_engine.errors import ConfigError, DataError, StoreError
 from cast_engine.evaluate.on_data import evaluate_run, unpack_examples
 from cast_engine.evaluate.significance import compare_runs
 from cast_engine.evaluate.spec import EvaluateConfig
 from cast_engine.store import RunStore
-
-from engine_fixtures import build_tiny_model
 
 
 @pytest.fixture(scope="module")

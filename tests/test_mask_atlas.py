@@ -12,7 +12,15 @@ import torch
 
 from cast_engine.cli import main
 from cast_engine.errors import StoreError
-from cast_engine.sparse.mask_file import KINDS, kind_of, load_mask, mask_atlas, mask_jaccard, run_mask, save_mask
+from cast_engine.sparse.mask_file import (
+    KINDS,
+    kind_of,
+    load_mask,
+    mask_atlas,
+    mask_jaccard,
+    run_mask,
+    save_mask,
+)
 from cast_engine.store import RunStore
 
 
@@ -49,11 +57,11 @@ def test_packed_bits_round_trip_and_jaccard(tmp_path):
 @pytest.fixture(scope="module")
 def sparse_runs(tmp_path_factory):
     """CAST (two seeds) and LT-SFT on the demo sentiment data, and a full fine-tuning run."""
+    from engine_fixtures import build_tiny_model
+
     from cast_engine.config import DataConfig, RunConfig, TrainConfig
     from cast_engine.methods.registry import get_method
     from cast_engine.train.runner import run
-
-    from engine_fixtures import build_tiny_model
 
     root = tmp_path_factory.mktemp("masks")
     model = build_tiny_model(root / "tiny")

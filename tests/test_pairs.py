@@ -119,11 +119,11 @@ def test_csv_has_one_row_per_pair_and_the_ledger_columns(tmp_path):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Full fine-tuning on demo NLI (ALL: up to four revisions per original) with two seeds."""
+    from engine_fixtures import build_tiny_model
+
     from cast_engine.config import DataConfig, RunConfig, TrainConfig
     from cast_engine.methods.registry import get_method
     from cast_engine.train.runner import run
-
-    from engine_fixtures import build_tiny_model
 
     root = tmp_path_factory.mktemp("pairs")
     model = build_tiny_model(root / "tiny")

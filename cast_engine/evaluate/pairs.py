@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -293,7 +293,7 @@ def write_csv(rows: Sequence[PairRow], path: str | Path) -> Path:
             for row in rows:
                 values = [getattr(row, name) for name in CSV_COLUMNS]
                 if ledger:
-                    values += [row.other.get(name[2:] if name.startswith("b_") else name) for name in LEDGER_COLUMNS]
+                    values += [row.other.get(name.removeprefix("b_")) for name in LEDGER_COLUMNS]
                 writer.writerow(["" if v is None else round(v, 4) if isinstance(v, float) else v for v in values])
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

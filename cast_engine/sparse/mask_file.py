@@ -14,8 +14,8 @@ LayerNorm's bias counts as LayerNorm, every other bias as biases.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

@@ -10,7 +10,8 @@ row per example) are kept per split (factual, counterfactual).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -12,11 +12,18 @@ without stalling the window.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QThread, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QThread,
+    Signal,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -33,9 +40,21 @@ from PySide6.QtWidgets import (
 )
 
 from cast_engine.data.diff import example_diff
-from cast_engine.evaluate.pairs import LEDGER, OUTCOMES, PairRow, count_outcomes, write_csv
+from cast_engine.evaluate.pairs import (
+    LEDGER,
+    OUTCOMES,
+    PairRow,
+    count_outcomes,
+    write_csv,
+)
 
-from .data_preview import ADDED_STYLE, DIFF_HTML_ROLE, REMOVED_STYLE, DiffDelegate, diff_html
+from .data_preview import (
+    ADDED_STYLE,
+    DIFF_HTML_ROLE,
+    REMOVED_STYLE,
+    DiffDelegate,
+    diff_html,
+)
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 ALL = "all"
@@ -128,13 +147,13 @@ class PairsModel(QAbstractTableModel):
     def headers(self) -> tuple[str, ...]:
         return self.BASE + (self.LEDGER_EXTRA if self.ledger else ())
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 (Qt naming)
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.headers())
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.headers()[section]
         return None
@@ -201,14 +220,14 @@ class PairsFilter(QSortFilterProxyModel):
             setattr(self, name, value)
         self.invalidateFilter()
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
         row = self.sourceModel().rows[source_row]
         return ((self.outcome == ALL or row.outcome == self.outcome)
                 and (self.ledger == ALL or row.other.get("ledger") == self.ledger)
                 and (self.label_pair == ALL or row.label_pair == self.label_pair)
                 and self.min_changed <= row.changed_words <= self.max_changed)
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
         a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
         try:
             return a < b

@@ -5,23 +5,28 @@ from __future__ import annotations
 
 import csv
 import os
-import sqlite3
 import shutil
+import sqlite3
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
+import pytest
+from engine_fixtures import build_tiny_model
+from PySide6.QtCore import Qt
 
-from cast_engine.evaluate.pairs import BOTH_RIGHT, OUTCOMES, count_outcomes, flip_ledger, pair_rows  # noqa: E402
-from cast_engine.evaluate.sources import run_pair_data  # noqa: E402
-from cast_engine.evaluate.spec import EvaluateConfig  # noqa: E402
-from cast_engine.store import RunStore  # noqa: E402
-from cast_studio.pages.data_preview import ADDED_STYLE, DIFF_HTML_ROLE, REMOVED_STYLE  # noqa: E402
-from cast_studio.pages.history_page import COLUMN, HistoryPage  # noqa: E402
-from cast_studio.pages.pairs_view import PairsModel  # noqa: E402
-
-from engine_fixtures import build_tiny_model  # noqa: E402
+from cast_engine.evaluate.pairs import (
+    BOTH_RIGHT,
+    OUTCOMES,
+    count_outcomes,
+    flip_ledger,
+    pair_rows,
+)
+from cast_engine.evaluate.sources import run_pair_data
+from cast_engine.evaluate.spec import EvaluateConfig
+from cast_engine.store import RunStore
+from cast_studio.pages.data_preview import ADDED_STYLE, DIFF_HTML_ROLE, REMOVED_STYLE
+from cast_studio.pages.history_page import COLUMN, HistoryPage
+from cast_studio.pages.pairs_view import PairsModel
 
 
 @pytest.fixture(scope="module")
