@@ -169,3 +169,20 @@ def test_real_run_counts_add_up_to_its_pair_accuracy_and_groups_hold_every_revis
     assert all(len({r.original for r in g}) == 1 for g in groups)
     assert (ledger.a_right_b_wrong, ledger.a_wrong_b_right) == (compared.b, compared.c)
     assert sum(ledger.categories.values()) == len(rows)
+
+
+def test_mean_curve_bands_over_seeds():
+    from cast_engine.evaluate.seed_groups import mean_curve
+
+    runs = [[{"epoch": 1, "val_combined": 0.5}, {"epoch": 2, "val_combined": 0.7}],
+            [{"epoch": 1, "val_combined": 0.6}, {"epoch": 2, "val_combined": 0.9}],
+            [{"epoch": 1, "val_combined": 0.7}]]
+    std = mean_curve(runs, "val_combined")
+    assert std.epochs == [1, 2] and std.n == [3, 2]
+    assert std.mean == pytest.approx([60.0, 80.0])
+    assert std.high[0] - std.mean[0] == pytest.approx(10.0)  # sample std of 50, 60, 70
+    assert std.high[1] - std.mean[1] == pytest.approx(14.1421, abs=1e-3)
+    span = mean_curve(runs, "val_combined", "min–max")
+    assert (span.low, span.high) == ([50.0, 70.0], [70.0, 90.0])
+    with pytest.raises(ConfigError, match="band"):
+        mean_curve(runs, "val_combined", "iqr")

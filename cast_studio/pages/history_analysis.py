@@ -113,6 +113,9 @@ class AnalysisBar(QWidget):
         self.pairs_button.setToolTip("One run (or several runs as a seed group): every test pair and its outcome. "
                                      "Two runs: the flip ledger between them.")
         self.atlas_button = QPushButton("Mask atlas…")
+        self.groups_button = QPushButton("Seed groups…")
+        self.groups_button.setToolTip("The selected runs grouped over seeds: mean curves with a band, mean ± std (n), "
+                                      "and the paired bootstrap CI and McNemar p between two groups.")
         self.stop_button = QPushButton("Stop")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
@@ -123,6 +126,7 @@ class AnalysisBar(QWidget):
         self.evaluate_button.clicked.connect(self._on_evaluate)
         self.pairs_button.clicked.connect(lambda: self.open_pairs(self.page.selected_ids()))
         self.atlas_button.clicked.connect(lambda: self.open_atlas(self.page.selected_ids()))
+        self.groups_button.clicked.connect(lambda: self.open_seed_groups(self.page.selected_ids()))
         self.stop_button.clicked.connect(self.stop)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -132,6 +136,7 @@ class AnalysisBar(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.stop_button)
         layout.addWidget(self.status_label, 1)
+        layout.addWidget(self.groups_button)
         layout.addWidget(self.pairs_button)
         layout.addWidget(self.atlas_button)
 
@@ -167,6 +172,7 @@ class AnalysisBar(QWidget):
         self.evaluate_button.setEnabled(selected >= 1 and not busy)
         self.pairs_button.setEnabled(selected >= 1)
         self.atlas_button.setEnabled(selected >= 1)
+        self.groups_button.setEnabled(selected >= 2)
 
     # ------------------------------------------------------------------ evaluate on…
     def _on_evaluate(self) -> None:
@@ -239,6 +245,16 @@ class AnalysisBar(QWidget):
         if not ids:
             return None
         return self._keep(MaskAtlasWindow(self.page.db_path, ids, self))
+
+    def open_seed_groups(self, ids: list[int]):
+        """The selected runs grouped over seeds (on the chosen evaluation when there is one)."""
+        from .seed_compare import SeedGroupDialog
+
+        if len(ids) < 2 or self.page.store is None:
+            return None
+        runs, epochs = self.page.load_runs(ids)
+        runs = self.with_evaluation(self.page.store, runs)
+        return self._keep(SeedGroupDialog(self.page.db_path, runs, epochs, self.evaluation(), self.open_pairs, self))
 
     def _keep(self, window: QWidget) -> QWidget:
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

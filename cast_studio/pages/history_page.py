@@ -273,7 +273,7 @@ class HistoryPage(QWidget):
         except StoreError as exc:
             self.show_error(f"Cannot compare: {exc}")
             return None
-        dialog = CompareDialog(runs, epochs, self)
+        dialog = CompareDialog(runs, epochs, self, open_ledger=self.analysis.open_pairs)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda *_: self._forget(dialog))
         self.compare_dialogs.append(dialog)

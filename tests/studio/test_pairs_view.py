@@ -183,3 +183,35 @@ def test_mask_atlas_of_cast_and_a_run_without_a_mask(qtbot, page, db, trained):
     assert f"run {full}" in window.note.text() and "has no saved mask" in window.note.text()
     assert window.jaccard_table.item(0, 0).text() == "1.000"
     window.close()
+
+
+def test_seed_groups_show_mean_std_n_ci_and_open_the_group_ledger(qtbot, page, db, trained):
+    from cast_engine.evaluate.significance import compare_runs
+
+    full1, full2, cast = trained[1]
+    page.select_runs([full1, full2, cast])
+    dialog = page.analysis.open_seed_groups(page.selected_ids())
+    with qtbot.waitSignal(dialog.compared, timeout=60_000):
+        pass
+    assert len(dialog.groups) == 2
+    with RunStore(db) as store:
+        runs = {i: store.get_run(i) for i in (full1, full2, cast)}
+        expected = compare_runs(store, [runs[full1], runs[full2]], [runs[cast]])
+    full_label = next(label for label in dialog.labels if label.startswith("full"))
+    values = [100 * runs[i]["results"]["combined"] for i in (full1, full2)]
+    import statistics
+
+    assert dialog.result_text(full_label) == f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f} (n=2)"
+    dialog.a_combo.setCurrentText(full_label)
+    dialog.b_combo.setCurrentText(next(label for label in dialog.labels if label.startswith("cast")))
+    qtbot.waitUntil(lambda: dialog.comparison is not None and dialog.comparison.n_pairs_of_runs == 1, timeout=60_000)
+    assert (dialog.comparison.b, dialog.comparison.c) == (expected.b, expected.c)
+    text = dialog.compare_label.text()
+    assert f"p = {expected.p_value:.3g}" in text and "paired bootstrap 95 % CI" in text
+    line, curve = dialog.curves[full_label]
+    assert curve.n[0] == 2 and "mean with band ±1 std" in line.name()
+    dialog.ledger_button.click()
+    ledger = page.analysis.windows[-1]
+    qtbot.waitUntil(lambda: ledger.loaded is not None or ledger.error is not None, timeout=60_000)
+    assert ledger.error is None and "seed group" in ledger.windowTitle()
+    assert ledger.model.rowCount() == 19
