@@ -132,24 +132,23 @@ def predict_probabilities(model, tokenized, device, batch_size: int, pad_id: int
 
 
 def pack_examples(split: CadSplit) -> bytes:
-    """The split's examples and pairs as compressed JSON (stored with the evaluation)."""
-    def rows(examples):
-        return [[e.text_a, e.text_b, e.label] for e in examples]
+    """The split's examples and pairs as compressed JSON lines (stored with the evaluation).
 
-    payload = {"name": split.name, "factual": rows(split.factual), "counterfactual": rows(split.counterfactual),
-               "pairs": [list(p) for p in split.pairs]}
-    return zlib.compress(json.dumps(payload).encode("utf-8"), 6)
+    One line per example, not one document: a reader decodes many small lines, so a studio
+    thread reading a large set never holds the interpreter for the whole decode at once.
+    """
+    lines = [json.dumps({"name": split.name, "factual": len(split.factual), "pairs": [list(p) for p in split.pairs]})]
+    lines += [json.dumps([e.text_a, e.text_b, e.label]) for e in list(split.factual) + list(split.counterfactual)]
+    return zlib.compress("\n".join(lines).encode("utf-8"), 6)
 
 
 def unpack_examples(blob: bytes) -> CadSplit:
     """The split pack_examples stored."""
-    payload = json.loads(zlib.decompress(blob).decode("utf-8"))
-
-    def examples(rows):
-        return [Example(a, b, label) for a, b, label in rows]
-
-    return CadSplit(payload["name"], examples(payload["factual"]), examples(payload["counterfactual"]),
-                    [tuple(p) for p in payload["pairs"]])
+    head, *rows = zlib.decompress(blob).decode("utf-8").split("\n")
+    meta = json.loads(head)
+    examples = [Example(*json.loads(row)) for row in rows]
+    n = meta["factual"]
+    return CadSplit(meta["name"], examples[:n], examples[n:], [tuple(p) for p in meta["pairs"]])
 
 
 def evaluation_summary(outcome: EvaluationOutcome) -> str:

@@ -87,6 +87,7 @@ class PairRow:
     factual_index: int
     counterfactual_index: int
     other: dict = field(default_factory=dict)  # the ledger's B side: same keys as above, and 'ledger'
+    segments: list = field(default_factory=list, repr=False)  # the word diff (data.diff segments) of the pair
 
     @property
     def label_pair(self) -> str:
@@ -110,7 +111,8 @@ def pair_rows(data: PairData) -> list[PairRow]:
         right_o = pred.factual[f] == original.label
         right_r = pred.counterfactual[c] == revision.label
         flipped = original.label != revision.label
-        removed, added = count_changed(example_diff(original, revision))
+        segments = example_diff(original, revision)
+        removed, added = count_changed(segments)
         rows.append(PairRow(
             pair=number, group=f, original=example_text(original), revision=example_text(revision),
             gold_original=labels[original.label], gold_revision=labels[revision.label],
@@ -118,7 +120,7 @@ def pair_rows(data: PairData) -> list[PairRow]:
             confidence_original=pred.confidence("factual", f), confidence_revision=pred.confidence("counterfactual", c),
             outcome=_outcome(right_o, right_r), label_flipped=flipped,
             followed_flip=(pred.factual[f] != pred.counterfactual[c]) if flipped else None,
-            changed_words=max(removed, added), factual_index=f, counterfactual_index=c))
+            changed_words=max(removed, added), factual_index=f, counterfactual_index=c, segments=segments))
     return rows
 
 

@@ -11,19 +11,15 @@ without stalling the window.
 
 from __future__ import annotations
 
+import gc
 import html
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    QThread,
-    Signal,
-)
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThread, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -39,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cast_engine.data.diff import example_diff
+from cast_engine.data.diff import ADDED, REMOVED, SAME
 from cast_engine.evaluate.pairs import (
     LEDGER,
     OUTCOMES,
@@ -56,7 +52,6 @@ from .data_preview import (
     diff_html,
 )
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 ALL = "all"
 OUTCOME_COLOURS = {"both right": "#1e6b2a", "original only": "#8a5a00", "revision only": "#1f4e99", "both wrong": "#b3261e"}
 
@@ -89,6 +84,7 @@ class LoadedPairs:
     split: object
     source: str
     ledger: object | None = None
+    cells: tuple = ()  # PairsModel.prepare's texts, sort keys and row HTML, made on the loader thread
 
 
 def load_pairs(store, request: PairsRequest) -> LoadedPairs:
@@ -98,10 +94,11 @@ def load_pairs(store, request: PairsRequest) -> LoadedPairs:
 
     a = combine_seeds([run_pair_data(store, run_id, request.evaluation) for run_id in request.runs_a])
     if not request.runs_b:
-        return LoadedPairs(pair_rows(a), a.split, a.source)
+        rows = pair_rows(a)
+        return LoadedPairs(rows, a.split, a.source, None, PairsModel.prepare(rows, False))
     b = combine_seeds([run_pair_data(store, run_id, request.evaluation) for run_id in request.runs_b])
     ledger = flip_ledger(a, b)
-    return LoadedPairs(ledger.rows, a.split, a.source, ledger)
+    return LoadedPairs(ledger.rows, a.split, a.source, ledger, PairsModel.prepare(ledger.rows, True))
 
 
 class PairsLoader(QThread):
@@ -117,6 +114,8 @@ class PairsLoader(QThread):
     def run(self) -> None:  # on the worker thread
         from cast_engine.store import RunStore
 
+        lower_thread_priority()
+        gc.freeze()  # a full collection over the window's objects would hold the interpreter while it diffs
         try:
             with RunStore(self.db_path) as store:
                 self.loaded.emit(load_pairs(store, self.request))
@@ -124,115 +123,218 @@ class PairsLoader(QThread):
             self.failed.emit(str(exc))
 
 
+def lower_thread_priority() -> None:
+    """Let the GUI thread go first: this thread diffs a thousand texts in Python, and on a busy
+    machine the operating system would otherwise hand the interpreter back to it (Linux nices
+    threads one by one; elsewhere this does nothing)."""
+    import os
+    import threading
+
+    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:
+            pass  # not allowed here: the loader just runs at the usual priority
+
+
 class PairsModel(QAbstractTableModel):
-    """The pair rows; texts as diff HTML (DIFF_HTML_ROLE, made when a row is first drawn)."""
+    """The pair rows, filtered and sorted here (not by a proxy calling Python per comparison).
+
+    Cell texts and sort keys are made once per row when the rows arrive; filtering is one
+    pass over them and sorting one ``sorted`` call, so a thousand pairs refilter at once.
+    Texts are diff HTML in DIFF_HTML_ROLE, made when a row is first drawn.
+    """
 
     BASE = ("Group", "Gold (orig. → rev.)", "Original", "Revision", "Predicted", "Confidence", "Outcome",
             "Followed flip", "Changed words")
     LEDGER_EXTRA = ("B predicted", "B outcome", "Ledger")
-    ORIGINAL, REVISION = 2, 3
+    ORIGINAL, REVISION, OUTCOME = 2, 3, 6
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[PairRow] = []
         self.split = None
         self.ledger = False
+        self.visible: list[int] = []  # indices into rows, in the order shown
+        self.filters = {"outcome": ALL, "ledger": ALL, "label_pair": ALL, "min_changed": 0, "max_changed": 10**6}
+        self.sort_column, self.sort_order = 0, Qt.SortOrder.AscendingOrder
+        self._headers: tuple[str, ...] = self.BASE
+        self._texts: list[tuple[str, ...]] = []
+        self._keys: list[tuple] = []
         self._html: dict[int, tuple[str, str]] = {}
+        self._colours = {name: QColor(colour) for name, colour in OUTCOME_COLOURS.items()}
 
-    def set_rows(self, rows: list[PairRow], split, ledger: bool) -> None:
+    def set_rows(self, rows: list[PairRow], split, ledger: bool, cells: tuple = ()) -> None:
+        """Show ``rows``; ``cells`` is prepare(rows, ledger) when a worker thread made it already."""
+        texts, keys, html_rows = cells or self.prepare(rows, ledger)
         self.beginResetModel()
-        self.rows, self.split, self.ledger, self._html = rows, split, ledger, {}
+        self.rows, self.split, self.ledger = rows, split, ledger
+        self._html = dict(enumerate(html_rows))
+        self._headers = self.BASE + (self.LEDGER_EXTRA if ledger else ())
+        self._texts, self._keys = texts, keys
+        self.visible = self._filtered_sorted()
         self.endResetModel()
 
-    def headers(self) -> tuple[str, ...]:
-        return self.BASE + (self.LEDGER_EXTRA if self.ledger else ())
+    @classmethod
+    def prepare(cls, rows: list[PairRow], ledger: bool) -> tuple[list, list, list]:
+        """Cell texts, sort keys and the table's diff HTML of every row (no Qt: runs on any thread)."""
+        texts = [cls._row_texts(row, ledger) for row in rows]
+        keys = [cls._row_keys(row, t) for row, t in zip(rows, texts)]
+        html_rows = [tuple(diff_html(preview_segments(row.segments, side), side) for side in ("factual", "revision"))
+                     for row in rows]
+        return texts, keys, html_rows
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.headers())
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.headers()[section]
-        return None
-
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        row, column = self.rows[index.row()], index.column()
-        if role == DIFF_HTML_ROLE and column in (self.ORIGINAL, self.REVISION):
-            return self.row_html(index.row())[column - self.ORIGINAL]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.display(row, column)
-        if role == SORT_ROLE:
-            return self.sort_key(row, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == 6:
-            from PySide6.QtGui import QColor
-
-            return QColor(OUTCOME_COLOURS[row.outcome])
-        if role == Qt.ItemDataRole.ToolTipRole and column in (self.ORIGINAL, self.REVISION):
-            return f"<p>{self.row_html(index.row())[column - self.ORIGINAL]}</p>"
-        return None
-
-    def display(self, row: PairRow, column: int) -> str:
+    @staticmethod
+    def _row_texts(row: PairRow, ledger: bool) -> tuple[str, ...]:
         confidence = row.confidence
         values = [f"#{row.group}", row.label_pair, row.original, row.revision,
                   f"{row.predicted_original} → {row.predicted_revision}",
                   "–" if confidence is None else f"{confidence:.2f}", row.outcome,
                   {True: "yes", False: "no", None: "–"}[row.followed_flip], str(row.changed_words)]
-        if self.ledger:
+        if ledger:
             values += [f"{row.other['predicted_original']} → {row.other['predicted_revision']}", row.other["outcome"],
                        row.other["ledger"]]
-        return values[column]
+        return tuple(values)
 
-    def sort_key(self, row: PairRow, column: int):
-        if column == 0:
-            return (row.group, row.pair)
-        if column == 5:
-            return -1.0 if row.confidence is None else row.confidence
-        if column == 8:
-            return row.changed_words
-        return self.display(row, column)
+    @staticmethod
+    def _row_keys(row: PairRow, texts: tuple[str, ...]) -> tuple:
+        keys = list(texts)
+        keys[0] = (row.group, row.pair)
+        keys[5] = -1.0 if row.confidence is None else row.confidence
+        keys[8] = row.changed_words
+        return tuple(keys)
+
+    # ------------------------------------------------------------------ filter and sort
+    def set_filters(self, **values) -> None:
+        """Outcome, ledger category, gold label pair ('A → B') and a range of changed words."""
+        self.filters.update(values)
+        self.beginResetModel()
+        self.visible = self._filtered_sorted()
+        self.endResetModel()
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:  # called by the view's header
+        self.sort_column, self.sort_order = column, order
+        self.layoutAboutToBeChanged.emit()
+        self.visible = self._sorted(self.visible)
+        self.layoutChanged.emit()
+
+    def _filtered_sorted(self) -> list[int]:
+        f = self.filters
+        kept = [i for i, row in enumerate(self.rows)
+                if (f["outcome"] == ALL or row.outcome == f["outcome"])
+                and (f["ledger"] == ALL or row.other.get("ledger") == f["ledger"])
+                and (f["label_pair"] == ALL or row.label_pair == f["label_pair"])
+                and f["min_changed"] <= row.changed_words <= f["max_changed"]]
+        return self._sorted(kept)
+
+    def _sorted(self, indices: list[int]) -> list[int]:
+        column = self.sort_column
+        return sorted(indices, key=lambda i: self._keys[i][column],
+                      reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
+
+    def row_at(self, position: int) -> PairRow:
+        """The row shown at ``position``."""
+        return self.rows[self.visible[position]]
+
+    def shown_rows(self) -> list[PairRow]:
+        return [self.rows[i] for i in self.visible]
+
+    # ------------------------------------------------------------------ Qt model
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 (Qt naming)
+        return 0 if parent.isValid() else len(self.visible)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._headers)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self._headers[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._texts[self.visible[index.row()]][index.column()]
+        column = index.column()
+        if role == DIFF_HTML_ROLE:
+            if column == self.ORIGINAL or column == self.REVISION:
+                return self.row_html(self.visible[index.row()])[column - self.ORIGINAL]
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.OUTCOME:
+            return self._colours[self.rows[self.visible[index.row()]].outcome]
+        if role == Qt.ItemDataRole.ToolTipRole and (column == self.ORIGINAL or column == self.REVISION):
+            return f"<p>{self.full_html(self.visible[index.row()])[column - self.ORIGINAL]}</p>"
+        return None
 
     def row_html(self, number: int) -> tuple[str, str]:
-        """(original, revision) with the changed words highlighted, as on the Data page."""
+        """(original, revision) of rows[number] as the table shows them: a window of the text around
+        its first change, the changed words highlighted as on the Data page."""
         if number not in self._html:
-            row = self.rows[number]
-            segments = example_diff(self.split.factual[row.factual_index], self.split.counterfactual[row.counterfactual_index])
-            self._html[number] = (diff_html(segments, "factual"), diff_html(segments, "revision"))
+            segments = self.rows[number].segments  # diffed on the loader thread
+            self._html[number] = tuple(diff_html(preview_segments(segments, side), side)
+                                       for side in ("factual", "revision"))
         return self._html[number]
 
+    def full_html(self, number: int) -> tuple[str, str]:
+        """(original, revision) of rows[number] whole, changed words highlighted (the detail pane)."""
+        segments = self.rows[number].segments
+        return diff_html(segments, "factual"), diff_html(segments, "revision")
 
-class PairsFilter(QSortFilterProxyModel):
-    """Outcome, ledger category, gold label pair and a range of changed words; sorts by SORT_ROLE."""
+
+PREVIEW_CHARS = 360  # more than the four lines a row shows; a long review is laid out only this far
+PREVIEW_BEFORE = 90  # characters of context kept before the first change
+
+
+def preview_segments(segments: list[tuple[str, str]], side: str) -> list[tuple[str, str]]:
+    """The part of one side of a word diff that a table row shows: from a little before the first
+    changed word, PREVIEW_CHARS long, cut at spaces, with '…' where text was left out."""
+    hidden = ADDED if side == "factual" else REMOVED
+    shown = [(op, text) for op, text in segments if op != hidden]
+    total = sum(len(text) for _, text in shown)
+    if total <= PREVIEW_CHARS:
+        return shown
+    first_change, offset = 0, 0
+    for op, text in shown:
+        if op != SAME:
+            first_change = offset
+            break
+        offset += len(text)
+    start = max(0, first_change - PREVIEW_BEFORE)
+    end = start + PREVIEW_CHARS
+    trimmed, offset = [], 0
+    for op, text in shown:
+        low, high = max(start - offset, 0), min(end - offset, len(text))
+        if low < high:
+            piece = text[low:high]
+            if low > 0 and offset + low == start and " " in piece:  # start at a word
+                piece = piece[piece.index(" ") + 1:]
+            trimmed.append((op, piece))
+        offset += len(text)
+    if start > 0:
+        trimmed.insert(0, (SAME, "… "))
+    if end < total:
+        trimmed.append((SAME, " …"))
+    return trimmed
+
+
+class CachedDiffDelegate(DiffDelegate):
+    """The Data page's diff delegate, keeping the laid-out documents of the rows last drawn: a
+    long review is laid out once, not at every repaint (scrolling, filtering, selecting)."""
+
+    KEEP = 400  # documents; more than two screens of rows
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setSortRole(SORT_ROLE)
-        self.outcome = ALL
-        self.ledger = ALL
-        self.label_pair = ALL
-        self.min_changed = 0
-        self.max_changed = 10**6
+        self._documents: dict[tuple, object] = {}
 
-    def set_filters(self, **values) -> None:
-        for name, value in values.items():
-            setattr(self, name, value)
-        self.invalidateFilter()
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
-        row = self.sourceModel().rows[source_row]
-        return ((self.outcome == ALL or row.outcome == self.outcome)
-                and (self.ledger == ALL or row.other.get("ledger") == self.ledger)
-                and (self.label_pair == ALL or row.label_pair == self.label_pair)
-                and self.min_changed <= row.changed_words <= self.max_changed)
-
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
-        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
-        try:
-            return a < b
-        except TypeError:
-            return str(a) < str(b)
+    def _document(self, text, opt, width):
+        key = (text, round(width), opt.font.key())
+        doc = self._documents.pop(key, None)
+        if doc is None:
+            doc = super()._document(text, opt, width)
+            if len(self._documents) >= self.KEEP:
+                self._documents.pop(next(iter(self._documents)))
+        self._documents[key] = doc  # most recent last
+        return doc
 
 
 class PairsWindow(QDialog):
@@ -248,8 +350,6 @@ class PairsWindow(QDialog):
         self.setWindowTitle(request.title())
         self.resize(1200, 760)
         self.model = PairsModel(self)
-        self.proxy = PairsFilter(self)
-        self.proxy.setSourceModel(self.model)
         self._build()
         self.loader = PairsLoader(self.db_path, request)
         self.loader.loaded.connect(self._show_loaded)
@@ -298,8 +398,10 @@ class PairsWindow(QDialog):
                         f'<span style="{ADDED_STYLE}">added</span> — click a column title to sort (Confidence: the '
                         "lower probability of the two predictions)")
         self.view = QTableView()
-        self.view.setModel(self.proxy)
-        self.view.setItemDelegate(DiffDelegate(self))
+        self.view.setModel(self.model)
+        delegate = CachedDiffDelegate(self)  # only the two text columns: the others draw in C++
+        self.view.setItemDelegateForColumn(PairsModel.ORIGINAL, delegate)
+        self.view.setItemDelegateForColumn(PairsModel.REVISION, delegate)
         setup_pairs_view(self.view)
         self.view.setSortingEnabled(True)
         self.view.selectionModel().currentRowChanged.connect(self._show_detail)
@@ -318,7 +420,7 @@ class PairsWindow(QDialog):
     # ------------------------------------------------------------------ loading
     def _show_loaded(self, loaded: LoadedPairs) -> None:
         self.loaded = loaded
-        self.model.set_rows(loaded.rows, loaded.split, loaded.ledger is not None)
+        self.model.set_rows(loaded.rows, loaded.split, loaded.ledger is not None, loaded.cells)
         pairs = sorted({row.label_pair for row in loaded.rows})
         self.label_combo.blockSignals(True)
         self.label_combo.clear()
@@ -355,24 +457,24 @@ class PairsWindow(QDialog):
 
     # ------------------------------------------------------------------ filters
     def _apply_filters(self, *_) -> None:
-        self.proxy.set_filters(outcome=self.outcome_combo.currentText(), ledger=self.ledger_combo.currentText(),
+        self.model.set_filters(outcome=self.outcome_combo.currentText(), ledger=self.ledger_combo.currentText(),
                                label_pair=self.label_combo.currentText() or ALL,
                                min_changed=self.min_spin.value(), max_changed=self.max_spin.value())
         self._update_shown()
 
     def _update_shown(self) -> None:
-        self.shown_label.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} shown")
+        self.shown_label.setText(f"{self.model.rowCount()} of {len(self.model.rows)} shown")
 
     def shown_rows(self) -> list[PairRow]:
         """The rows as the table shows them now (filtered, in the current order)."""
-        return [self.model.rows[self.proxy.mapToSource(self.proxy.index(i, 0)).row()] for i in range(self.proxy.rowCount())]
+        return self.model.shown_rows()
 
     # ------------------------------------------------------------------ detail
     def _show_detail(self, current: QModelIndex, _previous: QModelIndex = QModelIndex()) -> None:
         if not current.isValid():
             self.detail.clear()
             return
-        self.detail.setHtml(self.group_html(self.proxy.mapToSource(current).row()))
+        self.detail.setHtml(self.group_html(self.model.visible[current.row()]))
 
     def group_html(self, number: int) -> str:
         """The original of row ``number`` with every revision of it, changes highlighted."""
@@ -381,7 +483,7 @@ class PairsWindow(QDialog):
         head = (f"<p><b>Original #{row.group}</b> — gold {html.escape(row.gold_original)}, predicted "
                 f"{html.escape(row.predicted_original)}{_confidence(row.confidence_original)}"
                 + (f"; B predicted {html.escape(row.other['predicted_original'])}" if row.other else "")
-                + f"<br>{self.model.row_html(number)[0]}</p>")
+                + f"<br>{self.model.full_html(number)[0]}</p>")
         parts = [head]
         for i in members:
             other = self.model.rows[i]
@@ -390,7 +492,7 @@ class PairsWindow(QDialog):
                          f"predicted {html.escape(other.predicted_revision)}{_confidence(other.confidence_revision)}, "
                          f"<span style=\"color:{OUTCOME_COLOURS[other.outcome]}\">{other.outcome}</span>"
                          + (f"; B: {html.escape(other.other['outcome'])} ({other.other['ledger']})" if other.other else "")
-                         + f"<br>{self.model.row_html(i)[1]}</p>")
+                         + f"<br>{self.model.full_html(i)[1]}</p>")
         return "".join(parts)
 
     # ------------------------------------------------------------------ export
@@ -407,7 +509,7 @@ class PairsWindow(QDialog):
             except Exception as exc:
                 self.shown_label.setText(f"Cannot export: {exc}")
                 return
-            self.shown_label.setText(f"Wrote {self.proxy.rowCount()} pairs to {written}")
+            self.shown_label.setText(f"Wrote {self.model.rowCount()} pairs to {written}")
 
     def done(self, result: int) -> None:  # closing waits for a loader still reading
         if self.loader.isRunning():

@@ -85,26 +85,27 @@ def test_pairs_view_shows_counts_rows_and_highlighted_words(qtbot, page, db, tra
     window = page.analysis.open_pairs(page.selected_ids())
     qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
     assert window.error is None
-    assert window.model.rowCount() == window.proxy.rowCount() == results["n_pairs"] == 19
+    assert len(window.model.rows) == window.model.rowCount() == results["n_pairs"] == 19
     text = window.counts_label.text()
     for name in OUTCOMES:
         assert f"{name} <b>{counts.outcomes[name]}</b>" in text
     assert f"pair accuracy <b>{100 * results['pair']:.1f} %</b>" in text
     # pair 0 of the demo test split; its revision swaps a few words, highlighted as on the Data page
-    first = window.proxy.index(0, PairsModel.REVISION)
+    first = window.model.index(0, PairsModel.REVISION)
     revision_html = first.data(DIFF_HTML_ROLE)
-    original_html = window.proxy.index(0, PairsModel.ORIGINAL).data(DIFF_HTML_ROLE)
+    original_html = window.model.index(0, PairsModel.ORIGINAL).data(DIFF_HTML_ROLE)
     assert ADDED_STYLE in revision_html and REMOVED_STYLE not in revision_html
     assert REMOVED_STYLE in original_html
-    row = rows[window.model.rows.index(next(r for r in window.model.rows if r.pair == 0))]
-    assert f"{row.changed_words}" == window.proxy.index(0, 8).data()
+    shown = window.model.row_at(0)
+    assert shown.pair == 0 and str(rows[0].changed_words) == window.model.index(0, 8).data()
+    assert window.model.index(0, PairsModel.REVISION).data() == rows[0].revision
     # filters: by outcome, by changed words
     window.outcome_combo.setCurrentText(BOTH_RIGHT)
-    assert window.proxy.rowCount() == counts.outcomes[BOTH_RIGHT]
+    assert window.model.rowCount() == counts.outcomes[BOTH_RIGHT]
     window.outcome_combo.setCurrentText("all")
     window.min_spin.setValue(3)
-    assert window.proxy.rowCount() == sum(1 for r in rows if r.changed_words >= 3)
-    assert window.shown_label.text() == f"{window.proxy.rowCount()} of 19 shown"
+    assert window.model.rowCount() == sum(1 for r in rows if r.changed_words >= 3)
+    assert window.shown_label.text() == f"{window.model.rowCount()} of 19 shown"
     window.min_spin.setValue(0)
     window.view.selectRow(0)
     assert "Original #" in window.detail.toHtml() and "Revision" in window.detail.toHtml()
@@ -120,7 +121,7 @@ def test_pairs_on_an_evaluation_sort_by_confidence(qtbot, page, trained):
     qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
     assert window.error is None
     window.view.sortByColumn(5, Qt.SortOrder.DescendingOrder)  # Confidence
-    shown = [float(window.proxy.index(i, 5).data()) for i in range(window.proxy.rowCount())]
+    shown = [float(window.model.index(i, 5).data()) for i in range(window.model.rowCount())]
     assert shown == sorted(shown, reverse=True) and len(shown) == 19
     window.close()
 
@@ -137,7 +138,7 @@ def test_flip_ledger_of_two_runs_with_csv(qtbot, page, db, trained, tmp_path):
     assert f"A right and B wrong <b>{ledger.a_right_b_wrong}</b>, A wrong and B right <b>{ledger.a_wrong_b_right}</b>" in text
     for name, count in ledger.categories.items():
         window.ledger_combo.setCurrentText(name)
-        assert window.proxy.rowCount() == count
+        assert window.model.rowCount() == count
     window.ledger_combo.setCurrentText("all")
     written = window.export_csv(tmp_path / "ledger.csv")
     with written.open(newline="") as handle:
@@ -215,3 +216,20 @@ def test_seed_groups_show_mean_std_n_ci_and_open_the_group_ledger(qtbot, page, d
     qtbot.waitUntil(lambda: ledger.loaded is not None or ledger.error is not None, timeout=60_000)
     assert ledger.error is None and "seed group" in ledger.windowTitle()
     assert ledger.model.rowCount() == 19
+
+
+def test_a_long_review_shows_a_window_around_its_first_change():
+    from cast_engine.data.diff import word_diff
+    from cast_studio.pages.pairs_view import PREVIEW_CHARS, preview_segments
+
+    before = " ".join(f"word{i}" for i in range(120))
+    after = " ".join(f"tail{i}" for i in range(120))
+    segments = word_diff(f"{before} brilliant {after}", f"{before} dreadful {after}")
+    for side, changed in (("factual", "brilliant"), ("revision", "dreadful")):
+        shown = preview_segments(segments, side)
+        text = "".join(t for _, t in shown)
+        assert text.startswith("… ") and text.endswith(" …") and changed in text
+        assert len(text) <= PREVIEW_CHARS + 4
+        assert any(op != "same" and t.strip() == changed for op, t in shown)  # still highlighted
+    short = word_diff("a good film", "a bad film")
+    assert preview_segments(short, "revision") == [(op, t) for op, t in short if op != "removed"]
