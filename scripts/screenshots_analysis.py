@@ -64,6 +64,7 @@ def main() -> None:
     dialog = EvaluateDialog(args.a + args.b, page)
     dialog.form.set_text("data", "../shared/data/cad")
     dialog.form.set_text("split", "dev")
+    dialog.resize(1000, 560)
     dialog.show()
     settle()
     save(dialog, "evaluate-on", out)
@@ -86,6 +87,10 @@ def main() -> None:
 
     groups = page.analysis.open_seed_groups(args.a + args.b)
     groups.resize(1200, 800)
+    wait(groups.compared)
+    group_of = {run_id: label for row, label in zip(groups.groups, groups.labels) for run_id in row.run_ids}
+    groups.a_combo.setCurrentText(group_of[args.a[0]])
+    groups.b_combo.setCurrentText(group_of[args.b[0]])
     wait(groups.compared)
     save(groups, "seed-groups", out)
 

@@ -121,13 +121,13 @@ class MaskAtlasWindow(QDialog):
         for values in shares.values():
             keys += [k for k in values if k not in keys]
         width = 0.8 / max(len(shares), 1)
-        legend = plot.addLegend(offset=(-10, 10))
+        if plot.plotItem.legend is None:
+            plot.addLegend(offset=(-10, 10))
         for i, (run_id, values) in enumerate(shares.items()):
             xs = [k + (i - (len(shares) - 1) / 2) * width for k in range(len(keys))]
             bars = pg.BarGraphItem(x=xs, height=[values.get(key, 0.0) for key in keys], width=width * 0.95,
                                    brush=run_colour(i), pen=None, name=f"run {run_id}")
-            plot.addItem(bars)
-            legend.addItem(bars, f"run {run_id}")
+            plot.addItem(bars)  # the legend picks up its name
         plot.getAxis("bottom").setTicks([list(enumerate(keys))])
 
     def _jaccard(self, runs: list[int]) -> None:

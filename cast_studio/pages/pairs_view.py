@@ -440,7 +440,8 @@ class PairsWindow(QDialog):
         """The counts at the top: per outcome (adding up to the pairs), followed flips, ledger counts."""
         rows = self.loaded.rows
         counts = count_outcomes(rows)
-        parts = [f'<b>{counts.total}</b> pairs ({html.escape(self.loaded.source)}): ']
+        parts = [f"<b>{html.escape(self.request.title())}</b><br>",
+                 f'<b>{counts.total}</b> pairs ({html.escape(self.loaded.source)}): ']
         parts.append(", ".join(f'<span style="color:{OUTCOME_COLOURS[name]}">{name} <b>{counts.outcomes[name]}</b></span>'
                                for name in OUTCOMES))
         if counts.pair_accuracy is not None:

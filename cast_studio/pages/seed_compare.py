@@ -149,6 +149,14 @@ class SeedGroupDialog(QDialog):
             high = pg.PlotDataItem(curve.epochs, curve.high, pen=None)
             self.plot.addItem(pg.FillBetweenItem(low, high, brush=pg.mkBrush(fill_colour)))
             self.curves[label] = (line, curve)
+        epochs = [e for _, curve in self.curves.values() for e in curve.epochs]
+        lows = [v for _, curve in self.curves.values() for v in curve.low]
+        highs = [v for _, curve in self.curves.values() for v in curve.high]
+        if epochs:
+            self.plot.setXRange(min(epochs) - 0.2, max(epochs) + 0.2)
+            spread = max(max(highs) - min(lows), 2.0)
+            self.plot.setYRange(min(lows) - 0.15 * spread, max(highs) + 0.15 * spread)
+            self.plot.getAxis("bottom").setTicks([[(e, str(e)) for e in sorted(set(epochs))]])
 
     # ------------------------------------------------------------------ table
     def _fill_table(self) -> None:
@@ -157,7 +165,8 @@ class SeedGroupDialog(QDialog):
         by_ids = {tuple(r.run_ids): r for r in rows}
         self.table.setRowCount(len(self.groups))
         self.table.setColumnCount(3)
-        self.table.setHorizontalHeaderLabels(["Group", f"Test {metric} (%), mean ± std (n)", "Runs"])
+        on = f"Evaluation '{self.evaluation}'" if self.evaluation else "Test"
+        self.table.setHorizontalHeaderLabels(["Group", f"{on}: {metric} (%), mean ± std (n)", "Runs"])
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         for i, (group, label) in enumerate(zip(self.groups, self.labels)):
