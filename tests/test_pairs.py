@@ -172,7 +172,7 @@ def test_real_run_counts_add_up_to_its_pair_accuracy_and_groups_hold_every_revis
 
 
 def test_mean_curve_bands_over_seeds():
-    from cast_engine.evaluate.seed_groups import mean_curve
+    from cast_engine.experiments.seed_groups import mean_curve
 
     runs = [[{"epoch": 1, "val_combined": 0.5}, {"epoch": 2, "val_combined": 0.7}],
             [{"epoch": 1, "val_combined": 0.6}, {"epoch": 2, "val_combined": 0.9}],

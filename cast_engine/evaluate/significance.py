@@ -114,14 +114,22 @@ def combined_predictions(predictions: dict) -> tuple[list[int], list[int]]:
     return predicted, gold
 
 
+def run_predictions(store, run_id: int, evaluation: str | None = None) -> dict[str, dict[str, list[int]]]:
+    """{split: {'predicted', 'gold'}} of a run's own test split, or of its evaluation ``evaluation``
+    (StoreError naming the evaluations it has when it lacks that one)."""
+    if evaluation is None:
+        return store.predictions(run_id)
+    found = store.get_evaluation(run_id, evaluation)
+    stored = store.evaluation_predictions(found["id"])
+    return {split: {"predicted": v["predicted"], "gold": v["gold"]} for split, v in stored.items()}
+
+
 def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], evaluation: str | None = None,
                  **options) -> PairedComparison:
     """Compare two groups of runs on their combined test predictions, pairing runs by seed.
 
     ``evaluation``: use each run's evaluation of that name instead of its own test split.
     """
-    from .sources import run_predictions
-
     by_seed_b = {run.get("seed"): run for run in runs_b}
     pairs = []
     for run_a in runs_a:

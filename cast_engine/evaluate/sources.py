@@ -1,22 +1,11 @@
-"""A run's predictions on a test set: its own test split or a named evaluation.
-
-``run_predictions`` feeds the significance tests (`cast compare --eval`),
-``run_pair_data`` the Pairs view and the flip ledger.
-"""
+"""A run's predictions on a test set, its own test split or a named evaluation, as the
+Pairs view and the flip ledger read them (``run_pair_data``); ``run_results`` gives the
+accuracies the tables show."""
 
 from __future__ import annotations
 
 from ..errors import DataError, StoreError
 from .pairs import PairData, Predictions
-
-
-def run_predictions(store, run_id: int, evaluation: str | None = None) -> dict[str, dict[str, list[int]]]:
-    """{split: {'predicted', 'gold'}} of the run's own test split, or of its evaluation ``evaluation``."""
-    if evaluation is None:
-        return store.predictions(run_id)
-    found = store.get_evaluation(run_id, evaluation)
-    stored = store.evaluation_predictions(found["id"])
-    return {split: {"predicted": v["predicted"], "gold": v["gold"]} for split, v in stored.items()}
 
 
 def run_results(store, run: dict, evaluation: str | None = None) -> dict:

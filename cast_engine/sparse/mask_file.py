@@ -23,6 +23,7 @@ from ..errors import ModelError
 from .stats import layer_of
 
 FORMAT = "cast-mask"
+MASK_FILE = "mask.safetensors"  # in the run's artifact folder
 KINDS = ("query", "key", "value", "attention output", "feed-forward in", "feed-forward out", "LayerNorm",
          "biases", "embeddings", "head", "other")
 
@@ -118,7 +119,6 @@ def mask_jaccard(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> fl
 def run_mask(store, run_id: int) -> dict[str, np.ndarray]:
     """The final mask of a stored run; StoreError naming why it has none."""
     from ..errors import StoreError
-    from ..store.db import MASK_FILE
 
     run = store.get_run(run_id)
     folder = run.get("artifact_dir")

@@ -361,8 +361,7 @@ def save_final_mask(store, run_id: int, masks: dict | None) -> None:
     """Keep the last mask a sparse method selected (CAST, LT-SFT) next to the saved model."""
     if not masks:
         return
-    from ..sparse.mask_file import save_mask
-    from ..store.db import MASK_FILE
+    from ..sparse.mask_file import MASK_FILE, save_mask
 
     save_mask(store.artifact_dir(run_id) / MASK_FILE, masks)
 

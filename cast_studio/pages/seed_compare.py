@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cast_engine.evaluate.seed_groups import BANDS, mean_curve, mean_std_text, seed_groups
+from cast_engine.experiments.seed_groups import BANDS, mean_curve, mean_std_text, seed_groups
 
 from .compare import run_colour
 from .run_format import METRICS
