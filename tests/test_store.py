@@ -611,7 +611,7 @@ def test_initial_database_upgrades_without_losing_rows(tmp_path):
         store.update_run(1, notes="edited")
         assert store.get_run(1)["notes"] == "edited"
         names = [r[0] for r in store.db.conn.execute("SELECT name FROM _sqlite_migrations")]
-        assert sorted(names) == ["0001_initial", "0002_sweeps_and_predictions", "0002_test_add_notes"]
+        assert sorted(names) == ["0001_initial", "0002_sweeps_and_predictions", "0002_test_add_notes", "0003_evaluations"]
 
 
 def test_failing_migration_rolls_back(tmp_path):
