@@ -73,7 +73,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     db = tmp / "runs.sqlite"
     ids = make_store(db, args.data, args.pairs)
-    app = QApplication([])
+    app = QApplication([])  # noqa: F841 (kept alive for the widgets)
     from cast_studio.pages.history_page import HistoryPage
 
     page = HistoryPage(db)

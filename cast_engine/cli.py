@@ -502,7 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="Export a run's model.")
     p.add_argument("run", type=int, help="Run id.")
-    p.add_argument("--format", choices=("hf", "delta", "mask"), default="hf", help="hf: a Hugging Face folder; delta: a sparse delta against the base model; mask: the final mask of a CAST or LT-SFT run (safetensors, one bool tensor per parameter).")
+    p.add_argument("--format", choices=("hf", "delta", "mask"), default="hf",
+                   help="hf: a Hugging Face folder; delta: a sparse delta against the base model; mask: the final "
+                        "mask of a CAST or LT-SFT run (safetensors, one bool tensor per parameter).")
     p.add_argument("--out", required=True, help="Output folder (must not exist or be empty).")
     p.set_defaults(func=cmd_export)
 

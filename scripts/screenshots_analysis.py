@@ -37,7 +37,7 @@ def main() -> None:
 
     from screenshots import save
 
-    app = QApplication([])
+    app = QApplication([])  # noqa: F841 (kept alive for the widgets)
     from cast_studio.pages.history_analysis import EvaluateDialog
     from cast_studio.pages.history_page import HistoryPage
 

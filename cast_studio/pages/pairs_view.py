@@ -447,10 +447,14 @@ class PairsWindow(QDialog):
         if counts.pair_accuracy is not None:
             parts.append(f"; pair accuracy <b>{100 * counts.pair_accuracy:.1f} %</b>")
         if counts.flipped:
-            parts.append(f"; the gold label flips in {counts.flipped} pairs and the prediction followed in "
-                         f"<b>{counts.followed}</b>")
+            parts.append(f"; the gold label flips in {counts.flipped} pairs and the prediction "
+                         f"{'of A ' if self.loaded.ledger is not None else ''}followed in <b>{counts.followed}</b>")
         ledger = self.loaded.ledger
         if ledger is not None:
+            followed_b = sum(1 for row in rows if row.label_flipped and row.other.get("followed_flip"))
+            both_right_b = sum(1 for row in rows if row.other.get("outcome") == OUTCOMES[0])
+            parts.append(f"<br>B: both right <b>{both_right_b}</b> (pair accuracy {100 * both_right_b / max(len(rows), 1):.1f} %), "
+                         f"followed the flip in <b>{followed_b}</b> of {counts.flipped}")
             parts.append("<br>Ledger (pairs): " + ", ".join(f"{k} <b>{v}</b>" for k, v in ledger.categories.items()))
             parts.append(f"; McNemar's counts over {ledger.n_examples} examples: A right and B wrong "
                          f"<b>{ledger.a_right_b_wrong}</b>, A wrong and B right <b>{ledger.a_wrong_b_right}</b>")

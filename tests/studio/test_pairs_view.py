@@ -130,12 +130,15 @@ def test_flip_ledger_of_two_runs_with_csv(qtbot, page, db, trained, tmp_path):
     a, b = trained[1][0], trained[1][2]
     with RunStore(db) as store:
         ledger = flip_ledger(run_pair_data(store, a), run_pair_data(store, b))
+        counts_b = count_outcomes(pair_rows(run_pair_data(store, b)))
     window = page.analysis.open_pairs([a, b])
     qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
     assert window.error is None
     assert "Flip ledger — A: run 1, B: run 3" in window.windowTitle()
     text = window.counts_label.text()
     assert f"A right and B wrong <b>{ledger.a_right_b_wrong}</b>, A wrong and B right <b>{ledger.a_wrong_b_right}</b>" in text
+    assert f"B: both right <b>{counts_b.outcomes[BOTH_RIGHT]}</b>" in text
+    assert f"followed the flip in <b>{counts_b.followed}</b> of {counts_b.flipped}" in text
     for name, count in ledger.categories.items():
         window.ledger_combo.setCurrentText(name)
         assert window.model.rowCount() == count
