@@ -96,7 +96,6 @@ def make_trainer(bf16: bool, data, length: int, batch: int, method=None, **train
 
 
 def measure_cast(bf16: bool, data, length: int, batch: int, k: int, **train) -> dict:
-    import torch
 
     from cast_engine.methods.cast import CastConfig
     from cast_engine.methods.cast.method import Cast
@@ -144,7 +143,6 @@ def check_optimizer_restore(data, length: int, batch: int) -> dict:
 
 
 def measure_full(data, length: int, batch: int) -> dict:
-    import torch
 
     trainer = make_trainer(True, data, length, batch)
     trainer.train_pass(data.factual, "warm-up")
@@ -243,7 +241,8 @@ def main() -> None:
         "cast_peak_gpu_memory_over_full": round(cast["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
         "cast_mfu": round(cast["tflops"] / args.peak_tflops, 4),
         "cast_host_weights_iteration_over_its_passes": round(results["cast_bf16_host_weights"]["overhead"], 4),
-        "cast_host_weights_peak_gpu_memory_over_full": round(results["cast_bf16_host_weights"]["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
+        "cast_host_weights_peak_gpu_memory_over_full":
+            round(results["cast_bf16_host_weights"]["peak_bytes"] / full["peak_bytes"], 3) if full["peak_bytes"] else None,
         **({"cast_compiled_mfu": round(results["cast_bf16_compiled"]["tflops"] / args.peak_tflops, 4),
             "cast_compiled_over_eager_speed": round(results["cast_bf16_compiled"]["samples_per_s"] / cast["samples_per_s"], 3)}
            if args.compile else {}),

@@ -72,7 +72,7 @@ def config(model: str, data: Path, method: str = "full", **train):
 def out_of_memory(model: str, work: Path, store) -> None:
     import torch
 
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     long_data = write_pairs(work / "long.csv", pairs=2048, words=600)
     torch.cuda.reset_peak_memory_stats()
@@ -91,7 +91,7 @@ def resume_on_cuda(model: str, work: Path, store) -> None:
     from safetensors.torch import load_file
 
     from cast_engine.train.events import CancelToken, EpochEnded
-    from cast_engine.train.runner import resume, run
+    from cast_engine.runs.runner import resume, run
 
     cfg = config(model, work / "small.csv", method="cast")
     reference = run(cfg, store=store)
@@ -116,16 +116,16 @@ def resume_on_cuda(model: str, work: Path, store) -> None:
 
 
 def checkpoint_cost(model: str, work: Path, store) -> None:
-    from cast_engine.train.checkpoint import checkpoint_path
+    from cast_engine.runs.folders import checkpoint_path
     from cast_engine.train.events import EpochEnded
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     data = write_pairs(work / "medium.csv", pairs=4096, words=90, seed=1)
     times = {}
     for checkpoint in (False, True):
         ends = []
         result = run(config(model, data, max_epochs=3, checkpoint=checkpoint), store=store,
-                     sinks=[lambda e: ends.append(time.perf_counter()) if isinstance(e, EpochEnded) else None])
+                     sinks=[lambda e, ends=ends: ends.append(time.perf_counter()) if isinstance(e, EpochEnded) else None])
         times[checkpoint] = (ends[-1] - ends[0]) / (len(ends) - 1)  # steady epochs: first to last epoch end
         if checkpoint:
             folder = Path(store.get_run(result.run_id)["artifact_dir"])
@@ -136,9 +136,9 @@ def checkpoint_cost(model: str, work: Path, store) -> None:
 
 
 def checkpoint_size(model: str, work: Path, store) -> None:
-    from cast_engine.train.checkpoint import checkpoint_path
+    from cast_engine.runs.folders import checkpoint_path
     from cast_engine.train.events import CancelToken, EpochEnded
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     token = CancelToken()
     result = run(config(model, work / "small.csv", method="cast", max_epochs=3), store=store, cancel=token,

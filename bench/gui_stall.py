@@ -43,7 +43,7 @@ def main() -> None:
         import transformers  # noqa: F401
     tmp = Path(tempfile.mkdtemp())
     os.environ["CAST_STUDIO_SETTINGS"] = str(tmp / "settings.ini")
-    app = QApplication([])
+    _app = QApplication([])  # kept alive while the window runs
     from cast_studio.main_window import MainWindow
 
     win = MainWindow(tmp / "runs.sqlite")

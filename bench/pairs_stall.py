@@ -32,7 +32,7 @@ def make_store(path: Path, data: str, n_pairs: int) -> list[int]:
     from cast_engine.data import load_cad
     from cast_engine.data.types import CadSplit
     from cast_engine.evaluate.metrics import cad_metrics
-    from cast_engine.evaluate.on_data import pack_examples
+    from cast_engine.runs.evaluate import pack_examples
     from cast_engine.store import RunStore
 
     train = load_cad(data, "sentiment", "CAD").train
@@ -150,7 +150,7 @@ def main() -> None:
         settle(20)
     pairs_gaps = list(gaps)
     # reference in the same run: the Data page's table of pairs (same diff delegate) scrolled the same way
-    from cast_engine.evaluate.sources import run_pair_data
+    from cast_engine.runs.pair_data import run_pair_data
     from cast_engine.store import RunStore
     from cast_studio.pages.data_preview import PairPreview
 

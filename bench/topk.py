@@ -182,10 +182,10 @@ def main() -> None:
     print(f"device={args.device} ({where}) torch={torch.__version__} tensors={len(shapes)} values={n:,} "
           f"param_bytes={param_bytes / 2**20:.0f}MiB", flush=True)
     for k in (int(float(x)) for x in args.k):
-        engine_mem = peak_extra_bytes(lambda: engine(scores, shapes, k), args.device)
-        reference_mem = peak_extra_bytes(lambda: reference(scores, k), args.device)
-        engine_s = median_time(lambda: engine(scores, shapes, k), args.device, args.repeats)
-        topk_s = median_time(lambda: reference(scores, k), args.device, args.repeats)
+        engine_mem = peak_extra_bytes(lambda k=k: engine(scores, shapes, k), args.device)
+        reference_mem = peak_extra_bytes(lambda k=k: reference(scores, k), args.device)
+        engine_s = median_time(lambda k=k: engine(scores, shapes, k), args.device, args.repeats)
+        topk_s = median_time(lambda k=k: reference(scores, k), args.device, args.repeats)
         check = compare(scores, shapes, k)
         fields = {"k": f"{k:.0e}", "engine_s": f"{engine_s:.4f}", "torch_topk_s": f"{topk_s:.4f}",
                   "ratio": f"{topk_s / engine_s:.1f}",

@@ -22,14 +22,8 @@ _EXPORTS = {
     "RunConfig": "cast_engine.config",
     "DataConfig": "cast_engine.config",
     "TrainConfig": "cast_engine.config",
-    "CastConfig": "cast_engine.methods.cast",
-    "FullConfig": "cast_engine.methods.full",
-    "BitFitConfig": "cast_engine.methods.bitfit",
-    "AdaptersConfig": "cast_engine.methods.adapters",
-    "LoraConfig": "cast_engine.methods.lora",
-    "LtSftConfig": "cast_engine.methods.lt_sft",
-    "run": "cast_engine.train.runner",
-    "RunResult": "cast_engine.train.runner",
+    "run": "cast_engine.runs.runner",
+    "RunResult": "cast_engine.runs.runner",
     "CancelToken": "cast_engine.train.events",
     "RunStore": "cast_engine.store",
     "load_cad": "cast_engine.data",
@@ -52,4 +46,10 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name.endswith("Config"):  # a method's config (CastConfig, LoraConfig…), found in the registry
+        from .methods.registry import get_method, method_names
+
+        for method in method_names():
+            if get_method(method).config_cls.__name__ == name:
+                return get_method(method).config_cls
     raise AttributeError(f"module 'cast_engine' has no attribute {name!r}")

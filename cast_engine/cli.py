@@ -76,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             raise ConfigError(f"{_flag(name)} does not apply to method {args.method}")
         values[name] = coerce(fields[name], value) if isinstance(value, str) else value
     config = RunConfig(
-        data=DataConfig(**sections["data"][1]),
+        data=DataConfig(**sections["data"][1]).with_absolute_paths(),  # `cast resume` finds the data from any folder
         train=TrainConfig(**sections["train"][1]),
         method=method_cls(**sections["method"][1]),
         **sections["run"][1],
@@ -88,18 +88,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # --------------------------------------------------------------------- commands
 
 def cmd_run(args) -> int:
-    from .experiments.paper import absolute_data
-    from .train.runner import run
+    from .runs.runner import run
 
     config = config_from_args(args)
-    config.data.data = absolute_data(config.data.data)  # `cast resume` must find the data from any folder
-    if config.data.revision_file:
-        config.data.revision_file = absolute_data(config.data.revision_file)
     return _run_in_terminal(lambda sinks, cancel: run(config, store=args.db, sinks=sinks, cancel=cancel))
 
 
 def cmd_resume(args) -> int:
-    from .train.runner import resume
+    from .runs.runner import resume
 
     return _run_in_terminal(lambda sinks, cancel: resume(args.run, store=args.db, sinks=sinks, cancel=cancel))
 
@@ -107,9 +103,9 @@ def cmd_resume(args) -> int:
 def _run_in_terminal(start) -> int:
     """Run with a progress bar; Ctrl-C stops within one step and the run is saved as cancelled."""
     from .train.events import CancelToken
-    from .train.interrupt import graceful_interrupt
-    from .train.progress import TerminalProgress
-    from .train.runner import result_summary
+    from .runs.interrupt import graceful_interrupt
+    from .runs.progress import TerminalProgress
+    from .runs.runner import result_summary
 
     with TerminalProgress() as progress, graceful_interrupt(CancelToken()) as cancel:
         result = start([progress], cancel)
@@ -140,7 +136,7 @@ def cmd_runs(args) -> int:
 
 def cmd_show(args) -> int:
     from .store import RunStore
-    from .train.runner import resume_problem
+    from .runs.runner import resume_problem
 
     with RunStore(args.db) as store:
         run = store.get_run(args.run)
@@ -196,7 +192,7 @@ def cmd_export(args) -> int:
 
 def cmd_data(args) -> int:
     from .data import dataset_stats, format_stats
-    from .train.prepare import load_data
+    from .runs.dataset import load_data
 
     config = config_from_args(args)
     dataset = load_data(config.data)
@@ -249,7 +245,6 @@ def _sweep_outcome(result) -> int:
 
 def cmd_sweep(args) -> int:
     from .experiments.grid import SweepSpec, parse_axis
-    from .experiments.paper import absolute_data
     from .experiments.sweep import run_sweep
     from .store import RunStore
 
@@ -258,7 +253,6 @@ def cmd_sweep(args) -> int:
             spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
         else:
             config = config_from_args(args)
-            config.data.data = absolute_data(config.data.data)
             grid = dict(parse_axis(text) for text in args.grid or [])
             spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()
@@ -273,7 +267,7 @@ def cmd_sweep(args) -> int:
 def _sweep_interrupt():
     """Ctrl-C stops a sweep as it stops a run: within a step, keeping what finished."""
     from .train.events import CancelToken
-    from .train.interrupt import SWEEP_STOPPING, graceful_interrupt
+    from .runs.interrupt import SWEEP_STOPPING, graceful_interrupt
 
     return graceful_interrupt(CancelToken(), stopping=SWEEP_STOPPING)
 
@@ -354,8 +348,8 @@ def cmd_compare(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate.on_data import evaluate_run, evaluation_summary
-    from .evaluate.spec import EvaluateConfig
+    from .runs.evaluate import evaluate_run, evaluation_summary
+    from .runs.evaluation_data import EvaluateConfig
     from .store import RunStore
 
     cfg = _config_of(EvaluateConfig, args, "eval")
@@ -386,8 +380,8 @@ def _config_of(cls, args, prefix: str):
 
 
 def cmd_pairs(args) -> int:
-    from .evaluate.pairs import OUTCOMES, count_outcomes, filter_rows, flip_ledger, grouped, pair_rows, write_csv
-    from .evaluate.sources import run_pair_data
+    from .runs.pairs import OUTCOMES, count_outcomes, filter_rows, flip_ledger, grouped, pair_rows, write_csv
+    from .runs.pair_data import run_pair_data
     from .store import RunStore
 
     with RunStore(args.db) as store:
@@ -558,8 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", default=None, metavar="NAME", help="Compare on each run's evaluation NAME (see `cast evaluate`) instead of its test split.")
     p.set_defaults(func=cmd_compare)
 
-    from .evaluate.pairs import LEDGER, OUTCOMES
-    from .evaluate.spec import EvaluateConfig
+    from .runs.pairs import LEDGER, OUTCOMES
+    from .runs.evaluation_data import EvaluateConfig
 
     p = sub.add_parser("evaluate", help="Evaluate runs' trained models on other paired data; store it as a named evaluation.",
                        description="Runs the saved model of each run (its restored best weights) on paired data read "

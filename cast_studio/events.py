@@ -10,6 +10,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class SweepEnded:
+    """How a sweep job ended: the engine's status (completed, stopped, failed) or 'error', and a message."""
+
+    sweep_id: int | None
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
 class GpuMemory:
     """CUDA memory of the training device, sampled by the run queue at a step."""
 

@@ -51,7 +51,7 @@ class MainWindow(QMainWindow):
         self.data_page = DataPage()
         self.experiment_page = ExperimentPage()
         self.monitor_page = MonitorPage()
-        self.sweep_page = SweepPage(self.db_path, self.experiment_page.base_config)
+        self.sweep_page = SweepPage(self.db_path, self.experiment_page.base_config, self.queue)
         self.history_page = HistoryPage(self.db_path)
         self._build_layout()
         self._connect()
@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
 
     def _queue_changed(self, waiting: int) -> None:
         running = self.queue.is_running()
+        self.stop_action.setEnabled(running)  # one Stop for whatever job runs: a run or a sweep
         self.queue_label.setText(f"running, {waiting} queued" if running else "Idle")
 
     def _run_finished(self, run_id: int, status: str, reason: str, _results) -> None:
@@ -183,13 +184,12 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:
-        if self.queue.is_running() or self.sweep_page.is_running():
+        if self.queue.is_running():
             if not self.confirm_close():
                 event.ignore()
                 return
             self.statusBar().showMessage("stopping…")
-            self.queue.shutdown()
-            self.sweep_page.shutdown()
+            self.queue.shutdown()  # a sweep is one of its jobs
         self.history_page.analysis.shutdown()  # an evaluation in progress stops within a batch
         self.save_settings()
         event.accept()

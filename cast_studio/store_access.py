@@ -2,21 +2,20 @@
 
 The training thread writes epochs and masks while the GUI thread may delete
 runs. SQLite would serialise them anyway, but the studio promises more: its
-writes never overlap. Every studio connection is a ``GuardedStore`` whose
-writing methods hold one process-wide lock.
+writes never overlap. Every studio connection is a ``GuardedStore``: every
+write of the store goes through one path (``StoreFile._write``), which it
+runs under one process-wide lock.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from cast_engine.store import RunStore
 
 WRITE_LOCK = threading.RLock()
-WRITE_METHODS = ("create_run", "update_run", "add_epoch", "add_mask", "finish_run", "delete_run", "mark_interrupted",
-                 "artifact_dir", "save_predictions", "record_trial", "create_sweep", "claim_sweep", "finish_sweep")
 
 
 class WriteMonitor:
@@ -44,25 +43,21 @@ class WriteMonitor:
 MONITOR = WriteMonitor()
 
 
-def _guarded(method):
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with WRITE_LOCK:
-            MONITOR.enter()
-            try:
-                return method(self, *args, **kwargs)
-            finally:
-                MONITOR.leave()
-
-    return wrapper
+@contextmanager
+def _holding_write_lock():
+    with WRITE_LOCK:
+        MONITOR.enter()
+        try:
+            yield
+        finally:
+            MONITOR.leave()
 
 
 class GuardedStore(RunStore):
     """A RunStore whose writes hold the studio's write lock."""
 
-
-for _name in WRITE_METHODS:
-    setattr(GuardedStore, _name, _guarded(getattr(RunStore, _name)))
+    def write_guard(self):
+        return _holding_write_lock()
 
 
 def open_store(path: str | Path | None) -> GuardedStore:

@@ -1,11 +1,14 @@
-"""The run queue: configs run one after another in a background QThread.
+"""The studio's one job queue: runs, resumes and sweeps, one after another in a background QThread.
 
-The engine's events cross to the GUI thread as a Qt signal carrying the
-engine's own frozen event objects, so the studio never reaches into the
-loop. A failing run (bad data, out of memory, NaN loss) is recorded by the
-engine as failed and the next queued run starts. The thread opens its own
-store connection; every studio connection is a GuardedStore, so the studio's
-writes never overlap.
+Every job reports the engine's events, which cross to the GUI thread as a Qt
+signal carrying the engine's own frozen event objects, so the studio never
+reaches into the loop: a run's events, each sweep trial's events as it trains
+(trials in this process), a sweep's ``SweepProgress`` and its ``SweepEnded``.
+One cancel token stops the job in progress, whatever it is; a sweep and
+queued runs never train at the same time. A failing run (bad data, out of
+memory, NaN loss) is recorded by the engine as failed and the next job
+starts. The thread opens its own store connection; every studio connection
+is a GuardedStore, so the studio's writes never overlap.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from cast_engine.config import RunConfig
 from cast_engine.errors import CastError
 from cast_engine.train.events import CancelToken, Message, Progress, RunEnded, RunStarted
 
-from .events import GpuMemory
+from .events import GpuMemory, SweepEnded
 from .store_access import open_store
 
 log = logging.getLogger(__name__)
@@ -38,8 +41,22 @@ class ResumeRequest:
     config: RunConfig
 
 
-def config_of(item: RunConfig | ResumeRequest) -> RunConfig:
-    """The config a queued item runs with."""
+@dataclass(eq=False)
+class SweepJob:
+    """A queued sweep (a grid and the executor its trials run in); ``sweep_id`` once it started."""
+
+    spec: object
+    executor: object = None
+    sweep_id: int | None = None
+
+
+Job = RunConfig | ResumeRequest | SweepJob
+
+
+def config_of(item: Job) -> RunConfig:
+    """The config a queued item runs with (a sweep's base config)."""
+    if isinstance(item, SweepJob):
+        return item.spec.base
     return item.config if isinstance(item, ResumeRequest) else item
 
 
@@ -70,9 +87,9 @@ class _RunThread(QThread):
 
 
 class RunQueue(QObject):
-    """Runs configs one after another off the GUI thread and reports their events."""
+    """Runs jobs (configs, resumes, sweeps) one after another off the GUI thread and reports their events."""
 
-    run_starting = Signal(object)  # the RunConfig about to run
+    run_starting = Signal(object)  # the RunConfig about to run (a sweep's: each trial's)
     event = Signal(object)  # an engine event, or a studio GpuMemory
     run_finished = Signal(int, str, str, object)  # run id (-1: never started), status, reason, test metrics
     queue_changed = Signal(int)  # configs waiting (the running one excluded)
@@ -81,15 +98,15 @@ class RunQueue(QObject):
     def __init__(self, db_path: str | Path | None, parent=None):
         super().__init__(parent)
         self.db_path = db_path
-        self._waiting: collections.deque[RunConfig | ResumeRequest] = collections.deque()
+        self._waiting: collections.deque[Job] = collections.deque()
         self._lock = threading.Lock()
         self._cancel: CancelToken | None = None
         self._thread: _RunThread | None = None
-        self.current: RunConfig | None = None
+        self.current: Job | None = None
 
     # ------------------------------------------------------------------ GUI side
-    def submit(self, configs: list[RunConfig | ResumeRequest]) -> None:
-        """Queue configs (or resumes of stopped runs); starts the background thread when it is not running."""
+    def submit(self, configs: list[Job]) -> None:
+        """Queue configs, resumes of stopped runs or sweeps; starts the background thread when it is not running."""
         with self._lock:
             self._waiting.extend(configs)
             waiting = len(self._waiting)
@@ -107,10 +124,28 @@ class RunQueue(QObject):
             return len(self._waiting)
 
     def stop_current(self) -> None:
-        """Ask the running run to stop; it ends within one training step, saved as cancelled."""
+        """Ask the running job to stop: a run ends within one training step, saved as cancelled;
+        a sweep after (serial: within a step of) the trials in flight, its finished trials kept."""
         cancel = self._cancel
         if cancel is not None:
             cancel.cancel()
+
+    def cancel(self, job: Job) -> None:
+        """Take ``job`` off the queue, or stop it when it is the one running."""
+        with self._lock:
+            waiting = [item for item in self._waiting if item is not job]
+            dropped = len(waiting) != len(self._waiting)
+            self._waiting = collections.deque(waiting)
+            running = self.current is job
+        if dropped:
+            self.queue_changed.emit(len(waiting))
+        if running:
+            self.stop_current()
+
+    def is_pending(self, job: Job) -> bool:
+        """Whether ``job`` waits in the queue or runs now."""
+        with self._lock:
+            return self.current is job or any(item is job for item in self._waiting)
 
     def stop_all(self) -> None:
         """Drop the queued configs and stop the running one."""
@@ -122,31 +157,69 @@ class RunQueue(QObject):
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Stop everything and wait for the thread; True when it ended in time."""
         self.stop_all()
+        return self.wait(timeout_ms)
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Wait for the thread to end (the queue emptied); True when it did in time."""
         if self._thread is None:
             return True
         return self._thread.wait(timeout_ms)
 
     # ------------------------------------------------------------ thread side
-    def _next(self) -> RunConfig | ResumeRequest | None:
+    def _next(self) -> Job | None:
         with self._lock:
             if not self._waiting:
                 self.current = None
                 return None
             item = self._waiting.popleft()
             waiting = len(self._waiting)
-            self.current = config_of(item)
+            self.current = item
             self._cancel = CancelToken()
         self.queue_changed.emit(waiting)
         return item
 
-    def _run_one(self, item: RunConfig | ResumeRequest, store) -> None:
+    def _run_one(self, item: Job, store) -> None:
         try:
-            self._run_guarded(item, store)
+            if isinstance(item, SweepJob):
+                self._run_sweep(item, store)
+            else:
+                self._run_guarded(item, store)
         finally:
             gc.unfreeze()  # let the collector reclaim the finished run's cycles
+            with self._lock:
+                self.current = None
+
+    def _run_sweep(self, job: SweepJob, store) -> None:
+        """A sweep as a job: its progress and each trial's events through ``event``, under the queue's cancel token."""
+        from cast_engine.experiments import run_sweep
+
+        gc.freeze()  # as for a run: objects alive now are never collected in this thread
+
+        def trial_events(event) -> None:
+            if isinstance(event, RunStarted):  # a new trial: the Monitor follows it
+                self.run_starting.emit(RunConfig.from_dict(event.config))
+            self.event.emit(event)
+
+        def progress(update) -> None:
+            job.sweep_id = update.sweep_id
+            gc.freeze()  # what the GUI made since the last trial stays out of this thread's collections too
+            self.event.emit(update)
+
+        try:
+            result = run_sweep(job.spec, store=store, executor=job.executor, cancel=self._cancel,
+                               on_progress=progress, sinks=[freeze_long_lived, trial_events])
+            failures = "; ".join(result.failures.values())
+            ended = SweepEnded(result.sweep_id, result.status,
+                               f"sweep {result.sweep_id} {result.status}" + (f": {failures}" if failures else ""))
+        except CastError as exc:
+            ended = SweepEnded(job.sweep_id, "error", str(exc))
+        except Exception as exc:  # a bug or the environment: shown, logged, the studio goes on
+            log.error("sweep failed:\n%s", traceback.format_exc())
+            ended = SweepEnded(job.sweep_id, "error", f"{type(exc).__name__}: {exc}")
+        self.event.emit(ended)
 
     def _run_guarded(self, item: RunConfig | ResumeRequest, store) -> None:
-        from cast_engine.train.runner import resume, run
+        from cast_engine.runs.runner import resume, run
 
         config = config_of(item)
         self.run_starting.emit(config)

@@ -9,7 +9,7 @@ import pytest
 from cast_engine.config import RunConfig, TrainConfig
 from cast_engine.errors import ConfigError, DataError, ModelError
 from cast_engine.store import RunStore
-from cast_engine.train.runner import run
+from cast_engine.runs.runner import run
 
 
 def _runs(store_path):
@@ -107,8 +107,6 @@ def test_unknown_hub_id_fails_fast_when_the_hub_is_unreachable(tiny_config, stor
 def test_hub_id_loads_from_the_hugging_face_cache(tiny_model_dir, tmp_path, monkeypatch):
     """A model id resolves through the Hub cache (as after a first download), offline."""
     import shutil
-
-    from cast_engine.models import load_classifier
 
     cache = tmp_path / "hub"
     snapshot = cache / "models--cast-tests--tiny-bert" / "snapshots" / ("0" * 40)

@@ -160,7 +160,7 @@ def test_lt_sft_phase_two_changes_only_masked_entries(tiny_config, tiny_model_di
     from cast_engine.export.delta import load_trained
     from cast_engine.models import load_classifier
     from cast_engine.store import RunStore
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     config = tiny_config("lt_sft", method_options={"k": "300"}, weight_decay=0.01, max_epochs=1)
     result = run(config, store=store_path)

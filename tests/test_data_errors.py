@@ -112,7 +112,8 @@ NLI_HEADER = ["sentence1", "sentence2", "gold_label"]
 def sentiment_tree(root: Path, train_rows=None) -> Path:
     rows = [["Negative", "bad film", "1"], ["Positive", "good film", "1"], ["Positive", "nice", "2"], ["Negative", "nasty", "2"]]
     for split in SPLITS:
-        write_tsv(root / "sentiment/combined/paired" / f"{split}_paired.tsv", SENT_HEADER, train_rows if (split == "train" and train_rows is not None) else rows)
+        chosen = train_rows if (split == "train" and train_rows is not None) else rows
+        write_tsv(root / "sentiment/combined/paired" / f"{split}_paired.tsv", SENT_HEADER, chosen)
     return root
 
 
@@ -199,7 +200,8 @@ def test_kaushik_revised_row_count(tmp_path):
 
 
 def test_kaushik_unconfirmed_pairs_are_counted(tmp_path):
-    premise = [["A man naps.", "A person rests.", "neutral"], ["A man sits.", "A person rests!", "neutral"], ["x", "A cat runs.", "neutral"], ["y", "A cat runs.", "neutral"]]
+    premise = [["A man naps.", "A person rests.", "neutral"], ["A man sits.", "A person rests!", "neutral"],
+               ["x", "A cat runs.", "neutral"], ["y", "A cat runs.", "neutral"]]
     nli_tree(tmp_path, premise=premise)
     assert load_kaushik(tmp_path, "nli", "RP1").dev.unconfirmed_pairs == 1
     assert load_kaushik(tmp_path, "nli", "RH1").dev.unconfirmed_pairs == 0

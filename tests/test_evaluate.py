@@ -10,9 +10,9 @@ import pytest
 from engine_fixtures import build_tiny_model
 
 from cast_engine.errors import ConfigError, DataError, StoreError
-from cast_engine.evaluate.on_data import evaluate_run, unpack_examples
+from cast_engine.runs.evaluate import evaluate_run, unpack_examples
 from cast_engine.evaluate.significance import compare_runs
-from cast_engine.evaluate.spec import EvaluateConfig
+from cast_engine.runs.evaluation_data import EvaluateConfig
 from cast_engine.store import RunStore
 
 
@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
     """A store with two full fine-tuning runs (seeds 1, 2) on the demo sentiment data."""
     from cast_engine.config import DataConfig, RunConfig, TrainConfig
     from cast_engine.methods.registry import get_method
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     root = tmp_path_factory.mktemp("evaluate")
     model = build_tiny_model(root / "tiny")

@@ -14,11 +14,11 @@ import torch
 
 from cast_engine.errors import CastError, StoreError
 from cast_engine.store import RunStore
-from cast_engine.train import runner as runner_module
-from cast_engine.train import trainer as trainer_module
-from cast_engine.train.checkpoint import Checkpoint
+from cast_engine.runs import runner as runner_module
+from cast_engine.runs import checkpoint as checkpoint_module
+from cast_engine.runs.checkpoint import Checkpoint
 from cast_engine.train.events import Message
-from cast_engine.train.runner import run
+from cast_engine.runs.runner import run
 
 
 def test_infinite_loss_fails_naming_epoch_and_steps(tiny_config, store_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_a_failed_checkpoint_write_warns_and_training_goes_on(tiny_config, store
             torch.save(checkpoint.to_payload(), handle)
             handle.flush()
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", save_to_a_full_disk)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_to_a_full_disk)
     messages = []
     result = run(tiny_config("full", max_epochs=2), store=store_path,
                  sinks=[lambda e: messages.append(e) if isinstance(e, Message) else None])

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from cast_engine.config import DataConfig, RunConfig
 from cast_engine.data import demo_file
 from cast_engine.errors import CastError
-from cast_engine.train.prepare import load_data
-from cast_engine.train.runner import run
+from cast_engine.runs.dataset import load_data
+from cast_engine.runs.runner import run
 
 COLUMNS = ["split", "pair_id", "role", "label", "text"]
 ROWS = [json.loads(line) for line in demo_file("sentiment").read_text(encoding="utf-8").splitlines()]

@@ -15,8 +15,8 @@ import pytest
 
 from cast_engine.store import RunStore
 from cast_engine.train.events import CancelToken, Progress
-from cast_engine.train.interrupt import graceful_interrupt
-from cast_engine.train.runner import resume, run
+from cast_engine.runs.interrupt import graceful_interrupt
+from cast_engine.runs.runner import resume, run
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -61,7 +61,7 @@ def sparse_runs(tmp_path_factory):
 
     from cast_engine.config import DataConfig, RunConfig, TrainConfig
     from cast_engine.methods.registry import get_method
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     root = tmp_path_factory.mktemp("masks")
     model = build_tiny_model(root / "tiny")

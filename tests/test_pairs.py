@@ -10,7 +10,7 @@ import pytest
 
 from cast_engine.data.types import CadSplit, Example
 from cast_engine.errors import ConfigError
-from cast_engine.evaluate.pairs import (
+from cast_engine.runs.pairs import (
     BOTH_RIGHT,
     BOTH_WRONG,
     ORIGINAL_ONLY,
@@ -123,7 +123,7 @@ def runs(tmp_path_factory):
 
     from cast_engine.config import DataConfig, RunConfig, TrainConfig
     from cast_engine.methods.registry import get_method
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     root = tmp_path_factory.mktemp("pairs")
     model = build_tiny_model(root / "tiny")
@@ -140,9 +140,9 @@ def runs(tmp_path_factory):
 
 
 def test_real_run_counts_add_up_to_its_pair_accuracy_and_groups_hold_every_revision(runs):
-    from cast_engine.evaluate.on_data import evaluate_run
-    from cast_engine.evaluate.sources import run_pair_data
-    from cast_engine.evaluate.spec import EvaluateConfig
+    from cast_engine.runs.evaluate import evaluate_run
+    from cast_engine.runs.pair_data import run_pair_data
+    from cast_engine.runs.evaluation_data import EvaluateConfig
     from cast_engine.store import RunStore
 
     db, (a, b) = runs

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from cast_engine.errors import CastError
 from cast_engine.store import RunStore
 from cast_engine.train.events import CancelToken, EpochEnded
-from cast_engine.train.runner import resume, run
+from cast_engine.runs.runner import resume, run
 
 
 METHOD_CASES = {
@@ -163,13 +163,15 @@ def test_checkpoints_written_in_the_background_resume_the_same(tiny_config, stor
 
 
 def test_deleting_a_stopped_run_removes_its_checkpoint(tiny_config, store_path, pairs_file):
+    from cast_engine.runs.folders import delete_run
+
     with RunStore(store_path) as store:
         token = CancelToken()
         stopped = run(tiny_config("full", data=str(pairs_file), max_epochs=3), store=store, cancel=token,
                       sinks=[stop_after(1, token)])
         path = store.artifact_dir(stopped.run_id) / "checkpoint.pt"
         assert path.is_file()
-        store.delete_run(stopped.run_id)
+        delete_run(store, stopped.run_id)
         assert not path.exists()
 
 

@@ -636,7 +636,7 @@ def test_failing_migration_rolls_back(tmp_path):
 
 
 def test_unreaped_child_counts_as_ended():
-    from cast_engine.store.db import pid_is_alive
+    from cast_engine.store.processes import pid_is_alive
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:

@@ -7,7 +7,7 @@ import torch
 from cast_engine.store import RunStore
 from cast_engine.train.events import (CancelToken, EpochEnded, LossReported, MaskComputed, PhaseChanged, Progress,
                                       RunEnded, RunStarted)
-from cast_engine.train.runner import run
+from cast_engine.runs.runner import run
 
 
 def test_same_seed_same_metrics_on_cpu(tiny_config, store_path):

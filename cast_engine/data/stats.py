@@ -84,7 +84,7 @@ def format_stats(stats: dict) -> str:
     lines += _table(["split"] + [k.replace("_", " ") for k in size_keys], [[name] + [splits[name][k] for k in size_keys] for name in splits])
     lines += ["", "labels (factual / counterfactual)"]
     labels = stats["labels"]
-    rows = [[name] + [f"{s['factual_labels'][l]} / {s['counterfactual_labels'][l]}" for l in labels] for name, s in splits.items()]
+    rows = [[name] + [f"{s['factual_labels'][label]} / {s['counterfactual_labels'][label]}" for label in labels] for name, s in splits.items()]
     lines += _table(["split"] + labels, rows)
     pair_names = list(next(iter(splits.values()))["label_pairs_unordered"]) if splits else []
     lines += ["", "label pairs (factual-counterfactual, either order)"]

@@ -275,7 +275,10 @@ def resolve_columns(
     label = table.require_column(label_column, "label column") if label_column else _first_present(table, [(c,) for c in LABEL_CANDIDATES], "label column")[0]
     pair = None
     if need_pair:
-        pair = table.require_column(pair_column, "pair id column") if pair_column else _first_present(table, [(c,) for c in PAIR_CANDIDATES], "pair id column")[0]
+        if pair_column:
+            pair = table.require_column(pair_column, "pair id column")
+        else:
+            pair = _first_present(table, [(c,) for c in PAIR_CANDIDATES], "pair id column")[0]
     return Columns(text, label, pair, table.find_column("split"), table.find_column("role"))
 
 

@@ -26,12 +26,13 @@ class SerialExecutor:
     def __init__(self, device: str | None = None):
         self.device = device
 
-    def run(self, jobs: list[TrialJob], cancel) -> Iterator[Outcome]:
+    def run(self, jobs: list[TrialJob], cancel, sinks=()) -> Iterator[Outcome]:
+        """``sinks`` receive the engine events of each trial as it trains (this process only)."""
         for job in jobs:
             if cancel.cancelled:
                 return
             try:
-                yield job, run_trial(job, self.device, cancel=cancel)
+                yield job, run_trial(job, self.device, cancel=cancel, sinks=sinks)
             except Exception as exc:  # bad input of one trial: reported, the sweep goes on
                 yield job, exc
 
@@ -84,7 +85,7 @@ class LocalExecutor:
         self.threads = threads_per_trial or max(1, (os.cpu_count() or 1) // workers)
         self.devices = devices
 
-    def run(self, jobs: list[TrialJob], cancel) -> Iterator[Outcome]:
+    def run(self, jobs: list[TrialJob], cancel, sinks=()) -> Iterator[Outcome]:  # events stay in the workers
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         if not jobs:
@@ -162,7 +163,7 @@ class RayExecutor:
         by_gpu = int(resources.get("GPU", 0) // self.gpus_per_trial) if self.gpus_per_trial else 0
         self.workers = max(1, by_gpu or int(resources.get("CPU", 1) // self.cpus_per_trial))
 
-    def run(self, jobs: list[TrialJob], cancel) -> Iterator[Outcome]:
+    def run(self, jobs: list[TrialJob], cancel, sinks=()) -> Iterator[Outcome]:  # events stay in the workers
         if not jobs:
             return
         ray = self.ray

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..errors import CastError, ConfigError, StoreError
 from ..export.tables import SeedStats, latex_escape, mean_std_text, write_text
-from .paper import METHOD_ORDER, METHOD_TITLES, PaperPlan
+from ..methods.registry import method_names, method_title
+from .paper import PaperPlan
 
 METRIC_TEXT = {
     "combined": "combined test accuracy (original and revised test examples pooled; originals only for No CAD)",
@@ -63,7 +64,7 @@ class PaperTable:
         text = f"{self.title}: {METRIC_TEXT[self.metric]}, %, mean ± sample std over seeds (n = seeds completed"
         text += f" of {self.expected_seeds})."
         if self.reference:
-            text += (f" {MARK}: differs from {METHOD_TITLES.get(self.reference, self.reference)} in the same column "
+            text += (f" {MARK}: differs from {method_title(self.reference)} in the same column "
                      "(paired bootstrap 95 % CI of the difference excludes 0 and McNemar p < 0.05, seeds paired).")
         return text
 
@@ -77,7 +78,7 @@ def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: s
     if metric not in METRIC_TEXT:
         raise ConfigError(f"metric = {metric!r} is not one of {', '.join(METRIC_TEXT)}")
     cells: dict[tuple[str, str], Cell] = {}
-    methods = [m for m in METHOD_ORDER if any(t.config.method.name == m for t in trials)]
+    methods = [m for m in method_names() if any(t.config.method.name == m for t in trials)]
     for trial in trials:
         cell = cells.setdefault((trial.config.method.name, trial.config.data.variant), Cell())
         run = runs.get(trial.key)
@@ -106,7 +107,7 @@ def table_markdown(table: PaperTable) -> str:
     lines = [table.caption, "", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(table.columns)]
     for method in table.methods:
         cells = [table.cells.get((method, variant), Cell()).text() for variant, _ in table.columns]
-        lines.append("| " + " | ".join([METHOD_TITLES.get(method, method), *cells]) + " |")
+        lines.append("| " + " | ".join([method_title(method), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -144,7 +145,7 @@ def table_latex(table: PaperTable) -> str:
             cell = table.cells.get((method, variant), Cell())
             text = cell.text(pm="$\\pm$", missing="--").replace("(n=", "($n$=").replace("–", "--")
             cells.append(text.replace(MARK, "$^{*}$") if cell.significant else text)
-        lines.append(" & ".join([latex_escape(METHOD_TITLES.get(method, method)), *cells]) + " \\\\")
+        lines.append(" & ".join([latex_escape(method_title(method)), *cells]) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -238,6 +239,11 @@ def sweep_grid(trials, runs: dict[str, dict], metric: str = "combined", x_field:
     return SweepGrid(x_field, y_field, metric, list(points.values()))
 
 
+def plain_label(grid: SweepGrid, y) -> str:
+    """``y_label`` without mathtext, for Markdown."""
+    return y_label(grid, y).replace("$", "").replace("{", "").replace("}", "")
+
+
 def y_label(grid: SweepGrid, y) -> str:
     """'1e7' on the K axis → 'K = 10^7' (mathtext); other axes 'name = value'."""
     name = grid.label(grid.y_field)
@@ -276,7 +282,7 @@ def grid_markdown(grid: SweepGrid, title: str) -> str:
     ys = grid.ys()
     x_name = grid.label(grid.x_field)
     lines = [f"{title}: {what}, %, mean ± sample std over seeds (n = seeds completed).", "",
-             f"| {x_name} | " + " | ".join(y_label(grid, y).replace("$", "").replace("{", "").replace("}", "") if grid.y_field else "accuracy" for y in ys) + " |",
+             f"| {x_name} | " + " | ".join(plain_label(grid, y) if grid.y_field else "accuracy" for y in ys) + " |",
              "| ---: |" + " ---: |" * len(ys)]
     for x in grid.xs():
         shown = format(x, "g") if isinstance(x, float) else x

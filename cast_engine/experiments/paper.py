@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..settings import absolute_data
+from ..methods.registry import get_method, method_names
 from .grid import SweepSpec, make_trial, resolve_field
 
-BASELINES = ("full", "bitfit", "adapters", "lora", "lt_sft")
-METHOD_ORDER = ("full", "cast", "bitfit", "adapters", "lora", "lt_sft")
-METHOD_TITLES = {"full": "Full fine-tuning", "cast": "CAST", "bitfit": "BitFit", "adapters": "Adapters",
-                 "lora": "LoRA", "lt_sft": "LT-SFT"}
 EXPERIMENTS = ("table2", "table3", "figure2", "figure3")
 
 
@@ -84,15 +82,6 @@ def base_config(preset: Preset, task: str, data: str, overrides: dict[str, str])
     return checked
 
 
-def absolute_data(data: str) -> str:
-    """A local data path made absolute (so a sweep means the same from any folder or host);
-    'demo', 'upstream' and URLs stay as they are."""
-    from pathlib import Path
-
-    path = Path(data).expanduser()
-    return str(path.resolve()) if data not in ("demo", "upstream") and path.exists() else data
-
-
 def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream", overrides: dict[str, str] | None = None,
          seeds: list[int] | None = None, alpha: float | None = None, k: str | None = None,
          alphas: list[float] | None = None, ks: list[str] | None = None, task: str | None = None,
@@ -110,9 +99,10 @@ def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream",
         task = task or ("sentiment" if experiment == "table2" else "nli")
         variants = ["CAD"] if task == "sentiment" else ["RP1", "RP2", "RH1", "RH2"]
         base = base_config(preset, task, data, overrides or {})
+        baselines = [m for m in method_names() if not get_method(m).config_cls.uses_both_branches]
         grids = [
-            {"method": list(BASELINES), "data.variant": ["RAW"], "regime": ["nocad"], "train.seed": seeds},
-            {"method": list(BASELINES), "data.variant": variants, "regime": ["cad"], "train.seed": seeds},
+            {"method": baselines, "data.variant": ["RAW"], "regime": ["nocad"], "train.seed": seeds},
+            {"method": baselines, "data.variant": variants, "regime": ["cad"], "train.seed": seeds},
             {"method": ["cast"], "data.variant": variants, "regime": ["cad"], "train.seed": seeds,
              "method.alpha": [cast_alpha], "method.k": [cast_k]},
         ]

@@ -29,7 +29,7 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
     ``evaluation``: the table shows each run's evaluation of that name (see `cast evaluate`)
     instead of its own test split; runs without one count as missing.
     """
-    from ..train.runner import open_store
+    from ..runs.runner import open_store
 
     out = Path(out).expanduser()
     try:
@@ -50,7 +50,7 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
         sweep_id = existing[0]["id"] if existing else None
     runs = trial_runs(store, sweep_id, trials, reuse=True)
     if evaluation is not None:
-        from ..evaluate.sources import run_results
+        from ..runs.pair_data import run_results
 
         runs = {key: {**run, "results": run_results(store, run, evaluation)} for key, run in runs.items()}
     output = PaperOutput(sweep=result)

@@ -2,7 +2,7 @@
 
 ``run_trial`` is what every executor calls, in this process, in a worker
 process or as a Ray task. It runs the engine against a ``TrialRecorder``
-(which has the store's writing methods but keeps everything in memory) and
+(a ``RunRecorder`` like the store, keeping everything in memory) and
 returns a picklable ``TrialRecord``. Only the sweep's own process opens the
 SQLite file, so trials never write it from several processes or hosts.
 """
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..store.db import _seconds_between, default_run_name, utc_now
+from ..store.codec import seconds_between, utc_now
+from ..store.interface import RunRecorder
+from ..store.runs import default_run_name
 
 
 @dataclass
@@ -49,8 +51,8 @@ class TrialRecord:
         return self.run.get("results") or {}
 
 
-class TrialRecorder:
-    """The store methods ``cast_engine.train.runner.run`` calls, kept in memory."""
+class TrialRecorder(RunRecorder):
+    """A run's rows kept in memory (``cast_engine.runs.runner.run`` writes to it as to the store)."""
 
     def __init__(self) -> None:
         self.record: TrialRecord | None = None
@@ -83,7 +85,10 @@ class TrialRecorder:
     def finish_run(self, run_id: int, status: str, *, reason=None, results=None, best_epoch=None, wall_time_s=None) -> None:
         row = self.record.run
         row.update(status=status, reason=reason, results=results, best_epoch=best_epoch, finished_at=utc_now())
-        row["wall_time_s"] = wall_time_s if wall_time_s is not None else _seconds_between(row["started_at"], row["finished_at"])
+        row["wall_time_s"] = wall_time_s if wall_time_s is not None else seconds_between(row["started_at"], row["finished_at"])
+
+    def disk_folder(self) -> None:
+        return None  # rows stay in memory; the model files are read back and the folder removed
 
     def collect(self) -> TrialRecord:
         """The finished record, with the model files read in and the temporary folder gone."""
@@ -94,14 +99,16 @@ class TrialRecorder:
         return self.record
 
 
-def run_trial(job: TrialJob, device: str | None = None, threads: int | None = None, cancel=None) -> TrialRecord:
-    """Run one trial; ``device`` overrides the config's, ``threads`` sets torch's CPU threads.
+def run_trial(job: TrialJob, device: str | None = None, threads: int | None = None, cancel=None,
+              sinks=()) -> TrialRecord:
+    """Run one trial; ``device`` overrides the config's, ``threads`` sets torch's CPU threads,
+    ``sinks`` receive its engine events.
 
     Bad input raises the engine's CastError (nothing was recorded); a failure
     during training comes back as a record with status 'failed'.
     """
     from ..config import RunConfig
-    from ..train.runner import run
+    from ..runs.runner import run
 
     if threads:
         import torch
@@ -111,5 +118,5 @@ def run_trial(job: TrialJob, device: str | None = None, threads: int | None = No
     if device:
         config.train.device = device
     recorder = TrialRecorder()
-    run(config, store=recorder, cancel=cancel, save_model=job.keep_model, checkpoint=False)
+    run(config, store=recorder, sinks=sinks, cancel=cancel, save_model=job.keep_model, checkpoint=False)
     return recorder.collect()

@@ -60,15 +60,16 @@ def find_or_create_sweep(store, spec: SweepSpec, trials: list[Trial], kind: str,
 
 def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep", resume: int | None = None,
               new: bool = False, reuse: bool = False, keep_models: bool = False, cancel: CancelToken | None = None,
-              on_progress: Callable[[SweepProgress], None] | None = None) -> SweepResult:
+              on_progress: Callable[[SweepProgress], None] | None = None, sinks=()) -> SweepResult:
     """Run every trial of ``spec`` that the store does not have yet.
 
     ``reuse``: a completed run anywhere in the store with a trial's exact config
     (its fingerprint) counts as that trial. ``executor``: see executors.py
     (default: one trial at a time in this process). ``cancel`` stops the sweep;
-    finished trials stay recorded.
+    finished trials stay recorded. ``sinks`` receive the engine events of the
+    trial in training when trials run in this process (the serial executor).
     """
-    from ..train.runner import open_store
+    from ..runs.runner import open_store
     from .executors import SerialExecutor
 
     store = open_store(store)
@@ -95,7 +96,7 @@ def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep"
     labels = {t.key: t.assignment for t in pending}
     status = "failed"
     try:
-        for job, outcome in executor.run(jobs, cancel):
+        for job, outcome in executor.run(jobs, cancel, sinks):
             ran += 1
             if isinstance(outcome, BaseException):
                 failed += 1

@@ -105,17 +105,20 @@ def apply_delta(model, tensors: dict) -> None:
             target.view(-1)[value] = tensors[f"{name}::values"].to(target.dtype)
 
 
+def method_class(method: dict):
+    """The ``Method`` subclass that trained a saved model (``method``: its config as saved)."""
+    from ..methods.registry import get_method
+
+    return get_method(method.get("name", "full")).implementation_class()
+
+
 def load_trained(path: Path):
     """(model, tokenizer, metadata): the base model with the delta applied."""
     from ..models import load_classifier
 
     tensors, meta = read_delta(Path(path))
     model, tokenizer = load_classifier(meta["base_model"], meta["labels"])
-    adapter = meta["extra"].get("adapter")
-    if adapter:
-        from ..methods.adapters.method import add_adapter
-
-        add_adapter(model, adapter["reduction_factor"], adapter["non_linearity"])
+    model = method_class(meta["method"]).rebuild(model, meta["extra"])
     apply_delta(model, tensors)
     model.eval()
     return model, tokenizer, meta

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError, StoreError
-from .delta import load_trained, read_delta
+from .delta import load_trained, method_class, read_delta
 
 FORMATS = ("hf", "delta", "mask")
 
@@ -44,11 +44,7 @@ def export_run(store, run_id: int, fmt: str, out: str | Path) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     note = {"run_id": run_id, "format": "hf", **_public(meta)}
-    if meta["extra"].get("adapter"):
-        model.save_adapter(str(out / "adapter"), "cast")
-        note["load"] = ("Houlsby adapters cannot be merged into the weights: load with "
-                        "cast_engine.export.load_exported(folder), or with the adapters library "
-                        "(adapters.init(model); model.load_adapter(folder/'adapter'); model.set_active_adapters('cast')).")
+    note.update(method_class(meta["method"]).save_extra_files(model, out, meta["extra"]))
     (out / "cast_export.json").write_text(json.dumps(note, indent=2))
     return out
 
@@ -88,12 +84,9 @@ def load_exported(folder: str | Path):
         model, tokenizer, _ = load_trained(folder / "delta.safetensors")
         return model, tokenizer
     model = transformers.AutoModelForSequenceClassification.from_pretrained(folder)
-    if (folder / "adapter").exists():
-        import adapters
-
-        adapters.init(model)
-        model.load_adapter(str(folder / "adapter"))
-        model.set_active_adapters("cast")
+    note = folder / "cast_export.json"
+    if note.exists():  # a folder this project exported: the method reads what it saved beside the weights
+        model = method_class(json.loads(note.read_text())["method"]).load_extra_files(model, folder)
     return model.eval(), transformers.AutoTokenizer.from_pretrained(folder)
 
 

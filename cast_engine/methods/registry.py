@@ -15,27 +15,35 @@ from ..errors import ConfigError
 @dataclass(frozen=True)
 class MethodEntry:
     name: str
-    config_cls: type
+    config_cls: type  # a MethodConfig subclass: the method's settings and its torch-free facts
     implementation: str  # "module:Class", imported on first use
-    title: str
+
+    @property
+    def title(self) -> str:
+        return self.config_cls.title or self.name
+
+    def implementation_class(self) -> type:
+        """The method's ``Method`` subclass (imports torch)."""
+        module_name, class_name = self.implementation.split(":")
+        return getattr(importlib.import_module(module_name), class_name)
 
     def create(self, config):
         """An instance of the method's implementation for ``config``."""
-        module_name, class_name = self.implementation.split(":")
-        return getattr(importlib.import_module(module_name), class_name)(config)
+        return self.implementation_class()(config)
 
 
 _REGISTRY: dict[str, MethodEntry] = {}
 
 
-def register(config_cls: type, implementation: str, title: str) -> type:
-    """Add a method; a second method with the same name is refused."""
+def register(config_cls: type, implementation: str) -> type:
+    """Add a method (its config class and ``"module:Class"`` of its implementation);
+    a second method with the same name is refused."""
     name = config_cls.name
     if not name:
         raise ValueError(f"{config_cls.__name__} has no name")
     if name in _REGISTRY:
         raise ValueError(f"a method named {name!r} is already registered ({_REGISTRY[name].implementation})")
-    _REGISTRY[name] = MethodEntry(name, config_cls, implementation, title)
+    _REGISTRY[name] = MethodEntry(name, config_cls, implementation)
     return config_cls
 
 
@@ -54,6 +62,18 @@ def get_method(name: str) -> MethodEntry:
         return _REGISTRY[name]
     except KeyError:
         raise ConfigError(f"method = {name!r} is not one of {', '.join(method_names())}") from None
+
+
+def method_title(name: str) -> str:
+    """The title of a method in tables and the monitor; the name itself for an unknown one."""
+    _load_builtin()
+    entry = _REGISTRY.get(name)
+    return entry.config_cls.display_title() if entry else name
+
+
+def methods_where(fact: str) -> list[str]:
+    """Registered methods whose config sets the boolean ``fact`` (``makes_masks``…), in table order."""
+    return [name for name in method_names() if getattr(_REGISTRY[name].config_cls, fact)]
 
 
 def method_names() -> list[str]:

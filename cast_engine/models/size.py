@@ -11,6 +11,7 @@ import json
 import math
 import struct
 from pathlib import Path
+from typing import Callable
 
 from .loading import resolve_model_path
 
@@ -34,9 +35,9 @@ def parameter_shapes(spec: str) -> dict[str, list[int]] | None:
     return shapes or None
 
 
-def eligible_parameter_count(spec: str, num_labels: int, eligible: str = "all") -> int | None:
-    """Entries a CAST mask may select for this model: encoder weights plus the new head
-    (all), without embeddings (no_embeddings), or without the head (encoder_only)."""
+def eligible_parameter_count(spec: str, num_labels: int, counts: Callable[[str, bool], bool]) -> int | None:
+    """Entries K is counted from for this model with a new classification head: the parameters
+    for which ``counts(name, is_head)`` holds (a method config's ``counts_toward_k``)."""
     shapes = parameter_shapes(spec)
     if shapes is None:
         return None
@@ -45,7 +46,6 @@ def eligible_parameter_count(spec: str, num_labels: int, eligible: str = "all") 
     except (OSError, KeyError, ValueError):
         return None
     base = {k: v for k, v in shapes.items() if not k.startswith(("classifier.", "cls.", "score."))}
-    count = sum(math.prod(v) for k, v in base.items() if not (eligible == "no_embeddings" and "embeddings" in k))
-    if eligible != "encoder_only":
-        count += hidden * num_labels + num_labels  # the dropout + linear head
-    return count
+    head = {"classifier.weight": [num_labels, hidden], "classifier.bias": [num_labels]}  # the dropout + linear head
+    return (sum(math.prod(v) for k, v in base.items() if counts(k, False))
+            + sum(math.prod(v) for k, v in head.items() if counts(k, True)))

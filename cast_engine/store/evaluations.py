@@ -1,4 +1,4 @@
-"""Named evaluations of a run on other paired data (see cast_engine.evaluate.on_data).
+"""Named evaluations of a run on other paired data (see cast_engine.runs.evaluate).
 
 An evaluation row holds where the data came from (source text, the loader
 options as ``spec``, each file's sha256 and one sha256 over all of it), the
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cast_engine.errors import StoreError
+from cast_engine.store.codec import from_json, to_json, utc_now
 
 _LIST_COLUMNS = "id, run_id, name, source, spec, data_sha256, data_files, labels, results, created_at"
 
@@ -31,8 +32,6 @@ class EvaluationTables:
         ``predictions``: {split: (predicted, gold, probabilities[n, len(labels)])}.
         A second evaluation of the run under the same name is refused.
         """
-        from cast_engine.store.db import _to_json, utc_now
-
         for split, (predicted, gold, probabilities) in predictions.items():
             if not (len(predicted) == len(gold) == len(probabilities)):
                 raise StoreError(f"evaluation {name!r} of run {run_id}: {len(predicted)} predictions, {len(gold)} "
@@ -46,14 +45,14 @@ class EvaluationTables:
             cursor = conn.execute(
                 "INSERT INTO evaluations (run_id, name, source, spec, data_sha256, data_files, labels, results, "
                 "examples, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name, source, _to_json(dict(spec), "spec"), data_sha256, _to_json(dict(data_files), "data_files"),
-                 _to_json(list(labels), "labels"), _to_json(dict(results), "results"), examples, utc_now()))
+                (run_id, name, source, to_json(dict(spec), "spec"), data_sha256, to_json(dict(data_files), "data_files"),
+                 to_json(list(labels), "labels"), to_json(dict(results), "results"), examples, utc_now()))
             evaluation_id = int(cursor.lastrowid)
             for split, (predicted, gold, probabilities) in predictions.items():
                 conn.execute(
                     "INSERT INTO evaluation_predictions (evaluation_id, split, predicted, gold, probabilities) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (evaluation_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold"),
+                    (evaluation_id, split, to_json(list(predicted), "predicted"), to_json(list(gold), "gold"),
                      np.asarray(probabilities, dtype=np.float32).tobytes()))
         return evaluation_id
 
@@ -93,16 +92,14 @@ class EvaluationTables:
 
     def evaluation_predictions(self, evaluation_id: int) -> dict[str, dict[str, Any]]:
         """{split: {'predicted', 'gold', 'probabilities' (float32 array n × labels)}}."""
-        from cast_engine.store.db import _from_json
-
         rows = self._read("SELECT split, predicted, gold, probabilities FROM evaluation_predictions "
                           "WHERE evaluation_id = ?", (evaluation_id,))
         found = {}
         for row in rows:
-            predicted = _from_json(row["predicted"])
+            predicted = from_json(row["predicted"])
             probabilities = np.frombuffer(row["probabilities"], dtype=np.float32)
             width = probabilities.size // len(predicted) if predicted else 0
-            found[row["split"]] = {"predicted": predicted, "gold": _from_json(row["gold"]),
+            found[row["split"]] = {"predicted": predicted, "gold": from_json(row["gold"]),
                                    "probabilities": probabilities.reshape(len(predicted), width)}
         return found
 
@@ -120,8 +117,6 @@ class EvaluationTables:
 
 
 def _decode_evaluation(row: dict[str, Any]) -> dict[str, Any]:
-    from cast_engine.store.db import _from_json
-
     for column in ("spec", "data_files", "labels", "results"):
-        row[column] = _from_json(row[column])
+        row[column] = from_json(row[column])
     return row

@@ -7,7 +7,7 @@ when a later version of the engine adds migrations. Rules for new migrations:
 * never edit or rename a migration that has shipped; add ``"0002_..."`` instead;
 * prefer additive changes (``ALTER TABLE ... ADD COLUMN``, new tables, new
   indexes), which keep every existing row;
-* new JSON columns must be added to ``JSON_COLUMNS`` in ``db.py`` to be parsed.
+* new JSON columns must be added to ``JSON_COLUMNS`` in ``codec.py`` to be parsed.
 """
 
 from __future__ import annotations

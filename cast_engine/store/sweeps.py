@@ -14,25 +14,24 @@ import socket
 from typing import Any, Mapping
 
 from cast_engine.errors import StoreError
-
-SWEEP_STATUSES = ("running", "completed", "stopped", "failed")
+from cast_engine.store.codec import from_json, split_metrics, to_json, utc_now
+from cast_engine.store.processes import pid_is_alive
+from cast_engine.store.status import FINAL_STATUSES, SWEEP_STATUSES, check_status
 
 
 class SweepTables:
-    """Mixed into ``RunStore``: uses its ``_write``/``_read`` helpers."""
+    """Mixed into ``RunStore``: sweeps, predictions and whole trials, written through ``StoreFile._write``."""
 
     # -- sweeps ---------------------------------------------------------
 
     def create_sweep(self, name: str, kind: str, spec: Mapping[str, Any], spec_hash: str, n_trials: int) -> int:
         """Insert a sweep in status 'running' owned by this process; return its id."""
-        from cast_engine.store.db import _to_json, utc_now
-
         now = utc_now()
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO sweeps (name, kind, status, spec, spec_hash, n_trials, created_at, updated_at, pid, host) "
                 "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (name, kind, _to_json(dict(spec), "spec"), spec_hash, n_trials, now, now, os.getpid(), socket.gethostname()),
+                (name, kind, to_json(dict(spec), "spec"), spec_hash, n_trials, now, now, os.getpid(), socket.gethostname()),
             )
             return int(cursor.lastrowid)
 
@@ -47,8 +46,6 @@ class SweepTables:
         self._set_sweep(sweep_id, status=status, pid=None)
 
     def _set_sweep(self, sweep_id: int, **fields: Any) -> None:
-        from cast_engine.store.db import utc_now
-
         fields["updated_at"] = utc_now()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         with self._write() as conn:
@@ -75,9 +72,7 @@ class SweepTables:
         return [self._decode_sweep(row) for row in self._read(f"SELECT * FROM sweeps{where} ORDER BY id DESC", params)]
 
     def _decode_sweep(self, row: dict[str, Any]) -> dict[str, Any]:
-        from cast_engine.store.db import _from_json, pid_is_alive
-
-        row["spec"] = _from_json(row["spec"])
+        row["spec"] = from_json(row["spec"])
         done = self._read(
             "SELECT COUNT(DISTINCT trial_key) AS n FROM runs WHERE sweep_id = ? AND status = 'completed'", (row["id"],))
         row["done"] = done[0]["n"]
@@ -111,38 +106,32 @@ class SweepTables:
 
     def _insert_predictions(self, conn, run_id: int, split: str, predicted, gold) -> None:
         """Check and write one predictions row (inside a write)."""
-        from cast_engine.store.db import _to_json
-
         if len(predicted) != len(gold):
             raise StoreError(f"run {run_id}: {len(predicted)} predictions for {len(gold)} gold labels in {split}")
         conn.execute("INSERT OR REPLACE INTO predictions (run_id, split, predicted, gold) VALUES (?, ?, ?, ?)",
-                     (run_id, split, _to_json(list(predicted), "predicted"), _to_json(list(gold), "gold")))
+                     (run_id, split, to_json(list(predicted), "predicted"), to_json(list(gold), "gold")))
 
     def predictions(self, run_id: int) -> dict[str, dict[str, list[int]]]:
         """{split: {'predicted': [...], 'gold': [...]}} of a run; empty when none were kept."""
-        from cast_engine.store.db import _from_json
-
         rows = self._read("SELECT split, predicted, gold FROM predictions WHERE run_id = ?", (run_id,))
-        return {row["split"]: {"predicted": _from_json(row["predicted"]), "gold": _from_json(row["gold"])} for row in rows}
+        return {row["split"]: {"predicted": from_json(row["predicted"]), "gold": from_json(row["gold"])} for row in rows}
 
     # -- whole trials ---------------------------------------------------
 
     def record_trial(self, record, *, sweep_id: int | None = None, trial_key: str | None = None) -> int:
         """Write a finished trial (run, epochs, masks, predictions) in one transaction,
         then its model files into the run's artifact folder; return the run id."""
-        from cast_engine.store.db import FINAL_STATUSES, _check_status, _split_metrics, _to_json
-
         run = dict(record.run)
-        _check_status(run["status"], FINAL_STATUSES)
+        check_status(run["status"], FINAL_STATUSES)
         run.update(sweep_id=sweep_id, trial_key=trial_key)
         for column in ("config", "versions", "data_hashes", "results"):
-            run[column] = _to_json(run.get(column), column)
+            run[column] = to_json(run.get(column), column)
         with self._write() as conn:
             names = ", ".join(run)
             cursor = conn.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' for _ in run)})", list(run.values()))
             run_id = int(cursor.lastrowid)
             for epoch, stage, metrics in record.epochs:
-                columns, extras = _split_metrics(metrics)
+                columns, extras = split_metrics(metrics)
                 self._insert_epoch(conn, run_id, epoch, stage, columns, extras)
             for mask in record.masks:
                 self._insert_mask(conn, run_id, *mask)

@@ -16,13 +16,12 @@ from typing import Callable
 
 import torch
 
-from ..config import RunConfig
 from ..errors import CastError, RunCancelled, TrainingDiverged
 from ..evaluate.metrics import cad_metrics
 from .batches import TokenizedSet, iterate, length_grouped_batches, sequential_batches, shuffled_batches
 from .events import CancelToken, EpochEnded, LossReported, Message, PhaseChanged, Progress
-from .checkpoint import Checkpoint, StageState, rng_state, save_checkpoint, set_rng_state
 from .stash import OptimizerStash
+from .state import StageState, rng_state, set_rng_state
 
 Masks = dict[str, torch.Tensor]
 Snapshot = dict[str, torch.Tensor]
@@ -56,7 +55,7 @@ class TrainingData:
 class Trainer:
     """Owns the model, optimiser and schedule while a run trains."""
 
-    def __init__(self, model, tokenizer, config: RunConfig, data: TrainingData, device: torch.device,
+    def __init__(self, model, tokenizer, config, data: TrainingData, device: torch.device,
                  emit: Callable, cancel: CancelToken | None = None):
         self.model = model.to(device)
         if config.train.compile:
@@ -80,10 +79,12 @@ class Trainer:
         on_host = device.type == "cuda" and self.train_cfg.host_snapshots
         self.snapshot_device = torch.device("cpu") if on_host else device
         self.stash = OptimizerStash(device)
-        self.checkpoint_file = None  # a Path: write a checkpoint after every epoch
+        self.save_state: Callable[[dict], None] | None = None  # called with state_dict() after every epoch
         self._writer: threading.Thread | None = None  # writes the last checkpoint (CUDA)
         self._write_error: tuple[int, OSError] | None = None
-        self.resume = None  # a Checkpoint to continue from (consumed by the fit stage it was written in)
+        self.resume: dict | None = None  # a state_dict() to continue from (consumed by the fit stage it was saved in)
+        self._stage_state: StageState | None = None  # the fit stage in progress, for state_dict()
+        self._best_weights: Snapshot | None = None
         self.carry: dict[str, Snapshot] = {}  # what the method keeps between epochs, saved with each checkpoint
         self.resumes: list[dict] = []  # where this run was resumed, for the record
         self.last_loss: float | None = None
@@ -258,7 +259,7 @@ class Trainer:
         self.model.eval()
         preds: list[torch.Tensor] = []
         batches = sequential_batches(data.lengths, self.train_cfg.eval_batch_size)
-        for indices, (inputs, _) in zip(batches, iterate(data, batches, self.pad_id, self.device)):
+        for _indices, (inputs, _) in zip(batches, iterate(data, batches, self.pad_id, self.device)):
             if self.cancel.cancelled:
                 raise RunCancelled(self.cancel.reason)
             with self.autocast:
@@ -291,16 +292,16 @@ class Trainer:
 
         Restores the best epoch's weights at the end when ``restore_best`` is
         set. Returns the best epoch (global numbering). With a checkpoint to
-        resume in this stage, continues after its epoch; with a checkpoint
-        file set, writes one after every epoch.
+        resume in this stage, continues after its epoch; with ``save_state``
+        set, hands it ``state_dict()`` after every epoch.
         """
         cfg = self.train_cfg
         state, best_weights = StageState(stage), None
         if self.resume is not None:
-            if self.resume.stage.stage != stage:
-                raise CastError(f"the checkpoint was written in stage {self.resume.stage.stage!r}, "
+            if self.resume_stage != stage:
+                raise CastError(f"the checkpoint was written in stage {self.resume_stage!r}, "
                                 f"but {self.config.method.name} starts here at stage {stage!r}")
-            state, best_weights = self._restore_checkpoint(self.resume)
+            state, best_weights = self._restore(self.resume)
             self.resume = None
         while state.epochs_done < max_epochs and state.waited < cfg.patience:
             self.epoch += 1
@@ -319,7 +320,8 @@ class Trainer:
             metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
                        "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started}
             self.history.append({"epoch": self.epoch, "stage": stage, **metrics})
-            self._save_checkpoint(state, best_weights)  # first: a resume restores the epoch's row from its history
+            self._stage_state, self._best_weights = state, best_weights
+            self._save_checkpoint()  # first: a resume restores the epoch's row from its history
             self.emit(EpochEnded(self.epoch, stage, metrics, improved, state.best_epoch))
             if state.waited >= cfg.patience:
                 self.emit(Message(f"{stage}: early stop after epoch {self.epoch}: no gain over {cfg.min_delta} for {state.waited} epochs"))
@@ -327,46 +329,67 @@ class Trainer:
             self.load(best_weights)
             self.emit(Message(f"{stage}: restored the weights of epoch {state.best_epoch} (best validation accuracy {state.best_score:.4f})"))
         self.best_epoch = state.best_epoch
+        self._stage_state = self._best_weights = None
         return state.best_epoch
 
-    # ------------------------------------------------------------- checkpoints
+    # ------------------------------------------------------------- resume state
+    def state_dict(self, host_copy: bool = False) -> dict:
+        """Everything needed to continue after the epoch that just ended, as plain data and tensors.
+
+        Weights (trainable ones: a resumed run rebuilds the frozen ones from its
+        seed), optimiser and schedule, random state, counters and history, the
+        early-stopping state of the stage in progress with its best weights, and
+        what the method carries. ``host_copy``: copies on the host (to write
+        while training goes on) instead of the live tensors.
+        """
+        state = self._stage_state
+        trainable = {n: p.detach() for n, p in self.trainable()}
+        return {
+            "epoch": self.epoch, "step": self.step, "elapsed_s": time.perf_counter() - self.started,
+            "stage": dict(vars(state)), "history": list(self.history),
+            "weights": self.snapshot(device=torch.device("cpu")) if host_copy else trainable,
+            "best_weights": None if state.best_epoch == self.epoch else self._best_weights,
+            "optimizer": to_host(self.optimizer.state_dict()) if host_copy else self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "schedule_steps": self.schedule_steps,
+            "rng": rng_state(self.device),
+            "carry": {name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
+            "resumes": list(self.resumes), "masks_done": self.masks_done,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a ``state_dict()``: applied when the stage it was saved in starts
+        (``fit``), after the method has built that stage's optimiser."""
+        self.resume = state
+        self.resumes = state["resumes"]
+
     @property
     def resume_stage(self) -> str | None:
-        """The stage the checkpoint being resumed was written in (None: not resuming)."""
-        return self.resume.stage.stage if self.resume is not None else None
+        """The stage the state being resumed was saved in (None: not resuming)."""
+        return self.resume["stage"]["stage"] if self.resume is not None else None
 
     def carried(self, name: str, device: torch.device | None = None) -> Snapshot | None:
-        """What the method kept under ``name`` in the checkpoint being resumed, on ``device`` (default: the training device)."""
-        if self.resume is None or name not in self.resume.carry:
+        """What the method kept under ``name`` in the state being resumed, on ``device`` (default: the training device)."""
+        if self.resume is None or name not in self.resume["carry"]:
             return None
-        return {k: v.to(device or self.device) for k, v in self.resume.carry[name].items()}
+        return {k: v.to(device or self.device) for k, v in self.resume["carry"][name].items()}
 
-    def _save_checkpoint(self, state: StageState, best_weights: Snapshot | None) -> None:
-        """Write this epoch's checkpoint; a failed write (full disk…) warns and training goes on.
+    def _save_checkpoint(self) -> None:
+        """Hand this epoch's state to ``save_state``; a failed write (full disk…) warns and training goes on.
 
         On CUDA the state is copied to host memory and written by a background
         thread while the next epoch trains. On the CPU it is written at once
         from the live tensors: a copy would cost host memory, and the writing
         would compete with training for the same cores anyway.
         """
-        if self.checkpoint_file is None:
+        if self.save_state is None:
             return
         self.wait_for_checkpoint()  # one file, replaced in order
         self.stash.wait()  # optimiser moments restored asynchronously must be in place
-        in_place = not self.writes_in_background()
-        checkpoint = Checkpoint(
-            epoch=self.epoch, step=self.step, elapsed_s=time.perf_counter() - self.started,
-            stage=StageState(**vars(state)), history=list(self.history),
-            weights={n: p.detach() for n, p in self.trainable()} if in_place else self.snapshot(device=torch.device("cpu")),
-            best_weights=None if state.best_epoch == self.epoch else best_weights,
-            optimizer=self.optimizer.state_dict() if in_place else to_host(self.optimizer.state_dict()),
-            scheduler=self.scheduler.state_dict(), schedule_steps=self.schedule_steps, rng=rng_state(self.device),
-            carry={name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
-            resumes=list(self.resumes), masks_done=self.masks_done)
-        if in_place:
-            self._write_checkpoint(checkpoint)
+        state = self.state_dict(host_copy=self.writes_in_background())
+        if not self.writes_in_background():
+            self._write_checkpoint(state)
         else:
-            self._writer = threading.Thread(target=self._write_checkpoint, args=(checkpoint,),
+            self._writer = threading.Thread(target=self._write_checkpoint, args=(state,),
                                             name="cast-checkpoint", daemon=True)
             self._writer.start()
         self.wait_for_checkpoint(block=False)
@@ -375,11 +398,11 @@ class Trainer:
         """Whether checkpoints are copied and written while training goes on (CUDA) or written in place (CPU)."""
         return self.device.type == "cuda"
 
-    def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
+    def _write_checkpoint(self, state: dict) -> None:
         try:
-            save_checkpoint(checkpoint, self.checkpoint_file)
+            self.save_state(state)
         except OSError as exc:  # reported by wait_for_checkpoint, on the training thread
-            self._write_error = (checkpoint.epoch, exc)
+            self._write_error = (state["epoch"], exc)
 
     def wait_for_checkpoint(self, block: bool = True) -> None:
         """Wait for a checkpoint being written (``block``); warn when one could not be written."""
@@ -389,29 +412,29 @@ class Trainer:
         if self._write_error is not None:
             epoch, exc = self._write_error
             self._write_error = None
-            self.emit(Message(f"could not save the checkpoint of epoch {epoch} to {self.checkpoint_file} "
+            self.emit(Message(f"could not save the checkpoint of epoch {epoch} to {self.save_state} "
                               f"({exc.strerror or exc}); training goes on, a crash now would resume from an earlier epoch",
                               "warning"))
 
-    def _restore_checkpoint(self, checkpoint: Checkpoint) -> tuple[StageState, Snapshot | None]:
+    def _restore(self, saved: dict) -> tuple[StageState, Snapshot | None]:
         """Put weights, optimiser, schedule, random state and counters back as they were after its epoch."""
-        if checkpoint.schedule_steps != self.schedule_steps:
-            raise CastError(f"the checkpoint of epoch {checkpoint.epoch} plans {checkpoint.schedule_steps} steps "
-                            f"for stage {checkpoint.stage.stage!r}, this run plans {self.schedule_steps}: "
+        state = StageState(**saved["stage"])
+        if saved["schedule_steps"] != self.schedule_steps:
+            raise CastError(f"the checkpoint of epoch {saved['epoch']} plans {saved['schedule_steps']} steps "
+                            f"for stage {state.stage!r}, this run plans {self.schedule_steps}: "
                             "the data or settings changed since it was written")
-        self.load({name: value.to(self.device) for name, value in checkpoint.weights.items()})
+        self.load({name: value.to(self.device) for name, value in saved["weights"].items()})
         self.stash.wait()
-        self.optimizer.load_state_dict(checkpoint.optimizer)
-        self.scheduler.load_state_dict(checkpoint.scheduler)
-        set_rng_state(checkpoint.rng, self.device)
-        self.epoch, self.step, self.masks_done = checkpoint.epoch, checkpoint.step, checkpoint.masks_done
-        self.history = list(checkpoint.history)
-        self.started = time.perf_counter() - checkpoint.elapsed_s
-        state = checkpoint.stage
-        best = checkpoint.best_weights
-        if best is None and state.best_epoch == checkpoint.epoch and self.train_cfg.restore_best:
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        set_rng_state(saved["rng"], self.device)
+        self.epoch, self.step, self.masks_done = saved["epoch"], saved["step"], saved["masks_done"]
+        self.history = list(saved["history"])
+        self.started = time.perf_counter() - saved["elapsed_s"]
+        best = saved["best_weights"]
+        if best is None and state.best_epoch == saved["epoch"] and self.train_cfg.restore_best:
             best = self.snapshot(device=torch.device("cpu"))
-        self.emit(Message(f"resumed after epoch {checkpoint.epoch} ({state.stage}, step {self.step})"))
+        self.emit(Message(f"resumed after epoch {saved['epoch']} ({state.stage}, step {self.step})"))
         return state, best
 
 

@@ -1,8 +1,9 @@
 """Loading CAD data off the GUI thread, for the Data page.
 
-``load_config`` turns a DataConfig into a ``load_cad`` call; ``BackgroundLoader``
-runs it (and ``dataset_stats``) in a thread pool and reports only the newest
-request. Every problem becomes a message (``problem_text``), never an exception.
+``BackgroundLoader`` runs the engine's own loader (``cast_engine.runs.dataset.load_data``,
+the one training uses, so the preview is what trains) and ``dataset_stats`` in a
+thread pool and reports only the newest request. Every problem becomes a message
+(``problem_text``), never an exception.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from cast_engine.config import DataConfig
-from cast_engine.data import CadDataset, dataset_stats, load_cad
+from cast_engine.data import CadDataset, dataset_stats
 from cast_engine.errors import CastError
+from cast_engine.runs.dataset import load_data
 
 
 def problem_text(exc: BaseException) -> str:
@@ -19,30 +21,6 @@ def problem_text(exc: BaseException) -> str:
     if isinstance(exc, CastError):
         return str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"
-
-
-def column_list(text: str) -> list[str] | None:
-    """DataConfig.text_columns ("a" or "a,b") as load_cad wants it."""
-    return [c.strip() for c in text.split(",") if c.strip()] or None
-
-
-def is_keyword_source(source: str) -> bool:
-    return source.strip().lower() in ("demo", "upstream")
-
-
-def load_config(cfg: DataConfig, cache_dir: str | None = None) -> CadDataset:
-    """load_cad for a DataConfig (columns only for user files)."""
-    keyword = is_keyword_source(cfg.data)
-    return load_cad(
-        cfg.data or "demo",
-        cfg.task,
-        cfg.variant or None,
-        text_columns=None if keyword else column_list(cfg.text_columns),
-        label_column=None if keyword else cfg.label_column or None,
-        pair_column=None if keyword else cfg.pair_column or None,
-        revision_file=cfg.revision_file or None,
-        cache_dir=cache_dir,
-    )
 
 
 class _LoadSignals(QObject):
@@ -61,7 +39,7 @@ class _LoadJob(QRunnable):
 
     def run(self) -> None:
         try:
-            dataset = load_config(self.cfg, self.cache_dir)
+            dataset = load_data(self.cfg, self.cache_dir)
             stats = dataset_stats(dataset)
         except Exception as exc:  # every problem is shown on the page, never raised
             self._send("failed", self.generation, problem_text(exc))

@@ -13,13 +13,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QHB
 
 from cast_engine.config import DataConfig, RunConfig, TrainConfig
 from cast_engine.errors import ConfigError
-from cast_engine.methods.registry import get_method, method_names
+from cast_engine.methods.registry import get_method, method_names, methods_where
+from cast_engine.runs.expand import expand_runs
 from cast_engine.sparse.kspec import parse_k
 
 from ..forms import ConfigForm
 
 MODEL_KINDS = ("Packaged MiniLM (all-MiniLM-L6-v2)", "Hugging Face model id", "Local folder")
-SPARSE_METHODS = ("cast", "lt_sft")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -118,7 +118,7 @@ class ExperimentPage(QWidget):
             if not dataclasses.fields(entry.config_cls):
                 page_layout.addWidget(QLabel("No settings."))
             page_layout.addWidget(form)
-            if name in SPARSE_METHODS:
+            if entry.config_cls.makes_masks:
                 hint = QLabel()
                 hint.setObjectName("k_hint")
                 hint.setStyleSheet("color: #2c5d8a;")
@@ -220,13 +220,14 @@ class ExperimentPage(QWidget):
     def _update_k_hint(self) -> None:
         from cast_engine.models.size import eligible_parameter_count
 
-        for name in SPARSE_METHODS:
+        for name in methods_where("makes_masks"):
             form = self.method_forms.get(name)
             if form is None:
                 continue
             hint = self.method_stack.widget(method_names().index(name)).findChild(QLabel, "k_hint")
             values = form.values()
-            eligible = eligible_parameter_count(self.model_spec(), self.num_labels, values.get("eligible", "all"))
+            rule = form.config().counts_toward_k
+            eligible = eligible_parameter_count(self.model_spec(), self.num_labels, rule)
             try:
                 spec = parse_k(values["k"])
             except ConfigError:
@@ -281,17 +282,7 @@ class ExperimentPage(QWidget):
         self._check_forms(methods)
         seeds = parse_seeds(self.seeds.text())
         regimes = [r for r, box in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if box.isChecked()]
-        if not regimes and any(not get_method(m).config_cls.uses_both_branches for m in methods):
-            raise ConfigError("tick No CAD, CAD or both for the baselines")
-        configs = []
-        for method in methods:
-            both = get_method(method).config_cls.uses_both_branches
-            for regime in (["cad"] if both else regimes):
-                for seed in seeds:
-                    config = self._config(method, regime, seed)
-                    config.validate()
-                    configs.append(config)
-        return configs
+        return expand_runs(self._config, methods, regimes, seeds)
 
     def base_config(self) -> RunConfig:
         """The page's settings as one config (a sweep's base): the first ticked method, else CAST;
@@ -311,7 +302,7 @@ class ExperimentPage(QWidget):
     def _config(self, method: str, regime: str, seed: int) -> RunConfig:
         """One config from the forms' current values."""
         train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
-        data = dataclasses.replace(self.data_config, **self.subset_form.values())
+        data = dataclasses.replace(self.data_config, **self.subset_form.values()).with_absolute_paths()
         return RunConfig(data=data, train=train, method=self.method_forms[method].config(), model=self.model_spec(),
                          regime=regime)
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cast_engine.evaluate.spec import EvaluateConfig
+from cast_engine.runs.evaluation_data import EvaluateConfig
 
 from ..forms import ConfigForm
 
@@ -47,7 +47,7 @@ class EvaluationJob(QThread):
 
     def run(self) -> None:  # on the worker thread
         from cast_engine.errors import RunCancelled
-        from cast_engine.evaluate.on_data import evaluate_run
+        from cast_engine.runs.evaluate import evaluate_run
         from cast_engine.store import RunStore
 
         try:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cast_engine.errors import StoreError
+from cast_engine.runs.folders import delete_run
 
 from ..store_access import open_store
 from .compare import CompareDialog
@@ -240,7 +241,7 @@ class HistoryPage(QWidget):
         return self.model.run_at(row) if row is not None else None
 
     def _update_resume_button(self) -> None:
-        from cast_engine.train.runner import resume_problem
+        from cast_engine.runs.runner import resume_problem
 
         run = self._selected_run()
         if run is None or run["status"] in ("completed", "running"):
@@ -313,7 +314,7 @@ class HistoryPage(QWidget):
         deleted = []
         for run_id in ids:
             try:
-                self.store.delete_run(run_id)
+                delete_run(self.store, run_id)
             except StoreError as exc:
                 self.show_error(f"Cannot delete run {run_id}: {exc}")
                 break

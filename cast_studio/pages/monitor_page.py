@@ -22,6 +22,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QPalette
 from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
+from cast_engine.methods.registry import methods_where
 from cast_engine.train.events import (
     EpochEnded,
     LossReported,
@@ -42,7 +43,6 @@ from .monitor_text import epoch_line, format_duration, mask_line, method_options
 REDRAW_MS = 150
 LOG_MAX_LINES = 5000
 #: Methods whose training selects a sparse mask (MaskComputed events).
-MASK_METHODS = {"cast", "lt_sft"}
 LEVEL_COLOURS = {"warning": "#b26a00", "error": "#c62828"}
 
 
@@ -163,7 +163,10 @@ class MonitorPage(QWidget):
     # ================================================================= events
     @Slot(object)
     def on_event(self, event) -> None:
-        """Show one engine event (or a studio ``GpuMemory``)."""
+        """Show one engine event of a run (or a studio ``GpuMemory``); a sweep's own events are not shown here."""
+        if not isinstance(event, (RunEnded, RunStarted, Progress, LossReported, GpuMemory, PhaseChanged, EpochEnded,
+                                  MaskComputed, Message)):
+            return
         if isinstance(event, RunEnded):
             self._on_run_ended(event)
             return
@@ -224,7 +227,7 @@ class MonitorPage(QWidget):
         if options:
             details.append(html.escape(options))
         self.details_label.setText(" · ".join(details))
-        self.series.masked_method = self._method in MASK_METHODS
+        self.series.masked_method = self._method in methods_where("makes_masks")
         self.plots.show_method(method_title(self._method))
         self._log(f"run {event.run_id} started on {event.device}: {self._method}"
                   f"{' (' + options + ')' if options else ''}, {event.trainable_params:,} of "

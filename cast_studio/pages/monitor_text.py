@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from cast_engine.methods import registry
 from cast_engine.train.events import EpochEnded, MaskComputed
 
 from .monitor_series import VAL_SERIES
-
-METHOD_TITLES = {"cast": "CAST", "lt_sft": "LT-SFT", "full": "Full fine-tuning", "bitfit": "BitFit",
-                 "lora": "LoRA", "adapters": "Adapters"}
-
 
 def format_duration(seconds: float | None) -> str:
     """``h:mm:ss`` of a number of seconds; '–' when unknown."""
@@ -21,7 +18,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def method_title(name: str) -> str:
-    return METHOD_TITLES.get(name, name or "?")
+    return registry.method_title(name) if name else "?"
 
 
 def method_options(method: dict) -> str:

@@ -4,7 +4,7 @@ Counts per outcome at the top; filters by outcome, ledger category, gold label
 pair and number of changed words; a table sorted by any column (confidence
 included) whose texts show the changed words as the Data page does; below it the
 selected original with all of its revisions (NLI) and the predictions. Pair rows
-come from ``cast_engine.evaluate.pairs``, built on a worker thread with its own
+come from ``cast_engine.runs.pairs``, built on a worker thread with its own
 store; the table is a Qt model/view pair, so a thousand pairs filter and scroll
 without stalling the window.
 """
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from cast_engine.data.diff import ADDED, REMOVED, SAME
-from cast_engine.evaluate.pairs import (
+from cast_engine.runs.pairs import (
     LEDGER,
     OUTCOMES,
     PairRow,
@@ -89,8 +89,8 @@ class LoadedPairs:
 
 def load_pairs(store, request: PairsRequest) -> LoadedPairs:
     """Pair rows (or the ledger) for ``request`` from ``store`` (runs on the worker thread)."""
-    from cast_engine.evaluate.pairs import combine_seeds, flip_ledger, pair_rows
-    from cast_engine.evaluate.sources import run_pair_data
+    from cast_engine.runs.pairs import combine_seeds, flip_ledger, pair_rows
+    from cast_engine.runs.pair_data import run_pair_data
 
     a = combine_seeds([run_pair_data(store, run_id, request.evaluation) for run_id in request.runs_a])
     if not request.runs_b:

@@ -4,7 +4,9 @@ The base config is what the Experiment page holds (data, model, training,
 the first ticked method's settings); the grid's axes vary any config field.
 A heat map of mean accuracy over two axes (α × K) and the Figure 2 line chart
 update as trials finish; a cell opens its runs in History. Figures and tables
-are written by the engine, the same files `cast paper` writes.
+are written by the engine, the same files `cast paper` writes. A launched
+sweep is a job on the studio's one queue: it waits for queued runs, the
+Monitor follows the trial it trains, and the toolbar's Stop stops it too.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
 from cast_engine.errors import CastError, ConfigError
 from cast_engine.experiments import SweepSpec, sweep_trial_runs
 from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
+from cast_engine.experiments.sweep import SweepProgress
 
+from ..events import SweepEnded
 from ..store_access import open_store
+from ..worker import RunQueue, SweepJob
 from .run_format import fmt_duration
-from ..sweep_worker import SweepThread
 from .sweep_axes import AxesEditor
 from .sweep_plots import SweepPlots
 
@@ -37,10 +41,11 @@ class SweepPage(QWidget):
     open_runs = Signal(list)  # run ids to show in History
     runs_changed = Signal()  # a trial was recorded
 
-    def __init__(self, db_path: str | Path, base_config: Callable, parent=None):
+    def __init__(self, db_path: str | Path, base_config: Callable, queue: RunQueue, parent=None):
         super().__init__(parent)
-        self.db_path, self.base_config = db_path, base_config
-        self.thread: SweepThread | None = None
+        self.db_path, self.base_config, self.queue = db_path, base_config, queue
+        self.job: SweepJob | None = None
+        queue.event.connect(self._on_event)
         self._store = None
         self.axes = AxesEditor()
         self.axes.changed.connect(self._update_count)
@@ -149,30 +154,36 @@ class SweepPage(QWidget):
         except CastError as exc:
             self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {exc}</span>")
             return False
-        gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the sweep thread freezes the rest
-        self.thread = SweepThread(self.db_path, spec, executor, self)
-        self.thread.progress.connect(self._on_progress)
-        self.thread.done.connect(self._on_done)
+        gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the queue's thread freezes the rest
+        self.job = SweepJob(spec, executor)
         self.launch_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.status.setText("starting…")
-        self.thread.start()
+        busy = self.queue.is_running()
+        self.queue.submit([self.job])
+        self.status.setText("queued: starts when the runs before it have ended" if busy else "starting…")
         return True
 
     def is_running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        """Whether the launched sweep waits in the queue or runs."""
+        return self.job is not None and self.queue.is_pending(self.job)
 
     def stop(self) -> None:
-        if self.thread is not None:
-            self.thread.stop()
+        if self.job is not None:
+            self.queue.cancel(self.job)
             self.status.setText("stopping after the trials in flight…")
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Stop and wait (the window is closing); True when the thread ended in time."""
+        """Stop and wait (the window is closing); True when the queue's thread ended in time."""
         if not self.is_running():
             return True
-        self.thread.stop()
-        return self.thread.wait(timeout_ms)
+        self.queue.cancel(self.job)
+        return self.queue.wait(timeout_ms)
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, SweepProgress):
+            self._on_progress(event)
+        elif isinstance(event, SweepEnded):
+            self._on_done(event.status, event.message)
 
     def _on_progress(self, progress) -> None:
         self.progress.setRange(0, progress.total)

@@ -93,3 +93,19 @@ def test_parse_seeds():
     for bad in ("", "x", "5-2", "-1"):
         with pytest.raises(ConfigError):
             parse_seeds(bad)
+
+
+def test_the_k_hint_counts_what_each_masking_method_counts(qtbot, tiny_model_dir):
+    """LT-SFT counts K over the encoder without LayerNorm and without the head, not by CAST's rule."""
+    from method_battery import prepared
+
+    page = ExperimentPage()
+    qtbot.addWidget(page)
+    page.set_model(str(tiny_model_dir))
+    counts = {}
+    for method in ("cast", "lt_sft"):
+        assert page.method_forms[method].set_text("k", "10")
+        _, impl, _, _ = prepared(tiny_model_dir, method, {"k": "10"})
+        counts[method] = impl.eligible_count
+        assert page.k_hint(method).endswith(f"of {impl.eligible_count:,} eligible parameters")
+    assert counts["lt_sft"] < counts["cast"]

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import torch  # noqa: E402
 
-from cast_engine.train import runner as runner_module  # noqa: E402
+from cast_engine.runs import runner as runner_module  # noqa: E402
 from cast_studio.store_access import open_store  # noqa: E402
 from cast_studio.worker import RunQueue  # noqa: E402
 

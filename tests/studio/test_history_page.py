@@ -11,7 +11,6 @@ import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QDate, Qt  # noqa: E402
@@ -306,14 +305,14 @@ def test_export_table_formats(page, filled_store, tmp_path):
     (md_path,) = page.export_table(chosen, tmp_path / "results.md")
     text = md_path.read_text()
     assert text.startswith("Combined test accuracy (%), mean ± std over seeds.")
-    for key, values in groups.items():
+    for values in groups.values():
         mean, std = by_hand(values)
         assert f"| {len(values)} | {mean:.1f} ± {std:.1f} |" in text
 
     (tex_path,) = page.export_table(chosen, tmp_path / "results.tex")
     text = tex_path.read_text()
     assert "\\toprule" in text and "mean $\\pm$ std over seeds" in text
-    for key, values in groups.items():
+    for values in groups.values():
         mean, std = by_hand(values)
         assert f"& {len(values)} & {mean:.1f} $\\pm$ {std:.1f} \\\\" in text
     assert page.errors == []
@@ -341,7 +340,7 @@ def test_export_model_without_saved_model_is_a_message(page, filled_store, tmp_p
 
 
 def test_export_model_hf_of_a_real_run(qtbot, tiny_config, tmp_path):
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     path = tmp_path / "real" / "runs.sqlite"
     result = run(tiny_config("full", max_epochs=1), store=path)

@@ -328,7 +328,7 @@ def test_redraws_are_coalesced(page, qtbot):
 
 
 def test_real_engine_run(page, tiny_config, store_path):
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     events: list = []
     result = run(tiny_config("cast", method_options={"k": "1%"}), store=store_path, sinks=[events.append])

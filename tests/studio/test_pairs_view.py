@@ -14,15 +14,15 @@ import pytest
 from engine_fixtures import build_tiny_model
 from PySide6.QtCore import Qt
 
-from cast_engine.evaluate.pairs import (
+from cast_engine.runs.pairs import (
     BOTH_RIGHT,
     OUTCOMES,
     count_outcomes,
     flip_ledger,
     pair_rows,
 )
-from cast_engine.evaluate.sources import run_pair_data
-from cast_engine.evaluate.spec import EvaluateConfig
+from cast_engine.runs.pair_data import run_pair_data
+from cast_engine.runs.evaluation_data import EvaluateConfig
 from cast_engine.store import RunStore
 from cast_studio.pages.data_preview import ADDED_STYLE, DIFF_HTML_ROLE, REMOVED_STYLE
 from cast_studio.pages.history_page import COLUMN, HistoryPage
@@ -33,9 +33,9 @@ from cast_studio.pages.pairs_view import PairsModel
 def trained(tmp_path_factory):
     """Full fine-tuning (seeds 1, 2) and CAST (seed 1) on the demo sentiment data; run 1 evaluated on its test split."""
     from cast_engine.config import DataConfig, RunConfig, TrainConfig
-    from cast_engine.evaluate.on_data import evaluate_run
+    from cast_engine.runs.evaluate import evaluate_run
     from cast_engine.methods.registry import get_method
-    from cast_engine.train.runner import run
+    from cast_engine.runs.runner import run
 
     root = tmp_path_factory.mktemp("studio-pairs")
     model = build_tiny_model(root / "tiny")

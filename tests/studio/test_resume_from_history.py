@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from cast_engine.store import RunStore  # noqa: E402
 from cast_engine.train.events import CancelToken, EpochEnded  # noqa: E402
-from cast_engine.train.runner import run  # noqa: E402
+from cast_engine.runs.runner import run  # noqa: E402
 
 
 def stopped_and_reference_runs(tiny_config, store_path):

@@ -44,7 +44,7 @@ def _launch(qtbot, page, axes):
 
 
 class _Done:
-    """Wait until the page's sweep thread has ended."""
+    """Wait until the page's sweep job has ended."""
 
     def __init__(self, qtbot, page):
         self.qtbot, self.page = qtbot, page
@@ -54,7 +54,7 @@ class _Done:
 
     def __exit__(self, *exc):
         if exc[0] is None:
-            self.qtbot.waitUntil(lambda: self.page.thread is not None and not self.page.is_running()
+            self.qtbot.waitUntil(lambda: self.page.job is not None and not self.page.is_running()
                                  and self.page.launch_button.isEnabled(), timeout=300_000)
 
 
@@ -117,7 +117,7 @@ def test_stop_then_launch_again_resumes(qtbot, window, store_path):
     (its variant is then spelled out): the same sweep resumes."""
     page = window.sweep_page
     page.axes.set_axes([("method.alpha", "0.01, 0.1, 0.2, 0.3"), ("train.seed", "1")])
-    page.thread = None
+    page.job = None
     qtbot.mouseClick(page.launch_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.progress.value() >= 1, timeout=300_000)
     qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
@@ -150,3 +150,30 @@ def test_bad_input_is_refused_in_place(qtbot, window, store_path):
     assert not page.launch() and "expected FIELD=V1,V2" in page.status.text()
     with RunStore(store_path) as store:
         assert store.list_sweeps() == [] and store.list_runs() == []
+
+
+def test_a_sweep_queues_behind_runs_and_the_monitor_follows_its_trials(qtbot, window, store_path, tiny_config):
+    """One job path: a sweep launched while a run trains waits for it; each trial's events reach the Monitor."""
+    from cast_engine.train.events import EpochEnded, RunEnded, RunStarted
+
+    seen, trial_logs = [], []
+
+    def record(event):
+        if isinstance(event, (RunStarted, RunEnded)):
+            seen.append(type(event).__name__)
+        if isinstance(event, EpochEnded) and len(seen) > 2:  # a sweep trial trains: what does the Monitor say?
+            trial_logs.append(window.monitor_page.log_text())
+
+    window.queue.event.connect(record)
+    window.start_runs([tiny_config("full", max_epochs=2)])
+    page = window.sweep_page
+    page.axes.set_axes([("method.alpha", "0.01, 0.3")])
+    window.show_page("Sweep")
+    with _Done(qtbot, page):
+        assert page.launch()
+        assert "queued" in page.status.text()
+    assert "completed" in page.status.text()
+    assert seen == ["RunStarted", "RunEnded"] * 3  # the run, then each trial: never two at once
+    assert trial_logs and "cast" in trial_logs[-1] and "alpha=0.3" in trial_logs[-1]
+    with RunStore(store_path) as store:
+        assert len(store.list_runs(status="completed")) == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..base import Method, head_names
 
 ADAPTER_NAME = "cast"
@@ -38,9 +40,36 @@ class Adapters(Method):
     def describe(self) -> dict:
         return {"reduction_factor": self.reduction_factor}
 
-    def export_info(self) -> dict:
+    def export_extra(self) -> dict:
         """What a delta needs to rebuild the adapter's structure."""
         return {"adapter": {"reduction_factor": self.reduction_factor, "non_linearity": self.config.non_linearity}}
+
+    @classmethod
+    def rebuild(cls, model, extra: dict):
+        adapter = extra.get("adapter")
+        if adapter:
+            add_adapter(model, adapter["reduction_factor"], adapter["non_linearity"])
+        return model
+
+    @classmethod
+    def save_extra_files(cls, model, folder, extra: dict) -> dict:
+        """Houlsby adapters cannot be merged into the weights: the adapter is saved beside them."""
+        if not extra.get("adapter"):
+            return {}
+        model.save_adapter(str(Path(folder) / "adapter"), ADAPTER_NAME)
+        return {"load": ("Houlsby adapters cannot be merged into the weights: load with "
+                         "cast_engine.export.load_exported(folder), or with the adapters library "
+                         "(adapters.init(model); model.load_adapter(folder/'adapter'); model.set_active_adapters('cast')).")}
+
+    @classmethod
+    def load_extra_files(cls, model, folder):
+        if (Path(folder) / "adapter").exists():
+            import adapters
+
+            adapters.init(model)
+            model.load_adapter(str(Path(folder) / "adapter"))
+            model.set_active_adapters(ADAPTER_NAME)
+        return model
 
     def auto_reduction(self, model) -> float:
         """The reduction factor whose trainable share is closest to target_share."""

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig
+from ...settings import MethodConfig
 from ..registry import register
 
 
@@ -11,6 +11,7 @@ class BitFitConfig(MethodConfig):
     """Bias terms and the classification head train; everything else is frozen."""
 
     name = "bitfit"
+    title = "BitFit"
 
 
-register(BitFitConfig, "cast_engine.methods.bitfit.method:BitFit", "BitFit")
+register(BitFitConfig, "cast_engine.methods.bitfit.method:BitFit")

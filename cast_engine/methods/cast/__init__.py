@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig, param
+from ...settings import MethodConfig, param
 from ...sparse.kspec import parse_k
 
 from ..registry import register
@@ -16,7 +16,10 @@ class CastConfig(MethodConfig):
     where they disagree most, roll everything else back, mix with α."""
 
     name = "cast"
+    title = "CAST"
     uses_both_branches = True
+    makes_masks = True
+    snapshots_weights = True
     alpha: float = param(0.05, "α: how much of the counterfactual update enters the masked entries (Eq. 3); 0 keeps the factual update only.", low=0.0, high=1.0)
     k: str = param("9.1%", "K, the entries the mask keeps: a count (10000, 1e7) or a share of the eligible parameters (9.1% ≈ the paper's best, 10^7 on BERT-base).", check=parse_k)
     eligible: str = param("all", "Parameters the mask may select. all: every one (embeddings, LayerNorm, head); no_embeddings: embeddings frozen; encoder_only: the head is left out of the mask and trains densely.", choices=("all", "no_embeddings", "encoder_only"))
@@ -26,5 +29,11 @@ class CastConfig(MethodConfig):
     optimizer_after_merge: str = param("factual", "Optimiser state after the merge: factual (continue from the factual pass) or reset.", choices=("factual", "reset"))
     refine_epochs: int = param(0, "Epochs of masked training on originals and revisions after each merge (two_stage: at least 1 is run).", low=0, high=1000)
 
+    def counts_toward_k(self, name: str, is_head: bool) -> bool:
+        """all: every parameter; no_embeddings: not the (frozen) embeddings; encoder_only: not the head."""
+        if self.eligible == "no_embeddings":
+            return "embeddings" not in name
+        return not (self.eligible == "encoder_only" and is_head)
 
-register(CastConfig, "cast_engine.methods.cast.method:Cast", "CAST")
+
+register(CastConfig, "cast_engine.methods.cast.method:Cast")

@@ -11,14 +11,22 @@ from ...train.events import MaskComputed
 from ..base import Method, head_names
 
 
+# Stage names: the early-stopping stages of ``fit``; a checkpoint names the one it was written in.
+PER_EPOCH = "cast"
+FACTUAL_BRANCH = "factual branch"
+COUNTERFACTUAL_BRANCH = "counterfactual branch"
+REFINE = "refine"
+
+
 class Cast(Method):
+    stages = (PER_EPOCH, FACTUAL_BRANCH, COUNTERFACTUAL_BRANCH, REFINE)
+
     def prepare(self, model):
         cfg = self.config
         heads = head_names(model)
         for n, p in model.named_parameters():
             p.requires_grad_(not (cfg.eligible == "no_embeddings" and "embeddings" in n))
-        self.eligible = [n for n, p in model.named_parameters()
-                         if p.requires_grad and not (cfg.eligible == "encoder_only" and n in heads)]
+        self.eligible = [n for n, p in model.named_parameters() if p.requires_grad and cfg.counts_toward_k(n, n in heads)]
         eligible = set(self.eligible)
         self.eligible_count = sum(p.numel() for n, p in model.named_parameters() if n in eligible)
         self.k = parse_k(cfg.k).resolve(self.eligible_count)
@@ -47,8 +55,11 @@ class Cast(Method):
     def _train_per_epoch(self, trainer) -> None:
         d, cfg = trainer.data, trainer.train_cfg
         self.previous_mask = trainer.carried("mask")  # None unless resuming: the overlap with it continues
+        # The schedule counts factual and refinement steps only: the counterfactual pass starts from θ_ori
+        # with the optimiser and schedule restored to where the factual pass started (step 3), so it
+        # replays the same learning rates instead of advancing them; each iteration moves the schedule once.
         trainer.new_optimizer(cfg.max_epochs * (trainer.steps_in(d.factual) + self.config.refine_epochs * trainer.steps_in(d.union)))
-        trainer.fit("cast", lambda epoch: self.iteration(trainer), cfg.max_epochs)
+        trainer.fit(PER_EPOCH, lambda epoch: self.iteration(trainer), cfg.max_epochs)
 
     def iteration(self, trainer) -> dict:
         """One CAST iteration (steps 1–7 of docs/cast-method.md)."""
@@ -72,20 +83,31 @@ class Cast(Method):
         return info
 
     def merge(self, trainer, ori: dict, fac: dict) -> dict:
-        """Select the mask from θ_ori, θ_fac and the current θ (= θ_counter) and merge in place."""
+        """Steps 4–5 with θ_counter the current weights: select the mask, merge in place, report it."""
         params = dict(trainer.trainable())
-        counter = {n: p.detach() for n, p in params.items()}
-        masks = select_mask(self.eligible, self.config.mask_criterion, ori, fac, counter, self.k,
-                            self.config.mask_scope, device=trainer.device)
+        masks = self.select_mask(trainer, ori, fac, {n: p.detach() for n, p in params.items()})
+        self.merge_masked(params, ori, fac, masks)
+        self.report(trainer, masks)
+        return masks
+
+    def select_mask(self, trainer, ori: dict, fac: dict, counter: dict) -> dict:
+        """Eq. 1: M = top-K of the criterion (|θ_counter − θ_fac| by default) over the eligible entries."""
+        return select_mask(self.eligible, self.config.mask_criterion, ori, fac, counter, self.k,
+                           self.config.mask_scope, device=trainer.device)
+
+    def merge_masked(self, params: dict, ori: dict, fac: dict, masks: dict) -> None:
+        """Eq. 2–3 in place: θ = θ_ori + M⊙(θ_fac − θ_ori) + α·M⊙(θ_counter − θ_fac); outside M, θ_ori."""
         for name, p in params.items():  # one tensor at a time on the device: snapshots may live on the host
             cast_merge(p.data, ori[name].to(p.device, non_blocking=True), fac[name].to(p.device, non_blocking=True),
                        p.data, self.config.alpha, masks.get(name))
+
+    def report(self, trainer, masks: dict) -> None:
+        """Report the mask (size, per layer, overlap with the previous one) and keep it for the checkpoint."""
         overlap = jaccard(self.previous_mask.values(), masks.values()) if self.previous_mask is not None else None
         self.previous_mask = masks
         trainer.carry["mask"] = masks  # saved with each checkpoint: a resumed run reports the same overlaps
         trainer.emit_mask(MaskComputed(trainer.epoch, self.k, self.eligible_count,
-                                  per_layer_counts(self.eligible, list(masks.values())), overlap))
-        return masks
+                                       per_layer_counts(self.eligible, list(masks.values())), overlap))
 
     def _restore_after_merge(self, trainer, opt_fac: dict) -> None:
         if self.config.optimizer_after_merge == "factual":
@@ -97,19 +119,20 @@ class Cast(Method):
     def _train_two_stage(self, trainer) -> None:
         d, cfg = trainer.data, trainer.train_cfg
         at = trainer.resume_stage  # a resumed run skips the stages its checkpoint is past
-        if at != "refine":
+        if at != REFINE:
             # θ0: a resumed run rebuilds its model from the same seed, so this snapshot is the same bits.
             theta0 = trainer.snapshot()
-            if at != "counterfactual branch":
+            if at != COUNTERFACTUAL_BRANCH:
                 trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.factual))
-                trainer.fit("factual branch", lambda e: {"train_loss": trainer.train_pass(d.factual, "factual branch")}, cfg.max_epochs)
+                trainer.fit(FACTUAL_BRANCH, lambda e: {"train_loss": trainer.train_pass(d.factual, FACTUAL_BRANCH)}, cfg.max_epochs)
                 fac = trainer.snapshot()
                 trainer.load(theta0)
             else:
                 fac = trainer.carried("fac", trainer.snapshot_device)
             trainer.carry = {"fac": fac}
             trainer.new_optimizer(cfg.max_epochs * trainer.steps_in(d.counterfactual))
-            trainer.fit("counterfactual branch", lambda e: {"train_loss": trainer.train_pass(d.counterfactual, "counterfactual branch", pass_index=1)}, cfg.max_epochs)
+            trainer.fit(COUNTERFACTUAL_BRANCH,
+                        lambda e: {"train_loss": trainer.train_pass(d.counterfactual, COUNTERFACTUAL_BRANCH, pass_index=1)}, cfg.max_epochs)
             trainer.carry = {}
             trainer.phase("merge")
             masks = self.merge(trainer, theta0, fac)
@@ -119,4 +142,4 @@ class Cast(Method):
             trainer.carry = {"mask": masks}
         refine = max(1, self.config.refine_epochs)
         trainer.new_optimizer(refine * trainer.steps_in(d.union))
-        trainer.fit("refine", lambda e: {"train_loss": trainer.train_pass(d.union, "refine (masked)", pass_index=2, masks=masks)}, refine)
+        trainer.fit(REFINE, lambda e: {"train_loss": trainer.train_pass(d.union, "refine (masked)", pass_index=2, masks=masks)}, refine)

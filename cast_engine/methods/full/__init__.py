@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ...config import MethodConfig
+from ...settings import MethodConfig
 from ..registry import register
 
 
@@ -11,6 +11,7 @@ class FullConfig(MethodConfig):
     """Plain fine-tuning of every parameter."""
 
     name = "full"
+    title = "Full fine-tuning"
 
 
-register(FullConfig, "cast_engine.methods.base:Method", "Full fine-tuning")
+register(FullConfig, "cast_engine.methods.base:Method")

@@ -24,7 +24,7 @@ def run_pair_data(store, run_id: int, evaluation: str | None = None) -> PairData
     data config, with the predictions stored at the end of training (no
     probabilities: ``cast evaluate RUN`` stores them as the evaluation 'test').
     """
-    from .on_data import unpack_examples
+    from .evaluate import unpack_examples
 
     run = store.get_run(run_id)
     label = f"run {run_id}"
@@ -39,7 +39,7 @@ def run_pair_data(store, run_id: int, evaluation: str | None = None) -> PairData
     if not stored:
         raise StoreError(f"run {run_id} ({run['status']}) has no stored test predictions: only completed runs keep them")
     from ..config import RunConfig
-    from ..train.prepare import load_data
+    from .dataset import load_data
 
     dataset = load_data(RunConfig.from_dict(run["config"]).data)
     split = dataset.test

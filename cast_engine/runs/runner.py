@@ -17,7 +17,7 @@ from typing import Iterable
 
 from ..config import RunConfig, config_fingerprint
 from ..errors import CastError, RunCancelled, TrainingDiverged
-from .events import CancelToken, Emitter, EpochEnded, MaskComputed, Message, RunEnded, RunStarted, Sink
+from ..train.events import CancelToken, Emitter, EpochEnded, MaskComputed, Message, RunEnded, RunStarted, Sink
 
 
 @dataclass
@@ -78,12 +78,10 @@ def _storable(metrics: dict) -> dict:
 
 
 def open_store(store):
-    """A RunStore, or anything with its writing methods (a sweep's TrialRecorder), or a path."""
-    if hasattr(store, "create_run"):
-        return store
-    from ..store import RunStore
+    """``store`` itself when it is a RunRecorder (a RunStore, a sweep's TrialRecorder), else a RunStore at that path."""
+    from ..store import RunRecorder, RunStore
 
-    return RunStore(store)
+    return store if isinstance(store, RunRecorder) else RunStore(store)
 
 
 @dataclass
@@ -109,9 +107,10 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
 
     from ..methods.registry import get_method
     from ..models import count_parameters, load_classifier
-    from .device import pick_device
-    from .prepare import load_data, tokenize_data
-    from .trainer import bf16_native
+    from ..train.device import pick_device
+    from .dataset import load_data
+    from .prepare import tokenize_data
+    from ..train.trainer import bf16_native
 
     config.validate()
     device = pick_device(config.train.device)
@@ -143,14 +142,12 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     anything is written; failures during training are recorded and returned
     with status 'failed'.
     """
-    from ..store import RunStore
-
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit, dataset)  # bad data is refused before the store file is even created
     store = open_store(store)
     checkpoint = config.train.checkpoint if checkpoint is None else checkpoint
-    if isinstance(store, RunStore):  # a sweep's in-memory recorder writes nothing here
-        check_disk_space(store.path.parent, needed_bytes(prepared, save_model, checkpoint), checkpoint)
+    if store.disk_folder() is not None:  # a sweep's in-memory recorder writes nothing here
+        check_disk_space(store.disk_folder(), needed_bytes(prepared, save_model, checkpoint), checkpoint)
     dataset = prepared.dataset
     run_id = store.create_run(
         config.to_dict(), method=config.method.name, task=dataset.task, variant=dataset.variant,
@@ -172,8 +169,9 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     as a run that never stopped. Raises CastError when the run cannot be
     resumed, naming why; the run is then left as it was.
     """
-    from ..store.db import utc_now
-    from .checkpoint import checkpoint_path, load_checkpoint
+    from ..store.codec import utc_now
+    from .checkpoint import load_checkpoint
+    from .folders import checkpoint_path
 
     store = open_store(store)
     row = store.get_run(run_id)
@@ -196,8 +194,8 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
 
 def resume_problem(row: dict) -> str | None:
     """Why the stored run ``row`` cannot be resumed, or None when it can."""
-    from ..store.db import RESUMABLE_STATUSES
-    from .checkpoint import checkpoint_path
+    from ..store.status import RESUMABLE_STATUSES
+    from .folders import checkpoint_path
 
     run_id = row["id"]
     if row["status"] == "running":
@@ -246,8 +244,9 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     """Train, test, save and record; every failure during training ends as a recorded status."""
     import torch
 
-    from .checkpoint import checkpoint_path
-    from .trainer import Trainer
+    from ..train.trainer import Trainer
+    from .checkpoint import CheckpointFile
+    from .folders import checkpoint_path
 
     config, method, data = prepared.config, prepared.method, prepared.data
     cancel = cancel or CancelToken()
@@ -255,10 +254,11 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     started = time.perf_counter()
     trainer = Trainer(prepared.model, prepared.tokenizer, config, data, prepared.device, emit, cancel)
     trainer.planned_steps = method.planned_steps(trainer)
-    if checkpoint:
-        trainer.checkpoint_file = checkpoint_path(store.artifact_dir(run_id))
+    checkpoint_file = checkpoint_path(store.artifact_dir(run_id)) if checkpoint else None
+    if checkpoint_file is not None:
+        trainer.save_state = CheckpointFile(checkpoint_file)
     if resume_from is not None:
-        trainer.resume, trainer.resumes = resume_from, resume_from.resumes
+        trainer.load_state_dict(resume_from.trainer_state())
     emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device)))
     if resume_from is not None:  # the displays show the whole run, not only what follows the resume
         for event in replayed_events(resume_from, store.masks(run_id), config.train.min_delta):
@@ -295,8 +295,8 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
         wall = time.perf_counter() - trainer.started  # training time of every process, not the time it lay dead
     store.finish_run(run_id, status, reason=reason, results=results, best_epoch=trainer.best_epoch,
                      wall_time_s=wall if trainer.resumes else None)
-    if status == "completed" and trainer.checkpoint_file is not None:
-        trainer.checkpoint_file.unlink(missing_ok=True)  # after the final row: a kill in between leaves a spare file, not a lost run
+    if status == "completed" and checkpoint_file is not None:
+        checkpoint_file.unlink(missing_ok=True)  # after the final row: a kill in between leaves a spare file, not a lost run
     emit(RunEnded(run_id, status, reason, test))
     return RunResult(run_id, status, reason, test, trainer.best_epoch, trainer.history,
                      prepared.trainable, prepared.total, wall, artifact)
@@ -308,7 +308,7 @@ def out_of_memory_advice(config: RunConfig, epoch: int) -> str:
     smaller = max(1, cfg.batch_size // 2)
     return (f"CUDA ran out of memory in epoch {max(epoch, 1)} with batch_size {cfg.batch_size} and max_length "
             f"{cfg.max_length}: try a smaller batch size (--batch-size {smaller}) or a shorter max length"
-            + ("" if cfg.bf16 else ", or --bf16") + (", or --host-snapshots" if config.method.name in ("cast", "lt_sft") and not cfg.host_snapshots else ""))
+            + ("" if cfg.bf16 else ", or --bf16") + (", or --host-snapshots" if config.method.snapshots_weights and not cfg.host_snapshots else ""))
 
 
 def _progress_so_far(trainer) -> dict:
@@ -329,7 +329,7 @@ def needed_bytes(prepared: Prepared, save_model: bool, checkpoint: bool) -> int:
 
     needed = 64 * 2**20
     if checkpoint:
-        needed += 2 * estimated_size(prepared.trainable_bytes, prepared.config.method.name)  # old and new coexist briefly
+        needed += 2 * estimated_size(prepared.trainable_bytes, prepared.config.method.makes_masks)  # old and new coexist briefly
     if save_model:
         needed += prepared.trainable_bytes
     return needed
@@ -353,7 +353,7 @@ def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: 
 
     path = store.artifact_dir(run_id) / "delta.safetensors"
     save_delta(method.export_model(model), path, base_model=config.model, labels=labels,
-               method=config.method.to_dict(), extra=getattr(method, "export_info", lambda: {})())
+               method=config.method.to_dict(), extra=method.export_extra())
     return path
 
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from ..data.types import CadSplit, Example
 from ..errors import DataError, RunCancelled
-from .metrics import cad_metrics
-from .spec import EvaluateConfig, EvaluationData, load_evaluation_data
+from ..evaluate.metrics import cad_metrics
+from .evaluation_data import EvaluateConfig, EvaluationData, load_evaluation_data
 
 Progress = Callable[[int, int], None]  # (examples done, examples in all)
 

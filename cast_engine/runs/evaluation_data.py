@@ -65,7 +65,7 @@ def load_evaluation_data(cfg: EvaluateConfig, run: dict) -> EvaluationData:
     """Load the examples ``cfg`` names with the readers training uses, for stored run ``run``."""
     from ..data import load_cad
     from ..data.userfile import load_aligned_pairs, load_user_pairs
-    from ..train.runner import file_hashes
+    from .runner import file_hashes
 
     task = run["task"]
     columns = [c.strip() for c in cfg.text_columns.split(",") if c.strip()] or None
@@ -105,7 +105,7 @@ def load_evaluation_data(cfg: EvaluateConfig, run: dict) -> EvaluationData:
 
 def _own_data(cfg: EvaluateConfig, run: dict) -> tuple[tuple, str]:
     """The run's own data config (its limits included), another split or variant if asked."""
-    from ..train.prepare import load_data
+    from .dataset import load_data
 
     data_cfg: DataConfig = RunConfig.from_dict(run["config"]).data
     if cfg.variant:

@@ -1,7 +1,8 @@
 """Epoch checkpoints: what a run needs to continue after a crash, exactly as if it had not stopped.
 
-At the end of every epoch the trainer writes one file, ``checkpoint.pt`` in
-the run's artifact folder: the trainable weights, the optimiser and schedule
+At the end of every epoch the trainer hands its ``state_dict()`` to the run's
+``CheckpointFile``, which writes one file, ``checkpoint.pt`` in the run's
+artifact folder: the trainable weights, the optimiser and schedule
 state, the random-number state, the trainer's counters and history, the
 early-stopping state of the stage in progress (with the best epoch's weights
 when ``restore_best`` needs them), and what the method carries between epochs
@@ -21,33 +22,20 @@ data, never pickled code.
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..errors import CastError
-from ..store.db import CHECKPOINT_FILE
+from ..train.state import StageState
 
 FORMAT_VERSION = 1
 
 
 @dataclass
-class StageState:
-    """Early-stopping state of the ``fit`` stage in progress."""
-
-    stage: str
-    epochs_done: int = 0
-    best_score: float | None = None
-    best_epoch: int | None = None
-    waited: int = 0
-
-
-@dataclass
 class Checkpoint:
-    """One epoch's checkpoint, as saved and as loaded."""
+    """One epoch's checkpoint, as saved and as loaded: the trainer's ``state_dict()``, typed."""
 
     epoch: int
     step: int
@@ -64,11 +52,14 @@ class Checkpoint:
     resumes: list[dict] = field(default_factory=list)
     masks_done: int = 0
 
+    def trainer_state(self) -> dict:
+        """The dict ``Trainer.load_state_dict`` takes."""
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        state["stage"] = asdict(self.stage)
+        return state
+
     def to_payload(self) -> dict:
-        payload = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        payload["stage"] = asdict(self.stage)
-        payload["version"] = FORMAT_VERSION
-        return payload
+        return {**self.trainer_state(), "version": FORMAT_VERSION}
 
     @classmethod
     def from_payload(cls, payload: dict) -> "Checkpoint":
@@ -78,8 +69,17 @@ class Checkpoint:
         return cls(**payload)
 
 
-def checkpoint_path(folder: Path) -> Path:
-    return Path(folder) / CHECKPOINT_FILE
+class CheckpointFile:
+    """The trainer's epoch-end writer for one run: saves each ``state_dict()`` to ``path``."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __call__(self, state: dict) -> None:
+        save_checkpoint(Checkpoint.from_payload(state), self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
@@ -112,34 +112,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint.from_payload(payload)
 
 
-def estimated_size(trainable_bytes: int, method_name: str) -> int:
+def estimated_size(trainable_bytes: int, makes_masks: bool) -> int:
     """Bytes one checkpoint takes: weights, Adam's two moments, best weights, and a mask for the sparse methods."""
-    masks = trainable_bytes // 4 if method_name in ("cast", "lt_sft") else 0  # one bool per fp32 entry
+    masks = trainable_bytes // 4 if makes_masks else 0  # one bool per fp32 entry
     return 4 * trainable_bytes + masks
-
-
-def rng_state(device: torch.device) -> dict:
-    """Every random-number state training draws from (dropout, and whatever the model code uses)."""
-    import numpy
-
-    kind, keys, pos, has_gauss, gauss = numpy.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.copy()), pos, has_gauss, gauss],
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict, device: torch.device) -> None:
-    import numpy
-
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    numpy.random.set_state((kind, keys.numpy(), pos, has_gauss, gauss))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)

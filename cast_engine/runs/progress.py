@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .events import EpochEnded, MaskComputed, Message, PhaseChanged, Progress, RunStarted
+from ..train.events import EpochEnded, MaskComputed, Message, PhaseChanged, Progress, RunStarted
 
 
 class TerminalProgress:

@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .events import CancelToken
+from ..train.events import CancelToken
 
 
 def _say(text: str) -> None:
