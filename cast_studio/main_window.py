@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.sweep_page.runs_changed.connect(self.history_page.refresh)
         self.sweep_page.open_runs.connect(self.show_runs)
         self.history_page.resume_requested.connect(self.resume_run)
+        self.history_page.analysis.use_queue(self.queue)  # evaluations are jobs on the one queue
 
     def _page_shown(self, index: int) -> None:
         # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.

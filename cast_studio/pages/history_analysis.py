@@ -1,6 +1,6 @@
-"""History's analysis row: which evaluation the accuracy columns show, "Evaluate on…" (a
-background job with progress and a Stop button), "Pairs…" (one run or seed group, or the
-flip ledger of two) and "Mask atlas…".
+"""History's analysis row: which evaluation the accuracy columns show, "Evaluate on…" (a job
+on the studio's one job queue, with progress and a Stop button), "Pairs…" (one run or seed
+group, or the flip ledger of two), "Seed groups…" and "Mask atlas…".
 
 The page hands its runs through ``with_evaluation`` before showing them and calls
 ``update_buttons`` when the selection changes; everything else lives here.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -25,50 +25,11 @@ from PySide6.QtWidgets import (
 
 from cast_engine.runs.evaluation_data import EvaluateConfig
 
+from ..events import EvaluationEnded, EvaluationJobEnded, EvaluationProgress
 from ..forms import ConfigForm
+from ..worker import EvaluationJob, RunQueue
 
 TEST_SPLIT = "each run's test split"
-
-
-class EvaluationJob(QThread):
-    """Evaluates runs one after another on the same data, in a thread with its own store."""
-
-    progress = Signal(int, int, int)  # run id, examples done, examples in all
-    evaluated = Signal(int, str, bool)  # run id, evaluation name, reused
-    failed = Signal(int, str)
-
-    def __init__(self, db_path: Path, run_ids: list[int], config: EvaluateConfig):
-        super().__init__()
-        from cast_engine.train.events import CancelToken
-
-        self.db_path, self.run_ids, self.config = Path(db_path), list(run_ids), config
-        self.cancel = CancelToken()
-        self.names: list[str] = []
-
-    def run(self) -> None:  # on the worker thread
-        from cast_engine.errors import RunCancelled
-        from cast_engine.runs.evaluate import evaluate_run
-        from cast_engine.store import RunStore
-
-        try:
-            store = RunStore(self.db_path)
-        except Exception as exc:
-            self.failed.emit(0, str(exc))
-            return
-        with store:
-            for run_id in self.run_ids:
-                if self.cancel.cancelled:
-                    return
-                try:
-                    outcome = evaluate_run(store, run_id, self.config, cancel=self.cancel,
-                                           progress=lambda done, total, r=run_id: self.progress.emit(r, done, total))
-                except RunCancelled:
-                    return
-                except Exception as exc:  # the next run still gets its turn
-                    self.failed.emit(run_id, str(exc))
-                    continue
-                self.names.append(outcome.evaluation["name"])
-                self.evaluated.emit(run_id, outcome.evaluation["name"], outcome.reused)
 
 
 class EvaluateDialog(QDialog):
@@ -101,7 +62,9 @@ class AnalysisBar(QWidget):
     def __init__(self, page, parent: QWidget | None = None):
         super().__init__(parent)
         self.page = page
+        self.queue: RunQueue | None = None  # the main window's (use_queue); a page on its own makes one
         self.job: EvaluationJob | None = None
+        self.names: list[str] = []
         self.windows: list[QWidget] = []
         self.eval_combo = QComboBox()
         self.eval_combo.addItem(TEST_SPLIT)
@@ -181,50 +144,66 @@ class AnalysisBar(QWidget):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.start_evaluation(ids, dialog.config())
 
+    def use_queue(self, queue: RunQueue) -> None:
+        """Run evaluations as jobs on ``queue`` (the studio's one job queue)."""
+        self.queue = queue
+        queue.event.connect(self._on_event)
+
     def start_evaluation(self, run_ids: list[int], config: EvaluateConfig) -> EvaluationJob:
-        """Evaluate ``run_ids`` in the background; the progress bar follows, Stop cancels."""
-        job = EvaluationJob(self.page.db_path, run_ids, config)
-        job.progress.connect(self._progress)
-        job.evaluated.connect(self._evaluated)
-        job.failed.connect(lambda run_id, message: self.page.show_error(
-            f"Cannot evaluate run {run_id}: {message}" if run_id else message))
-        job.finished.connect(self._job_finished)
-        self.job = job
+        """Queue the evaluation of ``run_ids``; the progress bar follows it, Stop cancels it."""
+        if self.queue is None:
+            self.use_queue(RunQueue(self.page.db_path, self))
+        job = EvaluationJob(list(run_ids), config)
+        self.job, self.names = job, []
         self.progress.setVisible(True)
         self.stop_button.setVisible(True)
         self.progress.setRange(0, 0)
-        self.status_label.setText(f"Evaluating {len(run_ids)} run(s)…")
+        waiting = self.queue.is_running()
+        self.status_label.setText(f"Evaluating {len(run_ids)} run(s)…" + (" (queued after the job in progress)" if waiting else ""))
         self.update_buttons(len(run_ids))
-        job.start()
+        self.queue.submit([job])
         return job
 
-    def _progress(self, run_id: int, done: int, total: int) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(done)
-        self.status_label.setText(f"Evaluating run {run_id}…")
+    def _on_event(self, event) -> None:
+        if not isinstance(event, (EvaluationProgress, EvaluationEnded, EvaluationJobEnded)) or event.job is not self.job:
+            return
+        if isinstance(event, EvaluationProgress):
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+            self.status_label.setText(f"Evaluating run {event.run_id}…")
+        elif isinstance(event, EvaluationEnded):
+            if event.error:
+                self.page.show_error(f"Cannot evaluate run {event.run_id}: {event.error}")
+            else:
+                self.names.append(event.name)
+                self.status_label.setText(f"Run {event.run_id}: evaluation '{event.name}'"
+                                          + (" (stored earlier)" if event.reused else " done"))
+        else:
+            self._job_finished(event)
 
-    def _evaluated(self, run_id: int, name: str, reused: bool) -> None:
-        self.status_label.setText(f"Run {run_id}: evaluation '{name}'" + (" (stored earlier)" if reused else " done"))
-
-    def _job_finished(self) -> None:
-        job, self.job = self.job, None
+    def _job_finished(self, ended: EvaluationJobEnded) -> None:
+        self.job = None
         self.progress.setVisible(False)
         self.stop_button.setVisible(False)
-        if job is not None and job.cancel.cancelled:
+        if ended.stopped:
             self.status_label.setText("Evaluation stopped; the runs evaluated before it are kept")
         self.page.refresh()
-        if job is not None and job.names:
-            self.eval_combo.setCurrentText(job.names[-1])
+        if ended.names:
+            self.eval_combo.setCurrentText(ended.names[-1])
 
     def stop(self) -> None:
-        if self.job is not None:
-            self.job.cancel.cancel("stopped by the user")
+        """Stop the evaluation: a queued one leaves the queue at once, a running one within a batch."""
+        job = self.job
+        if job is not None and self.queue is not None:
+            self.queue.cancel(job)
+            if not self.queue.is_pending(job):  # it never started: no job-ended event will come
+                self._job_finished(EvaluationJobEnded(job, (), True))
 
     def shutdown(self) -> None:
-        """Stop a running evaluation and wait for it (the window is closing)."""
-        if self.job is not None:
-            self.job.cancel.cancel("the window closed")
-            self.job.wait()
+        """Stop an evaluation in progress and wait for it (the window is closing)."""
+        if self.job is not None and self.queue is not None:
+            self.queue.cancel(self.job)
+            self.queue.wait(60_000)
 
     # ------------------------------------------------------------------ windows
     def open_pairs(self, ids: list[int], ids_b: list[int] | None = None):

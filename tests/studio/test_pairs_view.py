@@ -27,6 +27,7 @@ from cast_engine.store import RunStore
 from cast_studio.pages.data_preview import ADDED_STYLE, DIFF_HTML_ROLE, REMOVED_STYLE
 from cast_studio.pages.history_page import COLUMN, HistoryPage
 from cast_studio.pages.pairs_view import PairsModel
+from cast_studio.worker import EvaluationJob
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_evaluate_on_runs_in_the_background_and_the_columns_show_it(qtbot, page,
     job = page.analysis.start_evaluation(ids, EvaluateConfig(data=str(path)))
     assert not page.analysis.evaluate_button.isEnabled() and page.analysis.progress.isVisible()
     qtbot.waitUntil(lambda: page.analysis.job is None, timeout=120_000)
-    assert job.names == ["contrast", "contrast"]
+    assert page.analysis.names == ["contrast", "contrast"] and isinstance(job, EvaluationJob)
     assert page.analysis.evaluation() == "contrast"  # the columns switch to the new evaluation
     with RunStore(page.db_path) as store:
         expected = {e["run_id"]: e["results"]["combined"] for e in store.list_evaluations() if e["name"] == "contrast"}
@@ -236,3 +237,35 @@ def test_a_long_review_shows_a_window_around_its_first_change():
         assert any(op != "same" and t.strip() == changed for op, t in shown)  # still highlighted
     short = word_diff("a good film", "a bad film")
     assert preview_segments(short, "revision") == [(op, t) for op, t in short if op != "removed"]
+
+
+def test_evaluate_on_is_a_job_on_the_main_windows_queue_and_stop_cancels_it(qtbot, window, trained, table_writer,
+                                                                            monkeypatch):
+    """In the main window an evaluation waits behind the queue's job in progress; Stop takes it off the queue."""
+    import threading
+
+    page = window.history_page
+    page.show_error = lambda text: pytest.fail(f"unexpected error: {text}")
+    assert page.analysis.queue is window.queue
+    gate, original = threading.Event(), window.queue._run_one
+    blocker = EvaluationJob([], EvaluateConfig())
+
+    def held(item, store):
+        if item is blocker:
+            gate.wait(30)  # the job in progress
+            return
+        original(item, store)
+
+    monkeypatch.setattr(window.queue, "_run_one", held)
+    window.queue.submit([blocker])
+    path = table_writer("few.csv", [{"pair_id": 1, "label": "Positive", "text": "good"},
+                                    {"pair_id": 1, "label": "Negative", "text": "bad"}])
+    job = page.analysis.start_evaluation([1], EvaluateConfig(data=str(path)))
+    assert window.queue.is_pending(job) and "queued after the job in progress" in page.analysis.status_label.text()
+    page.analysis.stop()
+    assert not window.queue.is_pending(job) and page.analysis.job is None
+    assert "stopped" in page.analysis.status_label.text()
+    gate.set()
+    assert window.queue.wait(30_000)
+    with RunStore(page.db_path) as store:
+        assert store.list_evaluations() == []
