@@ -8,7 +8,6 @@ The page hands its runs through ``with_evaluation`` before showing them and call
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
