@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .stats import layer_of
 
 FORMAT = "cast-mask"
 MASK_FILE = "mask.safetensors"  # in the run's artifact folder
@@ -30,6 +29,8 @@ KINDS = ("query", "key", "value", "attention output", "feed-forward in", "feed-f
 
 def kind_of(name: str) -> str:
     """The kind of a parameter tensor, from its name (BERT, RoBERTa, DeBERTa, MiniLM naming)."""
+    from .stats import layer_of  # here, not at the top: stats imports torch, and run folders import this module
+
     low = name.lower()
     if "layernorm" in low or "layer_norm" in low or low.endswith(".ln.weight") or ".ln_" in low:
         return "LayerNorm"
@@ -88,6 +89,8 @@ def load_mask(path: Path) -> dict[str, np.ndarray]:
 
 def mask_atlas(masks: Mapping[str, np.ndarray]) -> dict[str, dict[str, list[int]]]:
     """{'layers': {layer: [kept, total]}, 'kinds': {kind: [kept, total]}} in model order / KINDS order."""
+    from .stats import layer_of
+
     layers: dict[str, list[int]] = {}
     kinds: dict[str, list[int]] = {}
     for name, mask in masks.items():
