@@ -1,4 +1,4 @@
-"""`cast`: the headless front door (run, resume, runs, show, export, sweep, sweeps, paper, compare, data).
+"""`cast`: the headless front door (run, resume, runs, show, export, evaluate, pairs, sweep, sweeps, paper, compare, data).
 
 Every run option comes from a config dataclass field (name, default, help,
 choices), so the CLI and the studio's forms cannot drift apart.
@@ -172,6 +172,7 @@ def cmd_show(args) -> int:
         run = store.get_run(args.run)
         epochs = store.epochs(args.run)
         masks = store.masks(args.run)
+        evaluations = store.list_evaluations(args.run)
     print(f"run {run['id']}  {run['name']}  status: {run['status']}" + (f" ({run['reason']})" if run.get("reason") else ""))
     print(f"started {run['started_at']}  finished {run.get('finished_at') or '-'}  wall time {_fmt_s(run.get('wall_time_s'))}")
     print(f"trainable parameters: {run.get('trainable_params') or 0:,} of {run.get('total_params') or 0:,}")
@@ -208,6 +209,12 @@ def cmd_show(args) -> int:
         print(f"confusion (rows gold, columns predicted): {results.get('confusion')}")
     for resumed in results.get("resumed", []):
         print(f"resumed after epoch {resumed['after_epoch']} at {resumed['at']}")
+    if evaluations:
+        print("evaluations:")
+        for e in evaluations:
+            r = e["results"]
+            print(f"  {e['name']}: " + ", ".join(f"{k} {_pct(r.get(k))}" for k in ("factual", "counterfactual", "combined", "pair"))
+                  + f" ({r.get('n_pairs')} pairs; {e['source']}; sha256 {e['data_sha256'][:12]}…)")
     if resume_problem(run) is None:
         print(f"a checkpoint is kept: `cast resume {run['id']}` continues this run")
     return 0
@@ -363,7 +370,8 @@ def cmd_paper(args) -> int:
         with RunStore(args.db) as store, _sweep_interrupt() as cancel:
             output = run_paper(the_plan, out, store=store, executor=_executor(args), metric=args.metric,
                                reference=None if args.reference == "none" else args.reference,
-                               run=not args.no_run, on_progress=_print_progress, cancel=cancel)
+                               run=not args.no_run, on_progress=_print_progress, cancel=cancel,
+                               evaluation=args.eval)
     if output.sweep is not None:
         _sweep_outcome(output.sweep)
     if output.table is not None:
@@ -383,14 +391,112 @@ def cmd_compare(args) -> int:
     with RunStore(args.db, read_only=True) as store:
         runs_a = [store.get_run(i) for i in args.a]
         runs_b = [store.get_run(i) for i in args.b]
-        result = compare_runs(store, runs_a, runs_b, samples=args.samples)
-    print(f"A = runs {' '.join(map(str, args.a))}: combined test accuracy {100 * result.accuracy_a:.2f} %")
-    print(f"B = runs {' '.join(map(str, args.b))}: combined test accuracy {100 * result.accuracy_b:.2f} %")
+        result = compare_runs(store, runs_a, runs_b, args.eval, samples=args.samples)
+    on = f"accuracy on evaluation {args.eval!r}" if args.eval else "test accuracy"
+    print(f"A = runs {' '.join(map(str, args.a))}: combined {on} {100 * result.accuracy_a:.2f} %")
+    print(f"B = runs {' '.join(map(str, args.b))}: combined {on} {100 * result.accuracy_b:.2f} %")
     print(f"A − B = {100 * result.difference:+.2f} points, paired bootstrap 95 % CI [{100 * result.ci_low:+.2f}, "
           f"{100 * result.ci_high:+.2f}] ({result.n_examples} examples, {result.n_pairs_of_runs} seed pair(s))")
     print(f"McNemar: A right and B wrong {result.b}, A wrong and B right {result.c}, p = {result.p_value:.4g}")
     print("significant at 0.05" if result.significant() else "not significant at 0.05")
     return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .runs.evaluate import evaluate_run, evaluation_summary
+    from .runs.evaluation_data import EvaluateConfig
+    from .store import RunStore
+
+    cfg = _config_of(EvaluateConfig, args, "eval")
+    with RunStore(args.db) as store:
+        for run_id in args.run:
+            outcome = evaluate_run(store, run_id, cfg, progress=_evaluation_progress(run_id))
+            print(evaluation_summary(outcome))
+    return 0
+
+
+def _evaluation_progress(run_id: int):
+    """A line on stderr that counts the examples evaluated."""
+    def show(done: int, total: int) -> None:
+        print(f"\rrun {run_id}: {done}/{total} examples", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _config_of(cls, args, prefix: str):
+    """A config dataclass from the options given under ``prefix.``, each checked and coerced."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for dest, value in vars(args).items():
+        if dest.startswith(prefix + "."):
+            name = dest.split(".", 1)[1]
+            values[name] = coerce(fields[name], value) if isinstance(value, str) else value
+    return cls(**values)
+
+
+def cmd_pairs(args) -> int:
+    from .runs.pairs import OUTCOMES, count_outcomes, filter_rows, flip_ledger, grouped, pair_rows, write_csv
+    from .runs.pair_data import run_pair_data
+    from .store import RunStore
+
+    with RunStore(args.db) as store:
+        data_a = run_pair_data(store, args.run, args.eval)
+        ledger = flip_ledger(data_a, run_pair_data(store, args.vs, args.eval)) if args.vs is not None else None
+    rows = ledger.rows if ledger is not None else pair_rows(data_a)
+    counts = count_outcomes(rows)
+    on = f"evaluation {args.eval!r}" if args.eval else "its test split"
+    print(f"run {args.run} on {on} ({data_a.source}): {counts.total} pairs")
+    print("  " + ", ".join(f"{name} {counts.outcomes[name]}" for name in OUTCOMES)
+          + f"; pair accuracy {_pct(counts.pair_accuracy)} %")
+    if counts.flipped:
+        print(f"  the gold label flips in {counts.flipped} pairs; the prediction followed in {counts.followed}")
+    if ledger is not None:
+        print(f"against run {args.vs}: " + ", ".join(f"{k} {v}" for k, v in ledger.categories.items()) + " (pairs)")
+        print(f"  McNemar's counts over {ledger.n_examples} examples: A right and B wrong {ledger.a_right_b_wrong}, "
+              f"A wrong and B right {ledger.a_wrong_b_right}")
+    shown = filter_rows(rows, outcomes=args.outcome, ledger=args.ledger, min_changed=args.min_changed,
+                        max_changed=args.max_changed)
+    if args.csv:
+        path = write_csv(shown, args.csv)
+        print(f"wrote {len(shown)} pairs to {path}")
+        return 0
+    for group in grouped(shown)[: args.limit]:
+        print(f"\n#{group[0].group} [{group[0].gold_original}] {_clip(group[0].original)}")
+        for row in group:
+            extra = f"  | B: {row.other['outcome']} ({row.other['ledger']})" if row.other else ""
+            print(f"   -> [{row.gold_revision}] {_clip(row.revision)}")
+            print(f"      predicted {row.predicted_original}{_conf(row.confidence_original)} / "
+                  f"{row.predicted_revision}{_conf(row.confidence_revision)}: {row.outcome}, "
+                  f"{row.changed_words} word(s) changed{extra}")
+    return 0
+
+
+def cmd_mask(args) -> int:
+    from .sparse.mask_file import mask_atlas, mask_jaccard, run_mask
+    from .store import RunStore
+
+    with RunStore(args.db) as store:
+        masks = {run_id: run_mask(store, run_id) for run_id in args.run}
+    for run_id, mask in masks.items():
+        atlas = mask_atlas(mask)
+        kept = sum(v[0] for v in atlas["kinds"].values())
+        total = sum(v[1] for v in atlas["kinds"].values())
+        print(f"run {run_id}: final mask keeps {kept:,} of {total:,} entries ({100 * kept / total:.3f} %)")
+        for title in ("layers", "kinds"):
+            print(f"  per {title[:-1]}: " + ", ".join(f"{k} {100 * v[0] / v[1]:.3f} %" for k, v in atlas[title].items()))
+    ids = list(masks)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            print(f"Jaccard overlap of runs {a} and {b}: {mask_jaccard(masks[a], masks[b]):.4f}")
+    return 0
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _conf(value) -> str:
+    return f" ({value:.2f})" if isinstance(value, (int, float)) else ""
 
 
 def _add_executor_options(parser) -> None:
@@ -447,7 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="Export a run's model.")
     p.add_argument("run", type=int, help="Run id.")
-    p.add_argument("--format", choices=("hf", "delta"), default="hf", help="hf: a Hugging Face folder; delta: a sparse delta against the base model.")
+    p.add_argument("--format", choices=("hf", "delta", "mask"), default="hf",
+                   help="hf: a Hugging Face folder; delta: a sparse delta against the base model; mask: the final "
+                        "mask of a CAST or LT-SFT run (safetensors, one bool tensor per parameter).")
     p.add_argument("--out", required=True, help="Output folder (must not exist or be empty).")
     p.set_defaults(func=cmd_export)
 
@@ -499,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default="full", help="Tables: mark methods that differ significantly from this one (none: no marks).")
     p.add_argument("--out", default=None, help="Output folder (default: ./cast-paper-PRESET).")
     p.add_argument("--no-run", action="store_true", help="Write the outputs from the runs the store has; run nothing.")
+    p.add_argument("--eval", default=None, metavar="NAME", help="Tables show each run's evaluation NAME (see `cast evaluate`) instead of its test split.")
     _add_executor_options(p)
     p.set_defaults(func=cmd_paper)
 
@@ -506,7 +615,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--a", type=int, nargs="+", required=True, help="Run ids of method A (one per seed).")
     p.add_argument("--b", type=int, nargs="+", required=True, help="Run ids of method B, paired with A's by seed.")
     p.add_argument("--samples", type=int, default=10000, help="Bootstrap resamples (default: 10000).")
+    p.add_argument("--eval", default=None, metavar="NAME", help="Compare on each run's evaluation NAME (see `cast evaluate`) instead of its test split.")
     p.set_defaults(func=cmd_compare)
+
+    from .runs.pairs import LEDGER, OUTCOMES
+    from .runs.evaluation_data import EvaluateConfig
+
+    p = sub.add_parser("evaluate", help="Evaluate runs' trained models on other paired data; store it as a named evaluation.",
+                       description="Runs the saved model of each run (its restored best weights) on paired data read "
+                                   "with the training readers, and stores the accuracies and every prediction with "
+                                   "its probabilities as a named evaluation of the run (see `cast show`). The same "
+                                   "run on the same data is evaluated once: a second call prints the stored result.")
+    p.add_argument("run", type=int, nargs="+", help="Run id(s).")
+    for f in dataclasses.fields(EvaluateConfig):
+        _add_field(p, f, f"eval.{f.name}")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("pairs", help="Every test pair of a run: outcome, predictions, changed words; or the flip ledger against another run.")
+    p.add_argument("run", type=int, help="Run id (A).")
+    p.add_argument("--vs", type=int, default=None, metavar="RUN2", help="Flip ledger: the pairs RUN2 (B) gets right that RUN gets wrong, and the reverse.")
+    p.add_argument("--eval", default=None, metavar="NAME", help="Use the runs' evaluation NAME (with probabilities) instead of their test split.")
+    p.add_argument("--outcome", action="append", choices=OUTCOMES, help="Show only pairs with this outcome (repeatable).")
+    p.add_argument("--ledger", action="append", choices=LEDGER, help="With --vs: show only pairs in this ledger category (repeatable).")
+    p.add_argument("--min-changed", type=int, default=None, help="Only pairs whose revision changed at least N words.")
+    p.add_argument("--max-changed", type=int, default=None, help="Only pairs whose revision changed at most N words.")
+    p.add_argument("--limit", type=int, default=20, help="Print at most N originals with their revisions (default: 20).")
+    p.add_argument("--csv", default=None, metavar="FILE", help="Write the shown pairs (all of them) as CSV instead of printing them.")
+    p.set_defaults(func=cmd_pairs)
+
+    p = sub.add_parser("mask", help="The final mask of CAST / LT-SFT runs: share kept per layer and per kind; Jaccard overlap between runs.")
+    p.add_argument("run", type=int, nargs="+", help="Run id(s); with several, the Jaccard overlap of every two.")
+    p.set_defaults(func=cmd_mask)
 
     p = sub.add_parser("data", help="Load a dataset variant and print its statistics.")
     add_run_options(p)

@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.experiment_page.settings_changed.connect(self.sweep_page.refresh_grid)
         self.sweep_page.open_runs.connect(self.show_runs)
         self.history_page.resume_requested.connect(self.resume_run)
+        self.history_page.analysis.use_queue(self.queue)  # evaluations are jobs on the one queue
 
     def _runnable_changed(self, ok: bool, why: str) -> None:
         """The toolbar's Run follows the Experiment page's: disabled, with the reason, while it cannot start."""
@@ -208,6 +209,7 @@ class MainWindow(QMainWindow):
                 return
             self.statusBar().showMessage("stopping…")
             self.queue.shutdown()  # a sweep is one of its jobs
+        self.history_page.analysis.shutdown()  # an evaluation in progress stops within a batch
         self.save_settings()
         event.accept()
 

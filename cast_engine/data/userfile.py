@@ -175,6 +175,65 @@ def load_aligned_files(
     return _dataset(task, variant, splits, source, [t.path for t in tables])
 
 
+def load_user_pairs(
+    path: str | Path,
+    task: str,
+    variant: str | None = None,
+    *,
+    split: str | None = None,
+    text_columns: str | Sequence[str] | None = None,
+    label_column: str | None = None,
+    pair_column: str | None = None,
+) -> tuple[CadSplit, str, list[Path]]:
+    """Every pair of one paired file as one split, for evaluation: (split, variant, files).
+
+    With ``split`` only the rows of that split (the file needs a ``split``
+    column); without, the whole file, never a random share of it.
+    """
+    task = normalize_task(task)
+    table = read_table(path)
+    columns = resolve_columns(table, task, text_columns, label_column, pair_column)
+    rows = _parse_rows(table, task, columns)
+    if split is not None:
+        wanted = SPLIT_NAMES.get(split.strip().lower())
+        if wanted is None:
+            raise ConfigError(f"split = {split!r} is not a split name; use train, dev or test")
+        if columns.split is None:
+            raise ConfigError(f"split = {split!r}, but {table.path} has no 'split' column: leave the split out "
+                              "to use every pair in it")
+        rows = [r for r in rows if r.split == wanted]
+        if not rows:
+            raise DataError(f"split {wanted!r} is empty: no row has {wanted!r} in column {columns.split!r}", table.path)
+    if not rows:
+        raise DataError("file has no data rows", table.path)
+    variant = _user_variant(task, variant, columns.role is not None, rows, table.path)
+    return _build_split(split or "test", rows, variant), variant, [table.path]
+
+
+def load_aligned_pairs(
+    originals: str | Path,
+    revisions: str | Path,
+    task: str,
+    *,
+    text_columns: str | Sequence[str] | None = None,
+    label_column: str | None = None,
+) -> tuple[CadSplit, list[Path]]:
+    """Every row of two aligned files as one split of pairs, for evaluation: (split, files)."""
+    task = normalize_task(task)
+    tables = [read_table(originals), read_table(revisions)]
+    examples = []
+    for table in tables:
+        columns = resolve_columns(table, task, text_columns, label_column, pair_column=None, need_pair=False)
+        if not table.rows:
+            raise DataError("file has no data rows", table.path)
+        examples.append([_example(table, i, task, columns) for i in range(len(table.rows))])
+    factual, revised = examples
+    if len(factual) != len(revised):
+        raise DataError(f"has {len(revised)} rows but the originals file {tables[0].path} has {len(factual)}; "
+                        "aligned files need one revision per original", tables[1].path)
+    return CadSplit("test", factual, revised, [(k, k) for k in range(len(factual))]), [t.path for t in tables]
+
+
 def find_split_file(folder: Path, split: str) -> Path:
     """The one ``{split}.<ext>`` table file in ``folder``; DataError if missing or ambiguous."""
     candidates = sorted(p for p in folder.glob(f"{split}.*") if p.suffix.lower() in TABLE_FORMATS)

@@ -118,13 +118,24 @@ def combined_predictions(predictions: dict) -> tuple[list[int], list[int]]:
     return predicted, gold
 
 
-def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], *, shared_seeds_only: bool = False,
-                 **options) -> PairedComparison:
+def run_predictions(store, run_id: int, evaluation: str | None = None) -> dict[str, dict[str, list[int]]]:
+    """{split: {'predicted', 'gold'}} of a run's own test split, or of its evaluation ``evaluation``
+    (StoreError naming the evaluations it has when it lacks that one)."""
+    if evaluation is None:
+        return store.predictions(run_id)
+    found = store.get_evaluation(run_id, evaluation)
+    stored = store.evaluation_predictions(found["id"])
+    return {split: {"predicted": v["predicted"], "gold": v["gold"]} for split, v in stored.items()}
+
+
+def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], evaluation: str | None = None, *,
+                 shared_seeds_only: bool = False, **options) -> PairedComparison:
     """Compare two groups of runs on their combined test predictions, pairing runs by seed.
 
     Each group holds one run per seed and both groups the same seeds; a run in both
     groups, a repeated seed or a run without stored test predictions is refused (any of
     them would pair runs that are not a seed pair and overstate the evidence).
+    ``evaluation``: use each run's evaluation of that name instead of its own test split.
     ``shared_seeds_only`` compares the seeds both groups have and leaves the others out.
     """
     seeds_a, seeds_b = _by_seed(runs_a, "A"), _by_seed(runs_b, "B")
@@ -146,8 +157,8 @@ def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], *, share
     pairs = []
     for seed in sorted(seeds_a, key=str):
         run_a, run_b = seeds_a[seed], seeds_b[seed]
-        pred_a, gold_a = combined_predictions(store.predictions(run_a["id"]))
-        pred_b, gold_b = combined_predictions(store.predictions(run_b["id"]))
+        pred_a, gold_a = combined_predictions(run_predictions(store, run_a["id"], evaluation))
+        pred_b, gold_b = combined_predictions(run_predictions(store, run_b["id"], evaluation))
         for run, gold in ((run_a, gold_a), (run_b, gold_b)):
             if not gold:
                 raise ConfigError(f"run {run['id']} ({run.get('status')}) has no stored test predictions")

@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CastError, ConfigError
+from ..errors import CastError, ConfigError, StoreError
 from ..export.tables import SeedStats, latex_escape, mean_std_text, write_text
 from ..methods.registry import method_names, method_title
 from .paper import PaperPlan
@@ -109,10 +109,11 @@ class PaperTable:
 
 
 def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: str = "combined",
-                reference: str | None = "full") -> PaperTable:
+                reference: str | None = "full", evaluation: str | None = None) -> PaperTable:
     """Group a table experiment's completed runs by method, column and learning rate; under the
     tuned protocol keep, per method and column, the rate with the best mean validation accuracy
-    (see tuning.py); compare to ``reference``."""
+    (see tuning.py; validation is always the run's own); compare to ``reference`` (on each run's
+    evaluation ``evaluation`` when given, else on its own test split)."""
     from ..evaluate.significance import compare_runs
 
     if metric not in METRIC_TEXT:
@@ -145,12 +146,13 @@ def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: s
             if method == reference or base is None or not cell.runs or not base.runs:
                 continue
             try:
-                cell.comparison = compare_runs(store, cell.runs, base.runs, shared_seeds_only=True)
-            except ConfigError:
+                cell.comparison = compare_runs(store, cell.runs, base.runs, evaluation, shared_seeds_only=True)
+            except (ConfigError, StoreError):
                 cell.comparison = None  # no shared seeds or no stored predictions: no mark
     title = {"table2": "Table 2 (sentiment)", "table3": "Table 3 (NLI)"}.get(plan.experiment, plan.experiment)
     seeds = {t.config.train.seed for t in trials}
-    return PaperTable(f"{title}, preset {plan.preset.name}", metric, plan.columns, methods, cells,
+    on = f", evaluation {evaluation!r}" if evaluation else ""
+    return PaperTable(f"{title}, preset {plan.preset.name}{on}", metric, plan.columns, methods, cells,
                       reference if reference in methods else None, len(seeds), plan.protocol)
 
 

@@ -85,6 +85,21 @@ def read_delta(path: Path) -> tuple[dict, dict]:
     return tensors, meta
 
 
+def read_delta_metadata(path: Path) -> dict:
+    """The metadata of a delta file (labels, base model, method) without reading its tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{path} is not a readable delta file ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a CAST delta (format {meta.get('format')!r})")
+    return {**meta, "labels": json.loads(meta["labels"]), "method": json.loads(meta["method"]),
+            "extra": json.loads(meta.get("extra", "{}"))}
+
+
 @torch.no_grad()
 def apply_delta(model, tensors: dict) -> None:
     """Write a delta's entries into ``model`` (in place)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import ConfigError, StoreError
 from .delta import load_trained, method_class, read_delta
 
-FORMATS = ("hf", "delta")
+FORMATS = ("hf", "delta", "mask")
 
 
 def run_artifact(store, run_id: int) -> Path:
@@ -30,7 +30,7 @@ def run_artifact(store, run_id: int) -> Path:
 
 
 def export_run(store, run_id: int, fmt: str, out: str | Path) -> Path:
-    """Write run ``run_id`` to ``out`` as a Hugging Face folder ('hf') or a delta ('delta').
+    """Write run ``run_id`` to ``out`` as a Hugging Face folder ('hf'), a delta ('delta') or its final mask ('mask').
 
     An existing non-empty folder is never overwritten. The files are written into a
     hidden folder beside ``out`` that is renamed to ``out`` only when complete, so an
@@ -39,6 +39,8 @@ def export_run(store, run_id: int, fmt: str, out: str | Path) -> Path:
     """
     if fmt not in FORMATS:
         raise ConfigError(f"format = {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "mask":
+        return _export_mask(store, run_id, out)
     source = run_artifact(store, run_id)
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -72,6 +74,32 @@ def _write_export(source: Path, run_id: int, fmt: str, out: Path) -> None:
     note = {"run_id": run_id, "format": "hf", **_public(meta)}
     note.update(method_class(meta["method"]).save_extra_files(model, out, meta["extra"]))
     (out / "cast_export.json").write_text(json.dumps(note, indent=2))
+
+
+def _export_mask(store, run_id: int, out: str | Path) -> Path:
+    """The run's final mask as safetensors of bool tensors (one per parameter), with its atlas in JSON."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ..sparse.mask_file import mask_atlas, run_mask
+
+    masks = run_mask(store, run_id)
+    out = _empty_folder(out)
+    save_file({name: torch.from_numpy(mask) for name, mask in masks.items()}, str(out / "mask.safetensors"),
+              metadata={"run_id": str(run_id), "format": "mask"})
+    kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(int(m.size) for m in masks.values())
+    note = {"run_id": run_id, "format": "mask", "kept": kept, "eligible": total, **mask_atlas(masks)}
+    (out / "cast_export.json").write_text(json.dumps(note, indent=2))
+    return out
+
+
+def _empty_folder(out: str | Path) -> Path:
+    out = Path(out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out} already exists and is not an empty folder; choose another")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def load_exported(folder: str | Path):

@@ -318,6 +318,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
             store.save_predictions(run_id, split, predicted, gold)
         if save_model:
             artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels, prepared.base)
+        save_final_mask(store, run_id, trainer.carry.get("mask"))  # small (1 bit an entry): sweeps keep it too
     except RunCancelled as exc:
         status, reason = "cancelled", str(exc)
     except KeyboardInterrupt:
@@ -413,6 +414,15 @@ def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: 
                method=config.method.to_dict(), extra=method.export_extra(), base=base,
                owner=(getattr(store, "store_id", None), run_id))
     return path
+
+
+def save_final_mask(store, run_id: int, masks: dict | None) -> None:
+    """Keep the last mask a sparse method selected (CAST, LT-SFT) next to the saved model."""
+    if not masks:
+        return
+    from ..sparse.mask_file import MASK_FILE, save_mask
+
+    save_mask(store.artifact_dir(run_id) / MASK_FILE, masks)
 
 
 def result_summary(result: RunResult) -> str:

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from cast_engine.errors import StoreError
 from cast_engine.store.connection import StoreFile, configure, default_db_path, open_connection, open_read_only
+from cast_engine.store.evaluations import EvaluationTables
 from cast_engine.store.interface import RunRecorder
 from cast_engine.store.locks import OwnerLock
 from cast_engine.store.migrations import MIGRATIONS, apply_migrations, is_cast_store, meta_value, unknown_migrations
@@ -33,7 +34,7 @@ from cast_engine.store.runs import RunTables
 from cast_engine.store.sweeps import SweepTables
 
 
-class RunStore(RunTables, SweepTables, StoreFile, RunRecorder):
+class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder):
     """Runs, per-epoch metrics and sparsity masks in one SQLite file.
 
     ``RunStore(path=None)`` opens (and creates) ``path`` or ``default_db_path()``,

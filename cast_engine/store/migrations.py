@@ -163,6 +163,46 @@ def run_list_indexes(db: Database) -> None:
         db.execute(statement)
 
 
+_EVALUATION_STATEMENTS = (
+    """
+    CREATE TABLE evaluations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        data_sha256 TEXT NOT NULL,
+        data_files TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        results TEXT NOT NULL,
+        examples BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (run_id, name),
+        UNIQUE (run_id, data_sha256)
+    )
+    """,
+    """
+    CREATE TABLE evaluation_predictions (
+        evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+        split TEXT NOT NULL,
+        predicted TEXT NOT NULL,
+        gold TEXT NOT NULL,
+        probabilities BLOB NOT NULL,
+        PRIMARY KEY (evaluation_id, split)
+    )
+    """,
+    "CREATE INDEX idx_evaluations_name ON evaluations(name)",
+)
+
+
+@MIGRATIONS(name="0004_evaluations")
+def evaluations(db: Database) -> None:
+    """Named evaluations of a run on other paired data: the data's source and sha256,
+    its examples (compressed), accuracies, and per-example predictions with probabilities."""
+    for statement in _EVALUATION_STATEMENTS:
+        db.execute(statement)
+
+
 def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
     """Apply the pending migrations of ``migrations``; return the names applied.
 
@@ -188,7 +228,7 @@ def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[
     return names
 
 
-@MIGRATIONS(name="0004_store_identity")
+@MIGRATIONS(name="0005_store_identity")
 def store_identity(db: Database) -> None:
     """A store's identity: a UUID kept in the store, from which its artifact folder is derived."""
     import uuid

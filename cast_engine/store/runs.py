@@ -231,7 +231,7 @@ class RunTables:
                          (os.getpid(), socket.gethostname(), run_id))
 
     def delete_run(self, run_id: int) -> Path | None:
-        """Delete a run with its epochs, masks and predictions; return its run folder.
+        """Delete a run with its epochs, masks, predictions and evaluations; return its run folder.
 
         Files in the folder are left alone: the run layer decides which go
         (``cast_engine.runs.folders.delete_run`` removes the checkpoint). A running
@@ -245,6 +245,7 @@ class RunTables:
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM masks WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
+            self._delete_run_evaluations(conn, run_id)
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         return run_folder(self.path, self.store_id, run_id) if self.store_id else None
 

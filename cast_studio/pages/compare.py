@@ -109,7 +109,7 @@ class CompareDialog(QDialog):
     """
 
     def __init__(self, runs: list[dict], epochs: dict[int, list[dict]], parent: QWidget | None = None,
-                 metric: str = "combined"):
+                 metric: str = "combined", open_ledger=None):
         super().__init__(parent)
         self.runs = sorted(runs, key=lambda run: run["id"])  # by id: a run keeps its colour however it was selected or exported
         self.epochs = epochs
@@ -133,6 +133,10 @@ class CompareDialog(QDialog):
         self.diff_table = self._make_diff_table()
         self.results_view = self._make_results_table()
         self.export_button = QPushButton("Export plots…")
+        self.ledger_button = QPushButton("Flip ledger…")  # two runs: the pairs B fixes and breaks (pairs_view)
+        self.ledger_button.setVisible(open_ledger is not None and len(self.runs) == 2)
+        if open_ledger is not None:
+            self.ledger_button.clicked.connect(lambda: open_ledger([self.runs[0]["id"]], [self.runs[1]["id"]]))
         self._build_layout()
         self._draw_loss()
         self.set_metric(metric)
@@ -282,6 +286,7 @@ class CompareDialog(QDialog):
         controls.addWidget(QLabel("against"))
         controls.addWidget(self.x_combo)
         controls.addStretch(1)
+        controls.addWidget(self.ledger_button)
         controls.addWidget(self.export_button)
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(self.accuracy_plot)

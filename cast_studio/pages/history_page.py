@@ -13,6 +13,8 @@ thread in ``history_export``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from cast_engine.runs.folders import delete_run
 
 from ..store_access import open_store
 from .compare import CompareDialog
+from .history_analysis import AnalysisBar
 from .history_export import (MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export,
                              model_problem)
 from .history_filters import RunFilterBar
@@ -66,6 +69,8 @@ class HistoryPage(QWidget):
         self._kept_selection: list[int] = []
         self._sized = False
         self._build_filters()
+        self.analysis = AnalysisBar(self)
+        self.analysis.evaluation_changed.connect(lambda _: self.refresh())
         self._build_view()
         self._build_actions()
         self._build_layout()
@@ -140,6 +145,7 @@ class HistoryPage(QWidget):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.filters)
+        layout.addWidget(self.analysis)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
 
@@ -181,6 +187,8 @@ class HistoryPage(QWidget):
             return
         try:
             self.store.mark_interrupted()
+            self.analysis.offer(self.store)
+            self.model.where = dataclasses.replace(self.model.where, evaluation=self.analysis.evaluation())
             self.model.reload()
             self.filters.offer(self.model)
         except StoreError as exc:
@@ -285,6 +293,7 @@ class HistoryPage(QWidget):
             action.setEnabled(problem is None and not busy)
             action.setToolTip(problem or "Export this run's trained model.")
         self.plots_action.setEnabled(count >= 1)
+        self.analysis.update_buttons(count)
 
     def _selected_run(self) -> dict | None:
         ids = self.selected_ids()
@@ -329,7 +338,7 @@ class HistoryPage(QWidget):
         except StoreError as exc:
             self.show_error(f"Cannot compare: {exc}")
             return None
-        dialog = CompareDialog(runs, epochs, self)
+        dialog = CompareDialog(runs, epochs, self, open_ledger=self.analysis.open_pairs)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda *_: self._forget(dialog))
         self.compare_dialogs.append(dialog)

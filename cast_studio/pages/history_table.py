@@ -154,7 +154,7 @@ class RunTableModel(QAbstractTableModel):
                 text = (value or "").strip()
             else:
                 raise KeyError(key)
-        self.where = RunFilter(equal, since, text)
+        self.where = RunFilter(equal, since, text, self.where.evaluation)
         self.reload()
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:  # Qt: the view's header asks
@@ -210,7 +210,7 @@ class RunTableModel(QAbstractTableModel):
             self._last = (number, block)
             return block
         ids = self._first if number == 0 else self._ids()[number * self.BLOCK:(number + 1) * self.BLOCK]
-        fetched = run_rows(self.conn, ids) if self.conn is not None and ids else {}
+        fetched = run_rows(self.conn, ids, evaluation=self.where.evaluation) if self.conn is not None and ids else {}
         block = _Block([fetched.get(run_id) for run_id in ids])
         self._blocks[number] = block
         if len(self._blocks) > self.CACHED_BLOCKS:
