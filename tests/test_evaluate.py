@@ -46,7 +46,7 @@ def store(trained, tmp_path):
     copy = tmp_path / "runs.sqlite"
     with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
         source.backup(target)  # with what is still in the write-ahead log
-    shutil.copytree(db.parent / "artifacts", tmp_path / "artifacts")  # the saved models
+    shutil.copytree(db.parent / f"{db.name}.artifacts", tmp_path / "runs.sqlite.artifacts")  # the saved models
     with RunStore(copy) as opened:
         yield opened
 

@@ -57,7 +57,8 @@ class ComparisonThread(QThread):
             with RunStore(self.db_path) as store:
                 runs_a = [store.get_run(i) for i in self.ids_a]
                 runs_b = [store.get_run(i) for i in self.ids_b]
-                self.done.emit(compare_runs(store, runs_a, runs_b, self.evaluation))
+                # groups may hold different seeds: compare the seeds both have (one run pair each)
+                self.done.emit(compare_runs(store, runs_a, runs_b, self.evaluation, shared_seeds_only=True))
         except Exception as exc:  # shown in the window
             self.failed.emit(str(exc))
 

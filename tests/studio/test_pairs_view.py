@@ -61,7 +61,7 @@ def db(trained, tmp_path):
     copy = tmp_path / "runs.sqlite"
     with sqlite3.connect(source_db) as source, sqlite3.connect(copy) as target:
         source.backup(target)
-    shutil.copytree(source_db.parent / "artifacts", tmp_path / "artifacts")
+    shutil.copytree(source_db.parent / f"{source_db.name}.artifacts", tmp_path / "runs.sqlite.artifacts")
     return copy
 
 
@@ -201,7 +201,7 @@ def test_seed_groups_show_mean_std_n_ci_and_open_the_group_ledger(qtbot, page, d
     assert len(dialog.groups) == 2
     with RunStore(db) as store:
         runs = {i: store.get_run(i) for i in (full1, full2, cast)}
-        expected = compare_runs(store, [runs[full1], runs[full2]], [runs[cast]])
+        expected = compare_runs(store, [runs[full1], runs[full2]], [runs[cast]], shared_seeds_only=True)
     full_label = next(label for label in dialog.labels if label.startswith("full"))
     values = [100 * runs[i]["results"]["combined"] for i in (full1, full2)]
     import statistics
