@@ -194,8 +194,8 @@ class HistoryPage(QWidget):
         except StoreError as exc:
             self.show_error(f"Cannot read the run store: {exc}")
             return
-        if not self._sized and self.model.rowCount():
-            fit_columns(self.view, self.model)
+        if self.model.rowCount():  # new runs may bring wider cells (a first α, a longer name): widen, never narrow
+            fit_columns(self.view, self.model, grow_only=self._sized)
             self._sized = True
         self._update_count()
         self._update_buttons()

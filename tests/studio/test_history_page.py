@@ -445,6 +445,26 @@ def test_columns_fit_their_content(qtbot, filled_store):
     assert header.sectionSize(COLUMN["task"]) >= metrics.horizontalAdvance("sentiment")
 
 
+def test_columns_widen_for_runs_that_arrive_later_and_keep_the_users_widths(qtbot, tmp_path):
+    path = tmp_path / "runs.sqlite"
+    store = open_store(path)
+    add_run(store, method="full", name="full-1")  # no α, no K: those columns start as narrow as their titles
+    widget = HistoryPage(path)
+    qtbot.addWidget(widget)
+    widget.resize(1300, 700)
+    widget.show()
+    header, metrics = widget.view.horizontalHeader(), widget.view.fontMetrics()
+    header.resizeSection(COLUMN["status"], 300)  # the user widens a column by hand
+    later = "cast-a0.05-k1e5-sentiment-CAD-a-name-longer-than-the-first-seed1"
+    add_run(store, name=later, alpha=0.125, k="100000")
+    store.close()
+    widget.refresh()
+    assert header.sectionSize(COLUMN["alpha"]) >= metrics.horizontalAdvance(cell(widget, 0, "alpha"))
+    assert header.sectionSize(COLUMN["k"]) >= metrics.horizontalAdvance(cell(widget, 0, "k"))
+    assert header.sectionSize(COLUMN["name"]) >= metrics.horizontalAdvance(later)
+    assert header.sectionSize(COLUMN["status"]) == 300
+
+
 def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
     path = tmp_path / "big.sqlite"
     store = open_store(path)
