@@ -15,6 +15,7 @@ tests from a commit instead of the working tree (the score before a change).
     nice -n 10 python bench/mutation.py                    # the working tree
     nice -n 10 python bench/mutation.py --rev 2bc61fc      # an earlier commit
     nice -n 10 python bench/mutation.py --sample 37        # a fifth of the mutants, spread evenly
+    nice -n 10 python bench/mutation.py --only cast_engine.sparse cast_engine.store   # some modules only
     python bench/mutation.py --report-only                 # summarise the last run again
 
 Prints the score (killed / all mutants) and each survivor with its diff; the
@@ -55,6 +56,7 @@ MUTANTS = [
     "cast_engine.methods.cast.method.xǁCastǁmerge__mutmut_*",
     "cast_engine.methods.cast.method.xǁCastǁselect_mask__mutmut_*",
     "cast_engine.methods.cast.method.xǁCastǁmerge_masked__mutmut_*",
+    "cast_engine.methods.cast.method.xǁCastǁreport__mutmut_*",  # the mask's report, kept for checkpoints
     "cast_engine.data.kaushik.*",
     # the status rules: allowed statuses, finishing, resuming, marking dead runs interrupted
     "cast_engine.store.status.*",
@@ -139,6 +141,23 @@ def sampled(patterns: list[str], digits: str) -> list[str]:
     return [p[:-1] + ending if p.endswith("__mutmut_*") else p + "__mutmut_" + ending for p in patterns]
 
 
+def narrowed(patterns: list[str], modules: list[str]) -> list[str]:
+    """The patterns of ``modules`` (all if none): a pattern inside a module is kept, a pattern
+    that covers a named module (``cast_engine.sparse.*`` for ``cast_engine.sparse.stats``) is narrowed to it."""
+    if not modules:
+        return patterns
+    from fnmatch import fnmatch
+
+    chosen = []
+    for pattern in patterns:
+        for module in modules:
+            if pattern.startswith(module + "."):
+                chosen.append(pattern)
+            elif pattern.endswith(".*") and fnmatch(module, pattern):
+                chosen.append(module + ".*")
+    return chosen
+
+
 def run_mutmut(work: Path, jobs: int, patterns: list[str]) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen",
            "PYTHONHASHSEED": "0"}
@@ -209,9 +228,14 @@ def main() -> None:
     parser.add_argument("--no-diffs", action="store_true", help="list survivors without their diffs")
     parser.add_argument("--sample", default="", metavar="DIGITS",
                         help="test only the mutants whose number ends in one of these digits, e.g. 37 (a fifth); default: all")
+    parser.add_argument("--only", nargs="+", default=[], metavar="PREFIX",
+                        help="test only the mutants of these modules, e.g. cast_engine.sparse cast_engine.store")
     args = parser.parse_args()
     work = args.work or Path(tempfile.gettempdir()) / f"cast-mutation-{args.rev or 'worktree'}"
-    patterns = sampled(MUTANTS, args.sample)
+    chosen = narrowed(MUTANTS, args.only)
+    if not chosen:
+        raise SystemExit(f"--only {' '.join(args.only)} selects none of the mutated modules")
+    patterns = sampled(chosen, args.sample)
     if not args.report_only:
         present = copy_sources(work, args.rev)
         print(f"mutating {', '.join(FILES)}\ntests: {' '.join(present)}\nin {work}", flush=True)

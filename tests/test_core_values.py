@@ -1,6 +1,6 @@
 """Small facts of the core checked by value: significance boundaries and defaults, K's text,
-the float keys of the top-K, K split over tensors, the mask overlap, the sentiment loaders'
-second layout and their error messages."""
+the float keys of the top-K, K split over tensors, the mask overlap and its per-layer counts,
+the sentiment loaders' second layout and their error messages."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cast_engine.data.kaushik import is_kaushik_folder, load_kaushik
 from cast_engine.errors import ConfigError, DataError, StoreError
 from cast_engine.evaluate.significance import PairedComparison, compare_predictions, compare_runs, paired_bootstrap
 from cast_engine.sparse.kspec import parse_k
-from cast_engine.sparse.stats import jaccard
+from cast_engine.sparse.stats import jaccard, layer_of, per_layer_counts
 from cast_engine.sparse.topk import _key, _unkey, split_k_by_size
 from cast_engine.store import RunStore
 
@@ -189,3 +189,36 @@ def test_a_missing_revision_folder_is_named(tmp_path):
         load_kaushik(tmp_path, "nli", "RP1")
     assert caught.value.path == str(tmp_path / "NLI" / "revised_premise")
     assert "missing folder 'revised_premise' (expected file train.tsv)" in str(caught.value)
+
+
+def test_a_missing_data_folder_is_named(tmp_path):
+    missing = tmp_path / "no such folder"
+    for task in ("sentiment", "nli"):
+        with pytest.raises(DataError) as caught:
+            load_kaushik(missing, task)
+        assert str(caught.value) == f"{missing}: folder not found" and caught.value.path == str(missing)
+
+
+def test_mask_counts_per_layer_by_hand():
+    """The per-layer table of a mask (shown with each CAST and LT-SFT mask) labels BERT, RoBERTa
+    and GPT-2 parameter names by layer, embeddings and head."""
+    labels = {
+        "bert.embeddings.word_embeddings.weight": "embeddings",
+        "roberta.embeddings.LayerNorm.weight": "embeddings",
+        "bert.encoder.layer.0.attention.self.query.weight": "layer 0",
+        "roberta.encoder.layer.11.output.dense.bias": "layer 11",
+        "transformer.h.3.attn.c_attn.weight": "layer 3",
+        "bert.pooler.dense.weight": "head",
+        "classifier.out_proj.weight": "head",
+        "score.weight": "head",
+        "lm_head.dense.bias": "head",
+        "transformer.ln_f.weight": "other",
+    }
+    assert {name: layer_of(name) for name in labels} == labels
+    names = ["bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.output.dense.weight",
+             "bert.encoder.layer.0.output.dense.bias", "bert.pooler.dense.weight", "classifier.weight"]
+    masks = [torch.tensor([True, False, False, True]), torch.tensor([[True, True], [False, True]]),
+             torch.tensor([False, False]), torch.tensor([True]), torch.tensor([False, True, True])]
+    counts = per_layer_counts(names, masks)
+    assert counts == {"embeddings": [2, 4], "layer 0": [3, 6], "head": [3, 4]}
+    assert list(counts) == ["embeddings", "layer 0", "head"]  # model order

@@ -216,3 +216,48 @@ def test_mixed_dtypes_follow_the_first_tensor_and_sizes_are_checked(fast_path):
     with pytest.raises(ValueError, match="2 score tensors for 3 shapes"):
         global_topk_masks(parts, [torch.Size([3000]), torch.Size([2000]), torch.Size([1])], 5)
     assert global_topk_masks([], [], 3) == []
+
+
+def test_a_bracket_one_entry_short_of_k_is_a_miss(fast_path, monkeypatch):
+    """k one past a block of tied levels: a narrow bracket often puts its lower end on that
+    level, which then holds k - 1 entries; the threshold is below it and must be searched for."""
+    monkeypatch.setattr(topk_module, "_SIGMAS", 0.0)  # bracket of ±2 sampled ranks
+    for seed in range(3):
+        g = torch.Generator().manual_seed(10 + seed)
+        flat = torch.randint(0, 8, (20000,), generator=g).float()
+        for level in range(1, 8):
+            k = int((flat >= level).sum()) + 1
+            assert torch.equal(_select(_split(flat), k), _reference(flat, k)), (seed, level)
+
+
+@pytest.mark.parametrize("device", _DEVICES)
+def test_scan_keeps_every_candidate_up_to_the_cap(fast_path, device):
+    """The scan's candidate list is complete when the band holds exactly ``cap`` values, and
+    dropped (None) past it; the counts and the mask above ``hi`` are exact either way. (The
+    selection reaches a band of exactly ``cap`` values only by chance, so it is checked here.)"""
+    g = torch.Generator().manual_seed(9)
+    flat = torch.randn(5000, generator=g).to(device)
+    lo, hi = -0.1, 0.3
+    band = ((flat >= lo) & (flat <= hi)).nonzero().view(-1)
+    for cap in (band.numel() - 1, band.numel(), band.numel() + 1):
+        scores = topk_module._Scores(_split(flat))
+        n_above, n_band, cand = scores.scan(lo, hi, cap)
+        assert (n_above, n_band) == (int((flat > hi).sum()), band.numel())
+        assert torch.equal(scores.mask, flat > hi)
+        if cap < band.numel():
+            assert cand is None
+        else:
+            idx, val = cand
+            assert torch.equal(idx, band) and torch.equal(val, flat[band])
+
+
+@pytest.mark.parametrize("path", ["exact", "sampled"])
+def test_later_tensors_are_compared_in_the_first_ones_dtype(path, monkeypatch):
+    """A float64 score that rounds to the float32 of the first tensor ties with it: ties go to
+    the lower index, not to the value that was larger before rounding."""
+    if path == "sampled":
+        monkeypatch.setattr(topk_module, "_EXACT_BELOW", 0)
+        monkeypatch.setattr(topk_module, "_SAMPLE", 256)
+    parts = [torch.ones(3000), torch.full((2000,), 1.0 + 1e-12, dtype=torch.float64)]
+    masks = global_topk_masks(parts, [p.shape for p in parts], 1000)
+    assert int(masks[0].sum()) == 1000 and bool(masks[0][:1000].all()) and not masks[1].any()
