@@ -107,7 +107,7 @@ def test_sweep_page_tuned_protocol_runs_each_methods_grid_and_names_the_pick(qtb
     assert sorted((t.config.method.name, t.config.train.lr) for t in trials) == sorted(
         [("bitfit", lr) for lr in get_method("bitfit").config_cls.lr_grid]
         + [("lora", lr) for lr in get_method("lora").config_cls.lr_grid])
-    assert sweep.count_label.text() == "6 trials"
+    assert sweep.count_label.text().startswith("6 trials of bitfit, lora")  # then the sweep's name
     sweep.axes.set_axes([("train.lr", "1e-4, 1e-3")])
     assert "remove the train.lr axis" in sweep.count_label.text()
 
