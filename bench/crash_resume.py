@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT = Path(sys.executable).with_name("cast")  # the installed `cast` command, as a user runs it
 CAST = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cast_engine.cli"]
-IGNORED_EPOCH_KEYS = ("id", "run_id", "elapsed_s")  # timing differs between processes; nothing else may
+IGNORED_EPOCH_KEYS = ("id", "run_id", "elapsed_s", "train_time_s")  # timing differs between processes; nothing else may
 
 
 @dataclass
@@ -77,6 +77,7 @@ def comparable(store: Path, run_id: int) -> dict:
     data = snapshot(store)[run_id]
     results = json.loads(data["run"]["results"] or "{}")
     results.pop("resumed", None)
+    results.pop("train_time_s", None)  # seconds, as the epochs' timing
     return {
         "status": data["run"]["status"], "best_epoch": data["run"]["best_epoch"], "results": results,
         "epochs": [{k: v for k, v in e.items() if k not in IGNORED_EPOCH_KEYS} for e in data["epochs"]],

@@ -1,4 +1,4 @@
-"""`cast`: the headless front door (run, resume, runs, show, export, sweep, sweeps, paper, compare, data).
+"""`cast`: the headless front door (run, resume, runs, show, export, evaluate, pairs, sweep, sweeps, paper, compare, data).
 
 Every run option comes from a config dataclass field (name, default, help,
 choices), so the CLI and the studio's forms cannot drift apart.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
+import re
 import sys
 from typing import Sequence
 
-from .config import DataConfig, RunConfig, TrainConfig, coerce
+from .config import LR_METHOD_DEFAULT, DataConfig, RunConfig, TrainConfig, coerce
 from .errors import CastError, ConfigError
 
 RUN_LEVEL_FIELDS = ("model", "regime", "name")
@@ -44,7 +46,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     for cls, prefix, title in ((DataConfig, "data", "data"), (TrainConfig, "train", "training")):
         group = parser.add_argument_group(title)
         for f in dataclasses.fields(cls):
-            _add_field(group, f, f"{prefix}.{f.name}")
+            _add_field(group, f, f"{prefix}.{f.name}", _lr_help(f) if f.name == "lr" and cls is TrainConfig else None)
     group = parser.add_argument_group("run")
     for f in dataclasses.fields(RunConfig):
         if f.name in RUN_LEVEL_FIELDS:
@@ -58,6 +60,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     for name, owners in by_name.items():
         help_text = " | ".join(f"{m}: {f.metadata.get('help', '')} (default: {f.default})" for m, f in owners)
         _add_field(group, owners[0][1], f"method.{name}", help_text)
+
+
+def _lr_help(f: dataclasses.Field) -> str:
+    """--lr's help: the field's, then each method's recommended rate, its grid and where they come from."""
+    from .methods.registry import get_method, method_names
+
+    lines = [f"{f.metadata['help']} (default: 0). Recommended rates and the tuned protocol's grids:"]
+    for name in method_names():
+        cls = get_method(name).config_cls
+        lines.append(f"{name}: {cls.recommended_lr:g}, grid {', '.join(f'{lr:g}' for lr in cls.lr_grid)}. {cls.lr_source}")
+    return " | ".join(lines)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -126,7 +139,7 @@ def cmd_runs(args) -> int:
         raise ConfigError(f"--limit {args.limit} and --offset {args.offset} must not be negative")
     where = RunFilter({"method": args.method, "task": args.task, "variant": args.variant, "status": args.status})
     keys = ("status", "method", "task", "variant", "regime", "seed", "combined", "started_at")
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         conn = store.db.conn
         total = count_runs(conn, where)
         ids = run_ids(conn, where, limit=args.limit or None, offset=args.offset) if args.limit else \
@@ -141,7 +154,7 @@ def cmd_runs(args) -> int:
         r = rows[run_id]
         combined = r["combined"]
         score = f"{100 * combined:8.1f}" if isinstance(combined, (int, float)) else f"{'-':>8}"
-        print(f"{run_id:>4}  {r['status']:<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
+        print(f"{run_id:>4}  {r['status'] or '':<11} {r['method'] or '':<9} {r['task'] or '':<9} {r['variant'] or '':<7} "
               f"{r['regime'] or '':<6} {r['seed'] if r['seed'] is not None else '':>4}  {score}  "
               f"{(r['started_at'] or '')[:19]}")
     last = args.offset + len(ids)
@@ -155,13 +168,22 @@ def cmd_show(args) -> int:
     from .store import RunStore
     from .runs.runner import resume_problem
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         run = store.get_run(args.run)
         epochs = store.epochs(args.run)
         masks = store.masks(args.run)
+        evaluations = store.list_evaluations(args.run)
     print(f"run {run['id']}  {run['name']}  status: {run['status']}" + (f" ({run['reason']})" if run.get("reason") else ""))
     print(f"started {run['started_at']}  finished {run.get('finished_at') or '-'}  wall time {_fmt_s(run.get('wall_time_s'))}")
     print(f"trainable parameters: {run.get('trainable_params') or 0:,} of {run.get('total_params') or 0:,}")
+    results = run.get("results") or {}
+    lr = (run.get("config") or {}).get("train", {}).get("lr")
+    if results.get("lr_source"):
+        why = "the method's recommended" if results["lr_source"] == LR_METHOD_DEFAULT else "set by the user"
+        print(f"learning rate {lr:g} ({why})")
+    if results.get("train_examples") is not None:
+        print(f"compute: {results['train_examples']:,} training examples processed (forward and backward passes), "
+              f"{_fmt_s(results.get('train_time_s'))} in training passes")
     info = (run.get("results") or {}).get("method_info")
     if info:
         print("method resolved: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
@@ -169,22 +191,30 @@ def cmd_show(args) -> int:
     print(json.dumps(run["config"], indent=2))
     if epochs:
         print("epochs:")
-        print(f"  {'epoch':>5}  {'stage':<18} {'loss':>7} {'factual':>8} {'counter':>8} {'combined':>8} {'pair':>6}")
+        print(f"  {'epoch':>5}  {'stage':<18} {'loss':>7} {'factual':>8} {'counter':>8} {'combined':>8} {'pair':>6} "
+              f"{'examples':>10} {'train s':>8}")
         for e in epochs:
+            examples = e.get("train_examples")
             print(f"  {e['epoch']:>5}  {e['stage']:<18} {_num(e.get('train_loss'), 4):>7} {_pct(e.get('val_factual')):>8} "
-                  f"{_pct(e.get('val_counterfactual')):>8} {_pct(e.get('val_combined')):>8} {_pct(e.get('val_pair')):>6}")
+                  f"{_pct(e.get('val_counterfactual')):>8} {_pct(e.get('val_combined')):>8} {_pct(e.get('val_pair')):>6} "
+                  f"{f'{examples:,}' if isinstance(examples, int) else '-':>10} {_num(e.get('train_time_s'), 1):>8}")
     if masks:
         print("masks:")
         for m in masks:
             overlap = f", Jaccard with previous {m['jaccard']:.3f}" if m.get("jaccard") is not None else ""
             print(f"  epoch {m['epoch']}: {m['kept']:,} of {m['eligible']:,} kept{overlap}")
-    results = run.get("results") or {}
     if "combined" in results:
         print(f"test (best epoch {run.get('best_epoch')}): " + ", ".join(
             f"{k} {_pct(results.get(k))}" for k in ("factual", "counterfactual", "combined", "pair")))
         print(f"confusion (rows gold, columns predicted): {results.get('confusion')}")
     for resumed in results.get("resumed", []):
         print(f"resumed after epoch {resumed['after_epoch']} at {resumed['at']}")
+    if evaluations:
+        print("evaluations:")
+        for e in evaluations:
+            r = e["results"]
+            print(f"  {e['name']}: " + ", ".join(f"{k} {_pct(r.get(k))}" for k in ("factual", "counterfactual", "combined", "pair"))
+                  + f" ({r.get('n_pairs')} pairs; {e['source']}; sha256 {e['data_sha256'][:12]}…)")
     if resume_problem(run) is None:
         print(f"a checkpoint is kept: `cast resume {run['id']}` continues this run")
     return 0
@@ -194,7 +224,7 @@ def cmd_export(args) -> int:
     from .export import export_run
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         out = export_run(store, args.run, args.format, args.out)
     print(f"exported run {args.run} as {args.format} to {out}")
     return 0
@@ -258,14 +288,16 @@ def cmd_sweep(args) -> int:
     from .experiments.sweep import run_sweep
     from .store import RunStore
 
-    with RunStore(args.db) as store:
-        if args.resume is not None and not args.grid:
-            spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
-        else:
-            config = config_from_args(args)
-            grid = dict(parse_axis(text) for text in args.grid or [])
-            spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
+    spec, trials = None, None
+    if args.resume is None or args.grid:  # a bad grid is refused before the store is opened (or created)
+        config = config_from_args(args)
+        grid = dict(parse_axis(text) for text in args.grid or [])
+        spec = SweepSpec(config.to_dict(), [grid], args.sweep_name or "")
         trials = spec.trials()
+    with RunStore(args.db) as store:
+        if spec is None:
+            spec = SweepSpec.from_dict(store.get_sweep(args.resume)["spec"])
+            trials = spec.trials()
         print(f"{len(trials)} trials; executor {args.executor}" + (f" with {args.workers} workers" if args.workers > 1 else ""))
         with _sweep_interrupt() as cancel:
             result = run_sweep(spec, store=store, executor=_executor(args), resume=args.resume, new=args.new,
@@ -285,7 +317,7 @@ def _sweep_interrupt():
 def cmd_sweeps(args) -> int:
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         sweeps = store.list_sweeps()
     if not sweeps:
         print(f"no sweeps in {store.path}")
@@ -310,7 +342,20 @@ def cmd_paper(args) -> int:
             raise ConfigError(f"--set {text!r}: expected FIELD=VALUE")
         overrides[name.strip()] = value.strip()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    lr_grids = {}
+    for text in args.lr_grid or []:
+        name, sep, values = text.partition("=")
+        try:
+            lr_grids[name.strip()] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            sep = ""
+        if not sep or not lr_grids.get(name.strip()):
+            raise ConfigError(f"--lr-grid {text!r}: expected METHOD=LR1,LR2,... e.g. lora=1e-4,5e-4")
+    if lr_grids and args.protocol != "tuned":
+        raise ConfigError("--lr-grid applies to --protocol tuned")
     the_plan = plan(args.experiment, args.preset, data=args.data, overrides=overrides, seeds=seeds,
+                    protocol=args.protocol, lr_grids=lr_grids,
+                    variants=[v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None,
                     alpha=float(args.alpha) if args.alpha else None, k=args.k, task=args.task, variant=args.variant,
                     alphas=[float(a) for a in args.alphas.split(",")] if args.alphas else None,
                     ks=args.ks.split(",") if args.ks else None)
@@ -325,7 +370,8 @@ def cmd_paper(args) -> int:
         with RunStore(args.db) as store, _sweep_interrupt() as cancel:
             output = run_paper(the_plan, out, store=store, executor=_executor(args), metric=args.metric,
                                reference=None if args.reference == "none" else args.reference,
-                               run=not args.no_run, on_progress=_print_progress, cancel=cancel)
+                               run=not args.no_run, on_progress=_print_progress, cancel=cancel,
+                               evaluation=args.eval)
     if output.sweep is not None:
         _sweep_outcome(output.sweep)
     if output.table is not None:
@@ -342,17 +388,115 @@ def cmd_compare(args) -> int:
     from .evaluate.significance import compare_runs
     from .store import RunStore
 
-    with RunStore(args.db) as store:
+    with RunStore(args.db, read_only=True) as store:
         runs_a = [store.get_run(i) for i in args.a]
         runs_b = [store.get_run(i) for i in args.b]
-        result = compare_runs(store, runs_a, runs_b, samples=args.samples)
-    print(f"A = runs {' '.join(map(str, args.a))}: combined test accuracy {100 * result.accuracy_a:.2f} %")
-    print(f"B = runs {' '.join(map(str, args.b))}: combined test accuracy {100 * result.accuracy_b:.2f} %")
+        result = compare_runs(store, runs_a, runs_b, args.eval, samples=args.samples)
+    on = f"accuracy on evaluation {args.eval!r}" if args.eval else "test accuracy"
+    print(f"A = runs {' '.join(map(str, args.a))}: combined {on} {100 * result.accuracy_a:.2f} %")
+    print(f"B = runs {' '.join(map(str, args.b))}: combined {on} {100 * result.accuracy_b:.2f} %")
     print(f"A − B = {100 * result.difference:+.2f} points, paired bootstrap 95 % CI [{100 * result.ci_low:+.2f}, "
           f"{100 * result.ci_high:+.2f}] ({result.n_examples} examples, {result.n_pairs_of_runs} seed pair(s))")
     print(f"McNemar: A right and B wrong {result.b}, A wrong and B right {result.c}, p = {result.p_value:.4g}")
     print("significant at 0.05" if result.significant() else "not significant at 0.05")
     return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .runs.evaluate import evaluate_run, evaluation_summary
+    from .runs.evaluation_data import EvaluateConfig
+    from .store import RunStore
+
+    cfg = _config_of(EvaluateConfig, args, "eval")
+    with RunStore(args.db) as store:
+        for run_id in args.run:
+            outcome = evaluate_run(store, run_id, cfg, progress=_evaluation_progress(run_id))
+            print(evaluation_summary(outcome))
+    return 0
+
+
+def _evaluation_progress(run_id: int):
+    """A line on stderr that counts the examples evaluated."""
+    def show(done: int, total: int) -> None:
+        print(f"\rrun {run_id}: {done}/{total} examples", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _config_of(cls, args, prefix: str):
+    """A config dataclass from the options given under ``prefix.``, each checked and coerced."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for dest, value in vars(args).items():
+        if dest.startswith(prefix + "."):
+            name = dest.split(".", 1)[1]
+            values[name] = coerce(fields[name], value) if isinstance(value, str) else value
+    return cls(**values)
+
+
+def cmd_pairs(args) -> int:
+    from .runs.pairs import OUTCOMES, count_outcomes, filter_rows, flip_ledger, grouped, pair_rows, write_csv
+    from .runs.pair_data import run_pair_data
+    from .store import RunStore
+
+    with RunStore(args.db) as store:
+        data_a = run_pair_data(store, args.run, args.eval)
+        ledger = flip_ledger(data_a, run_pair_data(store, args.vs, args.eval)) if args.vs is not None else None
+    rows = ledger.rows if ledger is not None else pair_rows(data_a)
+    counts = count_outcomes(rows)
+    on = f"evaluation {args.eval!r}" if args.eval else "its test split"
+    print(f"run {args.run} on {on} ({data_a.source}): {counts.total} pairs")
+    print("  " + ", ".join(f"{name} {counts.outcomes[name]}" for name in OUTCOMES)
+          + f"; pair accuracy {_pct(counts.pair_accuracy)} %")
+    if counts.flipped:
+        print(f"  the gold label flips in {counts.flipped} pairs; the prediction followed in {counts.followed}")
+    if ledger is not None:
+        print(f"against run {args.vs}: " + ", ".join(f"{k} {v}" for k, v in ledger.categories.items()) + " (pairs)")
+        print(f"  McNemar's counts over {ledger.n_examples} examples: A right and B wrong {ledger.a_right_b_wrong}, "
+              f"A wrong and B right {ledger.a_wrong_b_right}")
+    shown = filter_rows(rows, outcomes=args.outcome, ledger=args.ledger, min_changed=args.min_changed,
+                        max_changed=args.max_changed)
+    if args.csv:
+        path = write_csv(shown, args.csv)
+        print(f"wrote {len(shown)} pairs to {path}")
+        return 0
+    for group in grouped(shown)[: args.limit]:
+        print(f"\n#{group[0].group} [{group[0].gold_original}] {_clip(group[0].original)}")
+        for row in group:
+            extra = f"  | B: {row.other['outcome']} ({row.other['ledger']})" if row.other else ""
+            print(f"   -> [{row.gold_revision}] {_clip(row.revision)}")
+            print(f"      predicted {row.predicted_original}{_conf(row.confidence_original)} / "
+                  f"{row.predicted_revision}{_conf(row.confidence_revision)}: {row.outcome}, "
+                  f"{row.changed_words} word(s) changed{extra}")
+    return 0
+
+
+def cmd_mask(args) -> int:
+    from .sparse.mask_file import mask_atlas, mask_jaccard, run_mask
+    from .store import RunStore
+
+    with RunStore(args.db) as store:
+        masks = {run_id: run_mask(store, run_id) for run_id in args.run}
+    for run_id, mask in masks.items():
+        atlas = mask_atlas(mask)
+        kept = sum(v[0] for v in atlas["kinds"].values())
+        total = sum(v[1] for v in atlas["kinds"].values())
+        print(f"run {run_id}: final mask keeps {kept:,} of {total:,} entries ({100 * kept / total:.3f} %)")
+        for title in ("layers", "kinds"):
+            print(f"  per {title[:-1]}: " + ", ".join(f"{k} {100 * v[0] / v[1]:.3f} %" for k, v in atlas[title].items()))
+    ids = list(masks)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            print(f"Jaccard overlap of runs {a} and {b}: {mask_jaccard(masks[a], masks[b]):.4f}")
+    return 0
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _conf(value) -> str:
+    return f" ({value:.2f})" if isinstance(value, (int, float)) else ""
 
 
 def _add_executor_options(parser) -> None:
@@ -362,7 +506,8 @@ def _add_executor_options(parser) -> None:
     group.add_argument("--workers", type=int, default=1,
                        help="Trials at once: local worker processes (one per GPU where there are GPUs); "
                             "with ray and no --address, the CPUs of the local Ray instance (default: 1).")
-    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001).")
+    group.add_argument("--address", default=None, help="Ray cluster address (e.g. auto or ray://head:10001); without it, "
+                            "a Ray instance of its own on 127.0.0.1.")
     group.add_argument("--threads-per-trial", type=int, default=None,
                        help="CPU threads per trial (default: the cores shared among the workers; 1 with ray).")
 
@@ -408,7 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="Export a run's model.")
     p.add_argument("run", type=int, help="Run id.")
-    p.add_argument("--format", choices=("hf", "delta"), default="hf", help="hf: a Hugging Face folder; delta: a sparse delta against the base model.")
+    p.add_argument("--format", choices=("hf", "delta", "mask"), default="hf",
+                   help="hf: a Hugging Face folder; delta: a sparse delta against the base model; mask: the final "
+                        "mask of a CAST or LT-SFT run (safetensors, one bool tensor per parameter).")
     p.add_argument("--out", required=True, help="Output folder (must not exist or be empty).")
     p.set_defaults(func=cmd_export)
 
@@ -439,6 +586,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="Settings (default: quick).")
     p.add_argument("--data", default="upstream", help="The CAD data: 'upstream' (download) or a Kaushik-layout folder.")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="Override a config field, e.g. train.lr=2e-5 (repeatable).")
+    p.add_argument("--protocol", choices=("paper", "tuned"), default="paper",
+                   help="Tables: paper trains every method at the preset's one learning rate; tuned trains each "
+                        "method over its own learning-rate grid (from its paper, see `cast run --help` for --lr), "
+                        "picks each method's rate per column by mean validation accuracy over seeds (never test) "
+                        "and reports the picked rate's test accuracy; the CSV holds the whole grid (default: paper).")
+    p.add_argument("--lr-grid", action="append", metavar="METHOD=LR1,LR2",
+                   help="With --protocol tuned: another grid for one method, e.g. lora=1e-4,5e-4 (repeatable).")
+    p.add_argument("--variants", default=None,
+                   help="Tables: only these CAD columns, e.g. RH1 or RP1,RH1 (the No CAD column stays; default: all).")
     p.add_argument("--seeds", default=None, help="Seeds, e.g. 1,2,3 (default: the preset's).")
     p.add_argument("--alpha", default=None, help="Tables: CAST's α (default: the preset's).")
     p.add_argument("--k", default=None, help="Tables: CAST's K (default: the preset's).")
@@ -451,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default="full", help="Tables: mark methods that differ significantly from this one (none: no marks).")
     p.add_argument("--out", default=None, help="Output folder (default: ./cast-paper-PRESET).")
     p.add_argument("--no-run", action="store_true", help="Write the outputs from the runs the store has; run nothing.")
+    p.add_argument("--eval", default=None, metavar="NAME", help="Tables show each run's evaluation NAME (see `cast evaluate`) instead of its test split.")
     _add_executor_options(p)
     p.set_defaults(func=cmd_paper)
 
@@ -458,7 +615,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--a", type=int, nargs="+", required=True, help="Run ids of method A (one per seed).")
     p.add_argument("--b", type=int, nargs="+", required=True, help="Run ids of method B, paired with A's by seed.")
     p.add_argument("--samples", type=int, default=10000, help="Bootstrap resamples (default: 10000).")
+    p.add_argument("--eval", default=None, metavar="NAME", help="Compare on each run's evaluation NAME (see `cast evaluate`) instead of its test split.")
     p.set_defaults(func=cmd_compare)
+
+    from .runs.pairs import LEDGER, OUTCOMES
+    from .runs.evaluation_data import EvaluateConfig
+
+    p = sub.add_parser("evaluate", help="Evaluate runs' trained models on other paired data; store it as a named evaluation.",
+                       description="Runs the saved model of each run (its restored best weights) on paired data read "
+                                   "with the training readers, and stores the accuracies and every prediction with "
+                                   "its probabilities as a named evaluation of the run (see `cast show`). The same "
+                                   "run on the same data is evaluated once: a second call prints the stored result.")
+    p.add_argument("run", type=int, nargs="+", help="Run id(s).")
+    for f in dataclasses.fields(EvaluateConfig):
+        _add_field(p, f, f"eval.{f.name}")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("pairs", help="Every test pair of a run: outcome, predictions, changed words; or the flip ledger against another run.")
+    p.add_argument("run", type=int, help="Run id (A).")
+    p.add_argument("--vs", type=int, default=None, metavar="RUN2", help="Flip ledger: the pairs RUN2 (B) gets right that RUN gets wrong, and the reverse.")
+    p.add_argument("--eval", default=None, metavar="NAME", help="Use the runs' evaluation NAME (with probabilities) instead of their test split.")
+    p.add_argument("--outcome", action="append", choices=OUTCOMES, help="Show only pairs with this outcome (repeatable).")
+    p.add_argument("--ledger", action="append", choices=LEDGER, help="With --vs: show only pairs in this ledger category (repeatable).")
+    p.add_argument("--min-changed", type=int, default=None, help="Only pairs whose revision changed at least N words.")
+    p.add_argument("--max-changed", type=int, default=None, help="Only pairs whose revision changed at most N words.")
+    p.add_argument("--limit", type=int, default=20, help="Print at most N originals with their revisions (default: 20).")
+    p.add_argument("--csv", default=None, metavar="FILE", help="Write the shown pairs (all of them) as CSV instead of printing them.")
+    p.set_defaults(func=cmd_pairs)
+
+    p = sub.add_parser("mask", help="The final mask of CAST / LT-SFT runs: share kept per layer and per kind; Jaccard overlap between runs.")
+    p.add_argument("run", type=int, nargs="+", help="Run id(s); with several, the Jaccard overlap of every two.")
+    p.set_defaults(func=cmd_mask)
 
     p = sub.add_parser("data", help="Load a dataset variant and print its statistics.")
     add_run_options(p)
@@ -466,9 +653,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintableOnly(io.TextIOBase):
+    """A text stream that writes control characters (terminal escape codes in a run name, a
+    data file's text or an error message) as visible escapes instead of passing them to the terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # not \t \n \r
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (but tab, newline and carriage return: progress bars) written as ``\\xNN``/``\\uNNNN`` escapes."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PrintableOnly(sys.stdout), _PrintableOnly(sys.stderr)
     try:
         return args.func(args)
     except CastError as exc:
@@ -477,6 +699,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cast: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 if __name__ == "__main__":

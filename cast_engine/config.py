@@ -14,6 +14,8 @@ from typing import Any
 from .errors import ConfigError
 from .methods.registry import get_method
 from .settings import (  # noqa: F401  (the settings are part of a run's config)
+    LR_METHOD_DEFAULT,
+    LR_SET_BY_USER,
     DataConfig,
     MethodConfig,
     TrainConfig,
@@ -44,6 +46,8 @@ def config_fingerprint(config: dict) -> str:
     flat = flatten_config(config)
     if not flat.get("data.variant"):  # empty means the task's default variant: the same data
         flat["data.variant"] = DataConfig(task=flat.get("data.task", "sentiment")).resolved_variant()
+    if not flat.get("train.lr") and flat.get("method.name"):  # 0: the method's recommended rate, the same training
+        flat["train.lr"] = get_method(flat["method.name"]).config_cls.recommended_lr
     kept = {key: value for key, value in flat.items() if key not in NON_SCIENTIFIC_KEYS}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -82,6 +86,13 @@ class RunConfig:
         if self.method is None:
             self.method = get_method("full").config_cls()
 
+    def resolved_lr(self) -> tuple[float, str]:
+        """The learning rate this run trains with and why: ('user') the one set, or
+        ('method default') the method's recommended one when train.lr is 0."""
+        if self.train.lr > 0:
+            return self.train.lr, LR_SET_BY_USER
+        return type(self.method).recommended_lr, LR_METHOD_DEFAULT
+
     def validate(self) -> None:
         """Check every field; raises ConfigError naming the first bad value."""
         validate_fields(self)
@@ -91,6 +102,30 @@ class RunConfig:
         _check_task(self.data.task)
         if self.method.uses_both_branches and self.data.resolved_variant() == "RAW":
             raise ConfigError(f"method {self.method.name} needs counterfactuals, but variant is RAW (originals only)")
+
+    def default_name(self) -> str:
+        """The name a run gets when none is given, telling configs apart:
+        'cast-a0.05-k1e5-nli-RH1-seed1', 'full-sentiment-CAD-nocad-lr2e-05-n200-seed3'.
+
+        Method tags (α, K…), then task and variant, the baselines' regime, the
+        training settings and data limits that differ from the defaults, and the seed.
+        """
+        parts = [self.method.name, *self.method.name_tags(), self.data.task, self.data.resolved_variant()]
+        if not self.method.uses_both_branches:
+            parts.append(self.regime)
+        defaults = TrainConfig()
+        for key, tag in (("lr", "lr"), ("max_epochs", "ep"), ("batch_size", "bs")):
+            value = getattr(self.train, key)
+            if value != getattr(defaults, key):
+                parts.append(f"{tag}{value:g}")
+        if self.data.train_limit:
+            parts.append(f"n{self.data.train_limit}")
+        if self.data.eval_limit:
+            parts.append(f"e{self.data.eval_limit}")
+        if self.model != "minilm":
+            parts.append(self.model.rstrip("/").rsplit("/", 1)[-1])
+        parts.append(f"seed{self.train.seed}")
+        return "-".join(str(p) for p in parts)
 
     def to_dict(self) -> dict:
         return {

@@ -151,6 +151,8 @@ def absolute_data(data: str) -> str:
     'demo', 'upstream' and URLs stay as they are."""
     from pathlib import Path
 
+    if not data.strip():
+        return data  # '' is refused by the loader, never taken as the current folder
     path = Path(data).expanduser()
     return str(path.resolve()) if not is_keyword_source(data) and path.exists() else data
 
@@ -162,7 +164,7 @@ class TrainConfig:
     """How to train: optimiser, schedule, batching, stopping, device."""
 
     optimizer: str = param("adamw", "Optimiser: adamw (decoupled weight decay) or adam.", choices=("adamw", "adam"))
-    lr: float = param(5e-5, "Learning rate (peak; decays linearly to zero over max_epochs).", low=0.0, high=1.0, low_open=True)
+    lr: float = param(0.0, "Learning rate (peak; decays linearly to zero over max_epochs); 0 uses the method's recommended learning rate, from its own paper. The run records which rate it used and why.", low=0.0, high=1.0)
     weight_decay: float = param(0.0, "Weight decay (decoupled for adamw).", low=0.0, high=1.0)
     warmup_ratio: float = param(0.0, "Share of the planned steps spent warming the learning rate up from zero.", low=0.0, high=1.0, high_open=True)
     batch_size: int = param(32, "Training batch size.", low=1, high=65536)
@@ -186,6 +188,11 @@ class TrainConfig:
 
 # ------------------------------------------------------------------------ methods
 
+#: Why a run trains at its learning rate (recorded in its results as ``lr_source``).
+LR_SET_BY_USER = "user"
+LR_METHOD_DEFAULT = "method default"
+
+
 @dataclass
 class MethodConfig:
     """Base of every method's config, and the facts about the method that need no torch.
@@ -205,6 +212,14 @@ class MethodConfig:
     makes_masks: ClassVar[bool] = False
     #: Whether the method keeps weight snapshots while training (``train.host_snapshots`` moves them to the host).
     snapshots_weights: ClassVar[bool] = False
+    #: The learning rate a run uses when the user sets none (train.lr = 0). Required: the
+    #: registry refuses a method without one, because one learning rate for every method
+    #: makes the parameter-efficient ones look broken.
+    recommended_lr: ClassVar[float] = 0.0
+    #: The learning rates the tuned protocol tries (picked by validation accuracy).
+    lr_grid: ClassVar[tuple[float, ...]] = ()
+    #: Where recommended_lr and lr_grid come from, in a sentence (help text of the CLI and studio).
+    lr_source: ClassVar[str] = ""
 
     @classmethod
     def display_title(cls) -> str:
@@ -218,3 +233,8 @@ class MethodConfig:
 
     def to_dict(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self)}
+
+    def name_tags(self) -> list[str]:
+        """Short tags of the settings that tell two runs of this method apart in a run's default name
+        (CAST: ['a0.05', 'k1e5']); none by default."""
+        return []

@@ -1,17 +1,20 @@
 """Forms built from the engine's config dataclasses.
 
 Each field's help text becomes the tooltip, its choices a combo box, a bool a
-check box; numbers and text are checked by the engine's own field checks the
-moment the user leaves the field. An invalid value is refused there: the field
-turns red, says why, and the form keeps the last valid value.
+check box; numbers and text are checked by the engine's own field checks as the
+user types (the same checks, in the same words, as the command line's). An
+invalid value is refused there: the field turns red, its tooltip says why, the
+form names the field under its own label, and the form keeps the last valid
+value. A page may add checks that need more than the field (K against the
+model's eligible parameters) with ``set_extra_check``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QWidget
 
 from cast_engine.config import check_value, coerce
@@ -22,14 +25,15 @@ INVALID_STYLE = "QLineEdit { border: 1px solid #d33; background: #fff0f0; }"
 
 def field_label(name: str) -> str:
     """'max_epochs' → 'Max epochs'; short names like 'lr' and 'k' read as such."""
-    special = {"lr": "Learning rate", "k": "K", "bf16": "bf16 autocast", "alpha": "α (alpha)"}
+    special = {"lr": "Learning rate (0: each method's)", "k": "K", "bf16": "bf16 autocast", "alpha": "α (alpha)"}
     return special.get(name, name.replace("_", " ").capitalize())
 
 
 class ConfigForm(QWidget):
     """Editable form for one config dataclass (fields with help text)."""
 
-    changed = Signal()
+    changed = Signal()  # a field took a new valid value
+    edited = Signal()  # a field was edited, valid or not (validity may have changed)
 
     def __init__(self, config_cls: type, *, skip: Iterable[str] = (), owner: str = "", parent=None):
         super().__init__(parent)
@@ -39,6 +43,7 @@ class ConfigForm(QWidget):
                        if f.metadata.get("help") is not None and f.name not in set(skip)]
         self.editors: dict[str, QWidget] = {}
         self.errors: dict[str, str] = {}
+        self._extra_checks: dict[str, Callable[[Any], None]] = {}
         defaults = config_cls()
         self._values: dict[str, Any] = {f.name: getattr(defaults, f.name) for f in self.fields}
         layout = QFormLayout(self)
@@ -46,6 +51,7 @@ class ConfigForm(QWidget):
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #c0392b;")
         self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # "it must be <= 1.0" is text, not markup
         for f in self.fields:
             editor = self._make_editor(f)
             editor.setToolTip(f.metadata["help"])
@@ -71,7 +77,7 @@ class ConfigForm(QWidget):
             check.toggled.connect(lambda on, f=f: self._accept(f, on))
             return check
         edit = QLineEdit(str(value))
-        edit.editingFinished.connect(lambda f=f, edit=edit: self._accept(f, edit.text()))
+        edit.textEdited.connect(lambda text, f=f: self._accept(f, text))
         return edit
 
     def _accept(self, f: dataclasses.Field, raw: Any) -> bool:
@@ -80,12 +86,15 @@ class ConfigForm(QWidget):
         try:
             value = coerce(f, raw) if isinstance(raw, str) else raw
             check_value(self.owner, f, value)
+            if f.name in self._extra_checks:
+                self._extra_checks[f.name](value)
         except ConfigError as exc:
-            self.errors[f.name] = str(exc)
+            self.errors[f.name] = f"{field_label(f.name)}: {exc}"
             if isinstance(editor, QLineEdit):
                 editor.setStyleSheet(INVALID_STYLE)
                 editor.setToolTip(f"{exc}\n\n{f.metadata['help']}")
             self._show_errors()
+            self.edited.emit()
             return False
         self.errors.pop(f.name, None)
         if isinstance(editor, QLineEdit):
@@ -96,11 +105,30 @@ class ConfigForm(QWidget):
         self._show_errors()
         if changed:
             self.changed.emit()
+        self.edited.emit()
         return True
 
     def _show_errors(self) -> None:
-        self.error_label.setText("\n".join(self.errors.values()))
-        self.error_label.setVisible(bool(self.errors))
+        """The first problem, on one line (a list would push the page's Run button away); all in the tooltip."""
+        problems = list(self.errors.values())
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        self.error_label.setText(problems[0] + more if problems else "")
+        self.error_label.setToolTip("\n".join(problems))
+        self.error_label.setVisible(bool(problems))
+
+    def set_extra_check(self, name: str, check: Callable[[Any], None] | None) -> None:
+        """A check of field ``name`` beyond its own limits (raises ConfigError); the field is checked again now."""
+        if check is None:
+            self._extra_checks.pop(name, None)
+        else:
+            self._extra_checks[name] = check
+        self.recheck(name)
+
+    def recheck(self, name: str) -> None:
+        """Check the text now in field ``name`` again (a check it depends on changed)."""
+        editor = self.editors.get(name)
+        if isinstance(editor, QLineEdit):
+            self._accept(next(f for f in self.fields if f.name == name), editor.text())
 
     # ----------------------------------------------------------------- values
     def is_valid(self) -> bool:

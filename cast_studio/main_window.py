@@ -1,4 +1,4 @@
-"""The main window: four pages, the run queue, and settings kept between sessions."""
+"""The main window: five pages, the run queue, and settings kept between sessions."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def settings_store() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    """Data → Experiment → Monitor → History, over one run queue and one store."""
+    """Data → Experiment → Monitor → Sweep → History, over one run queue and one store."""
 
     devices_found = Signal(list)
 
@@ -51,7 +51,9 @@ class MainWindow(QMainWindow):
         self.data_page = DataPage()
         self.experiment_page = ExperimentPage()
         self.monitor_page = MonitorPage()
-        self.sweep_page = SweepPage(self.db_path, self.experiment_page.base_config, self.queue)
+        self.sweep_page = SweepPage(self.db_path, self.experiment_page.base_config, self.queue,
+                                    methods=self.experiment_page.ticked_method_settings,
+                                    check_config=self.experiment_page.check_config)
         self.history_page = HistoryPage(self.db_path)
         self._build_layout()
         self._connect()
@@ -86,6 +88,8 @@ class MainWindow(QMainWindow):
         self.run_action = QAction("Run", self)
         self.run_action.setShortcut(QKeySequence("Ctrl+R"))
         self.run_action.triggered.connect(self.experiment_page.request_runs)
+        self.experiment_page.runnable_changed.connect(self._runnable_changed)
+        self._runnable_changed(self.experiment_page.runnable, self.experiment_page.run_button.toolTip())
         self.stop_action = QAction("Stop", self)
         self.stop_action.setEnabled(False)
         self.stop_action.triggered.connect(self.queue.stop_current)
@@ -111,17 +115,25 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.data_page.dataset_changed.connect(self._dataset_changed)
+        self.data_page.readiness_changed.connect(self._data_readiness_changed)
         self.experiment_page.run_requested.connect(self.start_runs)
         self.monitor_page.stop_requested.connect(self.queue.stop_current)
-        self.queue.run_starting.connect(lambda _config: self.monitor_page.reset())
+        self.queue.run_starting.connect(self.monitor_page.next_run)
         self.queue.event.connect(self.monitor_page.on_event)
         self.queue.queue_changed.connect(self.monitor_page.on_queue_changed)
         self.queue.queue_changed.connect(self._queue_changed)
         self.queue.run_finished.connect(self._run_finished)
         self.queue.idle.connect(self._idle)
         self.sweep_page.runs_changed.connect(self.history_page.refresh)
+        self.experiment_page.settings_changed.connect(self.sweep_page.refresh_grid)
         self.sweep_page.open_runs.connect(self.show_runs)
         self.history_page.resume_requested.connect(self.resume_run)
+        self.history_page.analysis.use_queue(self.queue)  # evaluations are jobs on the one queue
+
+    def _runnable_changed(self, ok: bool, why: str) -> None:
+        """The toolbar's Run follows the Experiment page's: disabled, with the reason, while it cannot start."""
+        self.run_action.setEnabled(ok)
+        self.run_action.setToolTip("Queue the Experiment page's runs (Ctrl+R)" if ok else f"Cannot run: {why}")
 
     def _page_shown(self, index: int) -> None:
         # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.
@@ -140,7 +152,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ runs
     def _dataset_changed(self, dataset) -> None:
-        self.experiment_page.set_data(self.data_page.data_config(), len(dataset.labels))
+        config = self.data_page.data_config()
+        self.experiment_page.set_data(config, len(dataset.labels))
+        if config.data not in ("", "demo"):  # it says the demo is selected: no longer true
+            self.banner.hide()
+
+    def _data_readiness_changed(self) -> None:
+        """Run and Launch wait for the chosen data: disabled, saying why, while it loads or after it failed."""
+        self.experiment_page.set_data_problem(self.data_page.readiness_problem())
 
     def start_runs(self, configs: list) -> None:
         """Queue runs and show the monitor."""
@@ -190,6 +209,7 @@ class MainWindow(QMainWindow):
                 return
             self.statusBar().showMessage("stopping…")
             self.queue.shutdown()  # a sweep is one of its jobs
+        self.history_page.analysis.shutdown()  # an evaluation in progress stops within a batch
         self.save_settings()
         event.accept()
 
@@ -209,7 +229,7 @@ class MainWindow(QMainWindow):
         settings.setValue("geometry", self.saveGeometry())
         settings.setValue("window_state", self.saveState())
         settings.setValue("page", self.nav.currentRow())
-        settings.setValue("data", json.dumps(self.data_page.data_config().__dict__))
+        settings.setValue("data", json.dumps(self.data_page.choice_to_save().__dict__))
         settings.setValue("experiment", json.dumps(self.experiment_page.settings()))
         settings.setValue("history_columns", json.dumps(self.history_page.shown_columns()))
         settings.sync()

@@ -1,4 +1,4 @@
-"""The studio's one job queue: runs, resumes and sweeps, one after another in a background QThread.
+"""The studio's one job queue: runs, resumes, sweeps and evaluations, one after another in a background QThread.
 
 Every job reports the engine's events, which cross to the GUI thread as a Qt
 signal carrying the engine's own frozen event objects, so the studio never
@@ -27,7 +27,7 @@ from cast_engine.config import RunConfig
 from cast_engine.errors import CastError
 from cast_engine.train.events import CancelToken, Message, Progress, RunEnded, RunStarted
 
-from .events import GpuMemory, SweepEnded
+from .events import EvaluationEnded, EvaluationJobEnded, EvaluationProgress, GpuMemory, SweepEnded
 from .store_access import open_store
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,15 @@ class SweepJob:
     sweep_id: int | None = None
 
 
-Job = RunConfig | ResumeRequest | SweepJob
+@dataclass(eq=False)
+class EvaluationJob:
+    """A queued evaluation of stored runs on other paired data (cast_engine.runs.evaluate)."""
+
+    run_ids: list[int]
+    config: object  # an EvaluateConfig
+
+
+Job = RunConfig | ResumeRequest | SweepJob | EvaluationJob
 
 
 def config_of(item: Job) -> RunConfig:
@@ -182,6 +190,8 @@ class RunQueue(QObject):
         try:
             if isinstance(item, SweepJob):
                 self._run_sweep(item, store)
+            elif isinstance(item, EvaluationJob):
+                self._run_evaluation(item, store)
             else:
                 self._run_guarded(item, store)
         finally:
@@ -217,6 +227,34 @@ class RunQueue(QObject):
             log.error("sweep failed:\n%s", traceback.format_exc())
             ended = SweepEnded(job.sweep_id, "error", f"{type(exc).__name__}: {exc}")
         self.event.emit(ended)
+
+    def _run_evaluation(self, job: EvaluationJob, store) -> None:
+        """Evaluate each run of ``job`` under the queue's cancel token; progress and results through ``event``."""
+        from cast_engine.errors import RunCancelled
+        from cast_engine.runs.evaluate import evaluate_run
+
+        names, stopped = [], False
+        for run_id in job.run_ids:
+            if self._cancel.cancelled:
+                stopped = True
+                break
+            try:
+                outcome = evaluate_run(store, run_id, job.config, cancel=self._cancel,
+                                       progress=lambda done, total, r=run_id: self.event.emit(
+                                           EvaluationProgress(job, r, done, total)))
+            except RunCancelled:
+                stopped = True
+                break
+            except CastError as exc:  # bad data or a run without a model: the next run still gets its turn
+                self.event.emit(EvaluationEnded(job, run_id, None, error=str(exc)))
+                continue
+            except Exception as exc:  # a bug or the environment: shown, logged, the studio goes on
+                log.error("evaluation of run %s failed:\n%s", run_id, traceback.format_exc())
+                self.event.emit(EvaluationEnded(job, run_id, None, error=f"{type(exc).__name__}: {exc}"))
+                continue
+            names.append(outcome.evaluation["name"])
+            self.event.emit(EvaluationEnded(job, run_id, outcome.evaluation["name"], outcome.reused))
+        self.event.emit(EvaluationJobEnded(job, tuple(names), stopped))
 
     def _run_guarded(self, item: RunConfig | ResumeRequest, store) -> None:
         from cast_engine.runs.runner import resume, run

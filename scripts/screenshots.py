@@ -1,9 +1,11 @@
 """Screenshots of every page during a real run with the packaged MiniLM (for the README).
 
-Runs the studio offscreen on NLI RH1 (a slice, so it takes a few minutes on a
-CPU), grabs the Data and Experiment pages, the Monitor mid-run and at the end,
-the History with a CAST run and a full fine-tuning baseline, and the compare
-view. Writes small PNGs to docs/screenshots/.
+Runs the studio offscreen at a laptop's 1366 × 768 on NLI RH1 (a slice, so it
+takes a few minutes on a CPU), grabs the Data and Experiment pages, the Monitor
+mid-run and at the end, a small α × K sweep of CAST on the Sweep page (its
+trial preview and its heat map), the History with the CAST run, the full
+fine-tuning baseline and the sweep's trials, and the compare view. Writes
+small PNGs to docs/screenshots/.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py --data ../shared/data/cad
 """
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-WIDTH, HEIGHT = 1400, 900
+WIDTH, HEIGHT = 1366, 768  # a common laptop screen: the studio must fit it
 
 
 def save(widget, name: str, out: Path) -> None:
@@ -50,6 +52,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--train-limit", default="300")
     parser.add_argument("--epochs", default="4")
+    parser.add_argument("--eval-limit", default="100", help="Dev and test originals each run evaluates on.")
+    parser.add_argument("--sweep-train-limit", default="100", help="Training originals of each sweep trial.")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +88,7 @@ def main() -> None:
     page.set_checked_methods(["cast", "full"])
     page.train_form.set_text("max_epochs", args.epochs)
     page.subset_form.set_text("train_limit", args.train_limit)
-    page.subset_form.set_text("eval_limit", "100")
+    page.subset_form.set_text("eval_limit", args.eval_limit)
     win.show_page("Experiment")
     app.processEvents()
     save(win, "experiment", out)
@@ -98,11 +102,27 @@ def main() -> None:
                 QTimer.singleShot(300, lambda: (win.monitor_page.flush(), save(win, "monitor", out)))
 
     win.queue.event.connect(grab_mid_run)
+    finished = []
+    win.queue.run_finished.connect(lambda run_id, *_: finished.append(run_id))
     page.request_runs()
     wait(win.queue.idle)
     app.processEvents()
     win.monitor_page.flush()
     save(win, "monitor-finished", out)
+
+    # Sweep: α × K of CAST on the same data, one seed, launched from the Sweep page
+    page.set_checked_methods(["cast"])
+    page.train_form.set_text("max_epochs", "2")
+    page.subset_form.set_text("train_limit", args.sweep_train_limit)
+    win.show_page("Sweep")
+    sweep = win.sweep_page
+    sweep.axes.set_axes([("method.alpha", "0.01, 0.15"), ("method.k", "1%, 10%"), ("train.seed", "1")])
+    app.processEvents()
+    if not sweep.launch():
+        raise SystemExit(f"the sweep did not launch: {sweep.status.text()}")
+    wait(win.queue.idle)
+    app.processEvents()
+    save(win, "sweep", out)
 
     win.show_page("History")
     history = win.history_page
@@ -111,7 +131,7 @@ def main() -> None:
     history.select_runs(ids)
     app.processEvents()
     save(win, "history", out)
-    dialog = history.compare_runs(ids)
+    dialog = history.compare_runs(finished)  # the CAST run and the baseline
     dialog.resize(1200, 800)
     dialog.show()
     app.processEvents()

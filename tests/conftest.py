@@ -15,7 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # pytest's default import mode only adds tests/
     sys.path.insert(0, str(REPO_ROOT))
 
-CAD_DIR = (Path(__file__).parents[1] / ".." / "shared" / "data" / "cad").resolve()
+# ../shared/data/cad beside the repository, or the folder $CAST_TEST_CAD_DIR names
+CAD_DIR = Path(os.environ.get("CAST_TEST_CAD_DIR") or Path(__file__).parents[1] / ".." / "shared" / "data" / "cad").resolve()
 
 
 def pytest_configure(config):

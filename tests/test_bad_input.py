@@ -33,7 +33,7 @@ def test_method_values_out_of_range(tiny_config, store_path, method, options, me
 
 
 @pytest.mark.parametrize("train, message", [
-    ({"lr": 0.0}, "train.lr = 0.0 is out of range"),
+    ({"lr": -1e-4}, "train.lr = -0.0001 is out of range"),  # 0 is allowed: the method's recommended rate
     ({"lr": 5.0}, "train.lr = 5.0 is out of range"),
     ({"lr": float("nan")}, "train.lr = nan is not a number"),
     ({"batch_size": 0}, "train.batch_size = 0 is out of range"),

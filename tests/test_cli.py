@@ -44,6 +44,8 @@ def test_run_list_show_export_on_an_nli_folder(tiny_model_dir, tmp_path):
     assert '"alpha": 0.05' in shown.stdout and "epochs:" in shown.stdout and "Jaccard with previous" in shown.stdout
     assert "test (best epoch" in shown.stdout
     assert "method resolved:" in shown.stdout and "k 10079" in shown.stdout and "k_share 0.01" in shown.stdout
+    assert "learning rate 5e-05 (the method's recommended)" in shown.stdout  # no --lr given: CAST's own
+    assert "training examples processed" in shown.stdout and "examples" in shown.stdout.split("epochs:")[1]
 
     out = tmp_path / "model"
     exported = cast("export", "1", "--format", "hf", "--out", str(out), db=db)
@@ -85,6 +87,10 @@ def test_help_lists_every_option(tmp_path):
 ])
 def test_bad_input_exits_non_zero_with_a_message(args, message, tmp_path, tiny_model_dir):
     db = tmp_path / "runs.sqlite"
+    if args[0] in ("show", "export"):  # commands that only read need an existing store
+        from cast_engine.store import RunStore
+
+        RunStore(db).close()
     extra = ["--model", str(tiny_model_dir)] if args[0] == "run" else []
     done = cast(*args, *extra, db=db)
     assert done.returncode == 2, done.stdout + done.stderr

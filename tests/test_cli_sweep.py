@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cast_engine.store import RunStore
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -38,6 +40,10 @@ def test_bad_grid_and_unknown_run_are_clear_errors(tmp_path):
     assert bad.returncode == 2 and "grid field 'alhpa' is not a config field" in bad.stderr
     out_of_range = cast("sweep", "--method", "cast", "--grid", "alpha=0.1,7", db=db)
     assert out_of_range.returncode == 2 and "alpha = 7.0 is out of range" in out_of_range.stderr
+    assert not db.exists()  # a refused grid opens (or creates) no store
+    missing = cast("compare", "--a", "1", "--b", "2", db=db)
+    assert missing.returncode == 2 and f"no run store at {db}" in missing.stderr
+    RunStore(db).close()
     missing = cast("compare", "--a", "1", "--b", "2", db=db)
     assert missing.returncode == 2 and "no run 1" in missing.stderr
     resume = cast("sweep", "--resume", "9", db=db)

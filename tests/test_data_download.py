@@ -89,3 +89,123 @@ def test_environment_overrides(server, tmp_path, monkeypatch):
     assert len(ds.train.counterfactual) == 3332 and (tmp_path / "other" / "NLI").is_dir()
     assert not (tmp_path / "other" / "sentiment").exists()
     assert UPSTREAM_BASE_URL.startswith("https://raw.githubusercontent.com/acmi-lab/")
+
+
+# ------------------------------------------------------------------ nothing of the user's is moved
+
+
+def _user_copy(cad_dir: Path, folder: Path, names: list[str]) -> dict[str, bytes]:
+    """A user's own folder holding ``names`` (copies of the real files); returns their bytes."""
+    held = {}
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        held[name] = (cad_dir / name).read_bytes()
+        (folder / name).write_bytes(held[name])
+    return held
+
+
+@pytest.mark.parametrize("as_url", [False, True], ids=["folder", "file-url"])
+def test_a_local_source_is_copied_and_stays_whole(cad_dir, tmp_path, monkeypatch, as_url):
+    names = upstream_files(("sentiment",))
+    held = _user_copy(cad_dir, tmp_path / "mine", names)
+    source = (tmp_path / "mine").as_uri() if as_url else str(tmp_path / "mine")
+    monkeypatch.setenv("CAST_CAD_URL", source)
+    root = download_cad(tmp_path / "cache", tasks=("sentiment",))
+    for name in names:
+        assert (tmp_path / "mine" / name).read_bytes() == held[name]  # the user's file is still there
+        assert (root / name).read_bytes() == held[name]
+
+
+@pytest.mark.parametrize("url", ["http://example.com/cad/", "ftp://example.com/cad/", "http://10.0.0.1/"])
+def test_only_https_leaves_the_machine(tmp_path, url):
+    with pytest.raises(DataError, match="only https") as info:
+        download_cad(tmp_path / "cache", url, tasks=("sentiment",))
+    assert info.value.path == url
+    assert not list((tmp_path).rglob("*.tsv"))
+
+
+def test_upstream_is_pinned_to_a_commit_with_known_sums():
+    from cast_engine.data.download import UPSTREAM_COMMIT, UPSTREAM_SHA256
+
+    assert len(UPSTREAM_COMMIT) == 40 and int(UPSTREAM_COMMIT, 16) >= 0
+    assert UPSTREAM_BASE_URL.startswith("https://") and f"/{UPSTREAM_COMMIT}/" in UPSTREAM_BASE_URL
+    assert "/master/" not in UPSTREAM_BASE_URL
+    assert sorted(UPSTREAM_SHA256) == sorted(upstream_files())
+
+
+def test_the_known_sums_are_those_of_the_real_files(cad_dir):
+    from cast_engine.data.download import UPSTREAM_SHA256, file_sha256
+
+    for name, expected in UPSTREAM_SHA256.items():
+        assert file_sha256(cad_dir / name) == expected, name
+
+
+def test_a_changed_file_is_refused_naming_it(cad_dir, tmp_path):
+    names = upstream_files(("sentiment",))
+    _user_copy(cad_dir, tmp_path / "mirror", names)
+    changed = tmp_path / "mirror" / names[1]
+    changed.write_bytes(changed.read_bytes().replace(b"Positive", b"Negative", 1))
+    with pytest.raises(DataError, match="sha256") as info:
+        download_cad(tmp_path / "cache", str(tmp_path / "mirror"), tasks=("sentiment",))
+    assert names[1] in str(info.value)
+    assert not (tmp_path / "cache" / names[1]).exists()
+    assert not list((tmp_path / "cache").rglob("*.part"))  # no partial file left behind
+
+
+def test_a_served_changed_file_is_refused(cad_dir, tmp_path):
+    names = upstream_files(("nli",))
+    _user_copy(cad_dir, tmp_path / "served", names)
+    (tmp_path / "served" / names[0]).write_bytes(b"sentence1\tsentence2\tgold_label\na\tb\tneutral\n")
+    served = LocalServer(tmp_path / "served")
+    try:
+        with pytest.raises(DataError, match=r"sha256.*expected") as info:
+            download_cad(tmp_path / "cache", served.url, tasks=("nli",))
+    finally:
+        served.close()
+    assert info.value.path == served.url + names[0]
+
+
+def test_a_cached_file_that_changed_is_fetched_again(server, tmp_path):
+    download_cad(tmp_path, server.url, tasks=("sentiment",))
+    name = upstream_files(("sentiment",))[0]
+    (tmp_path / name).write_text("truncated")
+    server.requests.clear()
+    download_cad(tmp_path, server.url, tasks=("sentiment",))
+    assert server.requests == ["/" + name]
+    assert (tmp_path / name).read_bytes() == (server_root(server) / name).read_bytes()
+
+
+def test_another_downloads_partial_file_is_left_alone(server, tmp_path):
+    """Two downloads at once (CLI and studio) write partial files of their own."""
+    name = upstream_files(("sentiment",))[0]
+    theirs = tmp_path / (name + ".part")
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("another download, half way")
+    download_cad(tmp_path, server.url, tasks=("sentiment",))
+    assert theirs.read_text() == "another download, half way"
+    assert (tmp_path / name).read_bytes() == (server_root(server) / name).read_bytes()
+
+
+def test_two_downloads_at_once_both_succeed(cad_dir, tmp_path):
+    import threading
+
+    slow = LocalServer(cad_dir, delay=0.05)
+    errors = []
+
+    def fetch():
+        try:
+            download_cad(tmp_path / "cache", slow.url, tasks=("sentiment",))
+        except Exception as exc:  # noqa: BLE001 (the test reports any failure)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        slow.close()
+    assert errors == []
+    for name in upstream_files(("sentiment",)):
+        assert (tmp_path / "cache" / name).read_bytes() == (cad_dir / name).read_bytes()

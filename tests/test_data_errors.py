@@ -242,7 +242,15 @@ def test_user_missing_column(table_writer):
     expect_data_error(lambda: load_user_file(path, "sentiment"), "missing label column 'label'", "'pair_id'", path=path, line=1)
     expect_data_error(lambda: load_user_file(path, "sentiment", label_column="stance"), "'stance'", path=path, line=1)
     nli = table_writer("nli.csv", user_rows())
-    expect_data_error(lambda: load_user_file(nli, "nli"), "missing text column 'text_a'", "'text'", path=nli, line=1)
+    expect_data_error(lambda: load_user_file(nli, "nli"), "missing text columns text_a/text_b or sentence1/sentence2 or "
+                      "premise/hypothesis (columns found: 'split'", "'text'", path=nli, line=1)
+    # every missing column is named, not only the first looked for
+    pairs = [{"premise": r["text"], "hypothesis": r["text"], "pair_id": r["pair_id"]} for r in user_rows()]
+    no_label = table_writer("nli-no-label.csv", pairs)
+    expect_data_error(lambda: load_user_file(no_label, "nli"), "missing label column 'label' (columns found", path=no_label, line=1)
+    bare = table_writer("bare.csv", [{"words": r["text"]} for r in user_rows()])
+    expect_data_error(lambda: load_user_file(bare, "nli"), "missing text columns text_a/text_b", "label column 'label', "
+                      "pair id column 'pair_id'", path=bare, line=1)
 
 
 def test_user_unknown_label(table_writer):

@@ -142,3 +142,34 @@ def test_cast_paper_figure3_counts_label_pairs(cad_dir, tmp_path):
     assert rows["RH1"] == {"variant": "RH1", "entailment-neutral": "573", "neutral-contradiction": "527",
                            "contradiction-entailment": "566"}
     assert (tmp_path / "figure3.png").stat().st_size > 10_000
+
+
+def test_tables_on_an_evaluation_use_its_accuracies_and_predictions(table3_store, store_path, tmp_path):
+    """`cast paper --eval NAME`: each run's evaluation NAME replaces its own test split."""
+    import numpy as np
+
+    from cast_engine.evaluate.metrics import cad_metrics
+
+    the_plan, _ = table3_store
+    right_by_method = {"full": 100, "cast": 50}  # on the other set, full fine-tuning is the better one
+    expected: dict[str, list[float]] = {}
+    with RunStore(store_path) as store:
+        for run in store.list_runs(variant="RH1"):
+            if run["method"] not in right_by_method:
+                continue
+            predicted, gold = _predictions(right_by_method[run["method"]], run["seed"]), _gold()
+            results = cad_metrics(predicted[:60], gold[:60], predicted[60:], gold[60:], [], 3)
+            probabilities = np.full((60, 3), 1 / 3, dtype=np.float32)
+            store.add_evaluation(run["id"], name="other", source="hand-made", spec={}, data_sha256="x",
+                                 data_files={}, labels=["entailment", "neutral", "contradiction"], results=results,
+                                 examples=b"", predictions={"factual": (predicted[:60], gold[:60], probabilities),
+                                                            "counterfactual": (predicted[60:], gold[60:], probabilities)})
+            expected.setdefault(run["method"], []).append(100 * results["combined"])
+        output = run_paper(the_plan, tmp_path, store=store, run=False, evaluation="other")
+    table = output.table
+    assert table.cells[("full", "RH1")].mean == pytest.approx(statistics.fmean(expected["full"]))
+    assert table.cells[("cast", "RH1")].mean == pytest.approx(statistics.fmean(expected["cast"]))
+    cast = table.cells[("cast", "RH1")]
+    assert cast.significant and cast.comparison.ci_high < 0  # CAST is now the worse one, on the other set's predictions
+    assert table.cells[("bitfit", "RH1")].values == []  # runs without the evaluation count as missing
+    assert "evaluation 'other'" in (tmp_path / "table3-quick-other.md").read_text()

@@ -50,9 +50,10 @@ def stop_after(epoch: int, token: CancelToken):
 def record(store: RunStore, run_id: int) -> dict:
     """What a user compares between two runs: per-epoch metrics, masks, test results, predictions, weights."""
     row = store.get_run(run_id)
-    epochs = [{k: v for k, v in e.items() if k not in ("id", "run_id", "elapsed_s")} for e in store.epochs(run_id)]
+    timing = ("elapsed_s", "train_time_s")  # seconds differ between processes; nothing else may
+    epochs = [{k: v for k, v in e.items() if k not in ("id", "run_id", *timing)} for e in store.epochs(run_id)]
     masks = [{k: v for k, v in m.items() if k not in ("id", "run_id")} for m in store.masks(run_id)]
-    results = {k: v for k, v in (row["results"] or {}).items() if k != "resumed"}
+    results = {k: v for k, v in (row["results"] or {}).items() if k not in ("resumed", *timing)}
     return {"status": row["status"], "best_epoch": row["best_epoch"], "results": results, "epochs": epochs,
             "masks": masks, "predictions": store.predictions(run_id)}
 

@@ -86,5 +86,29 @@ def test_compare_runs_pairs_by_seed_from_the_store(store_path):
         assert (result.b, result.c) == (2 + 1, 0)  # A right, B wrong: seed 1 at 1 and 2; seed 2 at 0
         assert result.accuracy_a == pytest.approx(7 / 8) and result.accuracy_b == pytest.approx(4 / 8)
         other = _run_with_predictions(store, 3, [0, 0, 0, 0], gold)
-        with pytest.raises(ConfigError, match="share no seed"):
+        with pytest.raises(ConfigError, match=r"the groups must have the same seeds.*\[1\] only in A; seed\(s\) \[3\] only in B"):
             compare_runs(store, [a1], [other])
+        with pytest.raises(ConfigError, match="share no seed"):
+            compare_runs(store, [a1], [other], shared_seeds_only=True)
+        assert compare_runs(store, [a1, a2], [b1], shared_seeds_only=True, samples=100).n_pairs_of_runs == 1
+
+
+def test_compare_runs_refuses_pairings_that_inflate_the_evidence(store_path):
+    gold = [0, 1, 2, 0]
+    with RunStore(store_path) as store:
+        a1 = _run_with_predictions(store, 1, [0, 1, 2, 0], gold)
+        a1_again = _run_with_predictions(store, 1, [0, 1, 2, 1], gold)
+        a2 = _run_with_predictions(store, 2, [0, 1, 2, 1], gold)
+        b1 = _run_with_predictions(store, 1, [0, 0, 0, 0], gold)
+        with pytest.raises(ConfigError, match="group A has two runs with seed 1"):
+            compare_runs(store, [a1, a1_again], [b1])
+        with pytest.raises(ConfigError, match="is in both groups"):
+            compare_runs(store, [a1], [a1])
+        with pytest.raises(ConfigError, match=r"same seeds.*\[2\] only in A"):
+            compare_runs(store, [a1, a2], [b1])
+        with pytest.raises(ConfigError, match="samples = 0"):
+            compare_runs(store, [a1], [b1], samples=0)
+        empty = store.get_run(store.create_run({}, method="m", task="nli", variant="RH1", regime="cad", model="x", seed=5))
+        b5 = _run_with_predictions(store, 5, [0, 0, 0, 0], gold)
+        with pytest.raises(ConfigError, match=f"run {empty['id']} .* has no stored test predictions"):
+            compare_runs(store, [empty], [b5])

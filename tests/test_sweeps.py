@@ -144,3 +144,23 @@ def test_killed_sweep_resumes_to_exactly_the_grid(tiny_model_dir, tmp_path):
         assert all(r["status"] == "completed" for r in runs)
         assert {k: i for k, i in ((r["trial_key"], r["id"]) for r in runs) if k in done_before} == done_before
         assert store.get_sweep(sweep["id"])["state"] == "completed"
+
+
+def test_every_trial_is_checked_before_the_sweep_starts_k_and_values_of_other_methods_too(tiny_config):
+    base = tiny_config("cast").to_dict()
+    with pytest.raises(ConfigError, match=r"grid trial \(method.k=1e9\): k = 1000000000 is larger than the [\d,]+ "
+                                          r"eligible parameters of this model"):
+        SweepSpec(base, [{"method.k": ["1e3", "1e9"]}]).trials()
+    with pytest.raises(ConfigError, match=r"alpha = 2.0 is out of range"):  # full has no α, yet α = 2 is still wrong
+        SweepSpec(base, [{"method": ["full"], "alpha": ["2"]}]).trials()
+
+
+def test_an_unnamed_sweep_is_named_from_its_grid_and_its_trials_by_their_configs():
+    from cast_engine.experiments.grid import axis_notes
+
+    spec = SweepSpec(RunConfig().to_dict(), [{"method": ["full", "cast"], "alpha": ["0.01", "0.05"], "seed": ["1", "2"]}])
+    assert spec.title() == "full+cast sentiment-CAD: alpha 0.01, 0.05 × seed 1, 2"
+    names = [t.config.name or t.config.default_name() for t in spec.trials()]
+    assert len(set(names)) == len(names) == 6 and "cast-a0.05-k9.1%-sentiment-CAD-seed2" in names
+    assert axis_notes(spec) == ["alpha does not apply to full: its 2 values make one trial, not 2"]
+    assert SweepSpec(RunConfig().to_dict(), [{"seed": ["1"]}], name="mine").title() == "mine"

@@ -24,6 +24,9 @@ class HeadOnlyConfig(MethodConfig):
 
     name = "toy_head"
     title = "Toy: the head only"
+    recommended_lr = 1e-3
+    lr_grid = (1e-3,)
+    lr_source = "Only the head trains: a linear probe's rate (this test's choice)."
     with_biases: bool = param(False, "Train the bias terms as well as the head.")
 
 

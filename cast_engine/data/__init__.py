@@ -1,16 +1,17 @@
 """CAD datasets: one front door (:func:`load_cad`), loaders, download and statistics.
 
-Free of torch; Hugging Face ``datasets`` is imported only when a file is read.
+Free of torch and of Hugging Face ``datasets``: files are read with the standard library (Parquet with pyarrow).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
 from cast_engine.data.download import UPSTREAM_BASE_URL, default_cache_dir, download_cad
 from cast_engine.data.kaushik import is_kaushik_folder, load_kaushik
-from cast_engine.data.reading import Table, read_table
+from cast_engine.data.reading import Table, check_regular_file, read_table
 from cast_engine.data.stats import dataset_stats, format_stats
 from cast_engine.data.types import (
     DEFAULT_VARIANTS,
@@ -82,6 +83,12 @@ def load_cad(
     """
     task = normalize_task(task)
     columns = {"text_columns": text_columns, "label_column": label_column}
+    if isinstance(source, str) and not source.strip():
+        raise ConfigError("data = '': give a dataset: 'demo', 'upstream', a folder or a file")
+    keyword = source is None or (isinstance(source, str) and source.strip().lower() in ("demo", "upstream"))
+    if keyword and revision_file:
+        raise ConfigError(f"revision_file needs a single originals file as source, got {source or 'demo'!r}; "
+                          "give the file of originals as the data")
     if source is None or (isinstance(source, str) and source.strip().lower() == "demo"):
         path = demo_file(task)
         if not path.is_file():
@@ -98,8 +105,12 @@ def load_cad(
     except OSError as exc:
         raise DataError(f"cannot open: {exc.strerror or exc}", path) from exc
     if not exists:
+        if path.is_symlink():
+            check_regular_file(path)  # says what is wrong with the link: a loop, or a link to nothing
         raise DataError("no such file or folder", path)
     if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataError("cannot read the folder: permission denied", path)
         if revision_file is not None:
             raise ConfigError(f"revision_file needs a single originals file as source, got the folder {path}")
         if path.name in ("sentiment", "NLI") and not is_kaushik_folder(path):

@@ -13,7 +13,7 @@ NLI_VARIANTS = ("RAW", "RP1", "RP2", "RH1", "RH2", "RP", "RH", "ALL")
 SENTIMENT_VARIANTS = ("RAW", "CAD")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a dataset holds one per example
 class Example:
     """One example: a text (or sentence pair) and its label index."""
 

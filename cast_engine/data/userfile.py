@@ -59,7 +59,7 @@ class Columns:
     role: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Row:
     table: Table
     index: int
@@ -175,6 +175,65 @@ def load_aligned_files(
     return _dataset(task, variant, splits, source, [t.path for t in tables])
 
 
+def load_user_pairs(
+    path: str | Path,
+    task: str,
+    variant: str | None = None,
+    *,
+    split: str | None = None,
+    text_columns: str | Sequence[str] | None = None,
+    label_column: str | None = None,
+    pair_column: str | None = None,
+) -> tuple[CadSplit, str, list[Path]]:
+    """Every pair of one paired file as one split, for evaluation: (split, variant, files).
+
+    With ``split`` only the rows of that split (the file needs a ``split``
+    column); without, the whole file, never a random share of it.
+    """
+    task = normalize_task(task)
+    table = read_table(path)
+    columns = resolve_columns(table, task, text_columns, label_column, pair_column)
+    rows = _parse_rows(table, task, columns)
+    if split is not None:
+        wanted = SPLIT_NAMES.get(split.strip().lower())
+        if wanted is None:
+            raise ConfigError(f"split = {split!r} is not a split name; use train, dev or test")
+        if columns.split is None:
+            raise ConfigError(f"split = {split!r}, but {table.path} has no 'split' column: leave the split out "
+                              "to use every pair in it")
+        rows = [r for r in rows if r.split == wanted]
+        if not rows:
+            raise DataError(f"split {wanted!r} is empty: no row has {wanted!r} in column {columns.split!r}", table.path)
+    if not rows:
+        raise DataError("file has no data rows", table.path)
+    variant = _user_variant(task, variant, columns.role is not None, rows, table.path)
+    return _build_split(split or "test", rows, variant), variant, [table.path]
+
+
+def load_aligned_pairs(
+    originals: str | Path,
+    revisions: str | Path,
+    task: str,
+    *,
+    text_columns: str | Sequence[str] | None = None,
+    label_column: str | None = None,
+) -> tuple[CadSplit, list[Path]]:
+    """Every row of two aligned files as one split of pairs, for evaluation: (split, files)."""
+    task = normalize_task(task)
+    tables = [read_table(originals), read_table(revisions)]
+    examples = []
+    for table in tables:
+        columns = resolve_columns(table, task, text_columns, label_column, pair_column=None, need_pair=False)
+        if not table.rows:
+            raise DataError("file has no data rows", table.path)
+        examples.append([_example(table, i, task, columns) for i in range(len(table.rows))])
+    factual, revised = examples
+    if len(factual) != len(revised):
+        raise DataError(f"has {len(revised)} rows but the originals file {tables[0].path} has {len(factual)}; "
+                        "aligned files need one revision per original", tables[1].path)
+    return CadSplit("test", factual, revised, [(k, k) for k in range(len(factual))]), [t.path for t in tables]
+
+
 def find_split_file(folder: Path, split: str) -> Path:
     """The one ``{split}.<ext>`` table file in ``folder``; DataError if missing or ambiguous."""
     candidates = sorted(p for p in folder.glob(f"{split}.*") if p.suffix.lower() in TABLE_FORMATS)
@@ -206,20 +265,30 @@ def resolve_columns(
 ) -> Columns:
     """Find the text, label, pair, split and role columns of ``table`` (names matched case-insensitively)."""
     width = 1 if task == "sentiment" else 2
+    missing: list[str] = []  # every missing column is named at once: a file without labels is not "missing text_a"
+
+    def look(find):
+        try:
+            return find()
+        except DataError as exc:
+            missing.append(exc.detail.split(" (columns found:")[0].removeprefix("missing "))
+            return None
+
     if text_columns is not None:
         wanted = (text_columns,) if isinstance(text_columns, str) else tuple(text_columns)
         if len(wanted) != width:
             raise ConfigError(f"task {task!r} needs {width} text column(s), got {list(wanted)!r}")
-        text = tuple(table.require_column(name, "text column") for name in wanted)
+        text = tuple(look(lambda name=name: table.require_column(name, "text column")) for name in wanted)
     else:
-        text = _first_present(table, TEXT_CANDIDATES[task], "text column")
-    label = table.require_column(label_column, "label column") if label_column else _first_present(table, [(c,) for c in LABEL_CANDIDATES], "label column")[0]
+        text = look(lambda: _first_present(table, TEXT_CANDIDATES[task], "text column"))
+    label = look(lambda: table.require_column(label_column, "label column") if label_column
+                 else _first_present(table, [(c,) for c in LABEL_CANDIDATES], "label column")[0])
     pair = None
     if need_pair:
-        if pair_column:
-            pair = table.require_column(pair_column, "pair id column")
-        else:
-            pair = _first_present(table, [(c,) for c in PAIR_CANDIDATES], "pair id column")[0]
+        pair = look(lambda: table.require_column(pair_column, "pair id column") if pair_column
+                    else _first_present(table, [(c,) for c in PAIR_CANDIDATES], "pair id column")[0])
+    if missing:
+        raise DataError(f"missing {', '.join(missing)} (columns found: {', '.join(map(repr, table.columns))})", table.path, 1)
     return Columns(text, label, pair, table.find_column("split"), table.find_column("role"))
 
 
@@ -228,9 +297,10 @@ def _first_present(table: Table, candidates: list[tuple[str, ...]], what: str) -
         found = [table.find_column(n) for n in names]
         if all(found):
             return tuple(found)  # type: ignore[arg-type]
-    for name in candidates[0]:
-        table.require_column(name, what)  # raises, naming the first candidate
-    raise AssertionError("unreachable")
+    if len(candidates[0]) == 1:
+        table.require_column(candidates[0][0], what)  # raises, naming the usual name
+    names = " or ".join("/".join(names) for names in candidates)
+    raise DataError(f"missing {what}s {names} (columns found: {', '.join(map(repr, table.columns))})", table.path, 1)
 
 
 # --- rows -----------------------------------------------------------------------------------------

@@ -84,6 +84,10 @@ def compare_predictions(pairs: Sequence[tuple[Sequence[int], Sequence[int], Sequ
     """
     if not pairs:
         raise ConfigError("nothing to compare: no pair of runs with predictions on the same test set")
+    if not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"samples = {samples!r}: the bootstrap needs at least 1 resample (e.g. 10000)")
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence = {confidence!r} must be between 0 and 1 (e.g. 0.95)")
     n = len(pairs[0][2])
     if n == 0:
         raise ConfigError("nothing to compare: the test set is empty")
@@ -114,23 +118,64 @@ def combined_predictions(predictions: dict) -> tuple[list[int], list[int]]:
     return predicted, gold
 
 
-def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], **options) -> PairedComparison:
-    """Compare two groups of runs on their combined test predictions, pairing runs by seed."""
-    by_seed_b = {run.get("seed"): run for run in runs_b}
+def run_predictions(store, run_id: int, evaluation: str | None = None) -> dict[str, dict[str, list[int]]]:
+    """{split: {'predicted', 'gold'}} of a run's own test split, or of its evaluation ``evaluation``
+    (StoreError naming the evaluations it has when it lacks that one)."""
+    if evaluation is None:
+        return store.predictions(run_id)
+    found = store.get_evaluation(run_id, evaluation)
+    stored = store.evaluation_predictions(found["id"])
+    return {split: {"predicted": v["predicted"], "gold": v["gold"]} for split, v in stored.items()}
+
+
+def compare_runs(store, runs_a: Sequence[dict], runs_b: Sequence[dict], evaluation: str | None = None, *,
+                 shared_seeds_only: bool = False, **options) -> PairedComparison:
+    """Compare two groups of runs on their combined test predictions, pairing runs by seed.
+
+    Each group holds one run per seed and both groups the same seeds; a run in both
+    groups, a repeated seed or a run without stored test predictions is refused (any of
+    them would pair runs that are not a seed pair and overstate the evidence).
+    ``evaluation``: use each run's evaluation of that name instead of its own test split.
+    ``shared_seeds_only`` compares the seeds both groups have and leaves the others out.
+    """
+    seeds_a, seeds_b = _by_seed(runs_a, "A"), _by_seed(runs_b, "B")
+    if shared_seeds_only:
+        common = set(seeds_a) & set(seeds_b)
+        if not common:
+            raise ConfigError(f"runs {[r['id'] for r in runs_a]} and {[r['id'] for r in runs_b]} share no seed")
+        seeds_a = {seed: run for seed, run in seeds_a.items() if seed in common}
+        seeds_b = {seed: run for seed, run in seeds_b.items() if seed in common}
+    shared = sorted(set(r["id"] for r in runs_a) & set(r["id"] for r in runs_b))
+    if shared:
+        raise ConfigError(f"run {shared[0]} is in both groups: a run compared with itself tells nothing")
+    if set(seeds_a) != set(seeds_b):
+        only_a = sorted(set(seeds_a) - set(seeds_b), key=str)
+        only_b = sorted(set(seeds_b) - set(seeds_a), key=str)
+        raise ConfigError("the groups must have the same seeds, one run each: "
+                          + "; ".join(part for part in (f"seed(s) {only_a} only in A" if only_a else "",
+                                                        f"seed(s) {only_b} only in B" if only_b else "") if part))
     pairs = []
-    for run_a in runs_a:
-        run_b = by_seed_b.get(run_a.get("seed"))
-        if run_b is None:
-            continue
-        pred_a, gold_a = combined_predictions(store.predictions(run_a["id"]))
-        pred_b, gold_b = combined_predictions(store.predictions(run_b["id"]))
-        if not gold_a or not gold_b:
-            continue
+    for seed in sorted(seeds_a, key=str):
+        run_a, run_b = seeds_a[seed], seeds_b[seed]
+        pred_a, gold_a = combined_predictions(run_predictions(store, run_a["id"], evaluation))
+        pred_b, gold_b = combined_predictions(run_predictions(store, run_b["id"], evaluation))
+        for run, gold in ((run_a, gold_a), (run_b, gold_b)):
+            if not gold:
+                raise ConfigError(f"run {run['id']} ({run.get('status')}) has no stored test predictions")
         if gold_a != gold_b:
             raise ConfigError(f"runs {run_a['id']} and {run_b['id']} were tested on different examples")
         pairs.append((pred_a, pred_b, gold_a))
-    if not pairs:
-        ids_a = [r["id"] for r in runs_a]
-        ids_b = [r["id"] for r in runs_b]
-        raise ConfigError(f"runs {ids_a} and {ids_b} share no seed with stored test predictions")
     return compare_predictions(pairs, **options)
+
+
+def _by_seed(runs: Sequence[dict], group: str) -> dict:
+    found: dict = {}
+    for run in runs:
+        seed = run.get("seed")
+        if seed in found:
+            raise ConfigError(f"group {group} has two runs with seed {seed} ({found[seed]['id']} and {run['id']}): "
+                              "runs are paired by seed, so give one run per seed")
+        found[seed] = run
+    if not found:
+        raise ConfigError(f"group {group} has no runs")
+    return found

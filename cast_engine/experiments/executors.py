@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from contextlib import contextmanager
 from typing import Iterator
 
 from ..errors import ConfigError
@@ -114,6 +115,9 @@ class LocalExecutor:
 
 # -------------------------------------------------------------------- ray
 
+LOCAL_RAY_HOST = "127.0.0.1"  # a local instance listens on loopback only: no other machine can submit work to it
+
+
 def _ray_trial(job: TrialJob, threads: int) -> TrialRecord:
     import ray
 
@@ -123,7 +127,8 @@ def _ray_trial(job: TrialJob, threads: int) -> TrialRecord:
 
 class RayExecutor:
     """Trials as Ray tasks: on a cluster at ``address`` (``auto`` finds a running one), else a
-    local Ray instance. One GPU per trial where the cluster has GPUs.
+    Ray instance of its own on this machine, bound to 127.0.0.1 (never a cluster that
+    ``RAY_ADDRESS`` or /tmp/ray names). One GPU per trial where the cluster has GPUs.
 
     Every node needs cast-studio installed and the data at the same path (or use
     ``--data demo``/``upstream``); results come back to this process, which alone
@@ -151,10 +156,16 @@ class RayExecutor:
             kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if self.address:
                 kwargs["address"] = self.address
-            elif self.local_cpus:
-                kwargs["num_cpus"] = self.local_cpus
+            else:  # 'local' starts a new instance; ray.init() alone would join a cluster found in the environment
+                kwargs.update(address="local", _node_ip_address=LOCAL_RAY_HOST)
+                if self.local_cpus:
+                    kwargs["num_cpus"] = self.local_cpus
             try:
-                ray.init(**kwargs)
+                if self.address:
+                    ray.init(**kwargs)
+                else:
+                    with _loopback_node(ray):
+                        ray.init(**kwargs)
             except ConnectionError as exc:
                 raise ConfigError(f"cannot reach the Ray cluster at {self.address}: {exc}") from None
         resources = ray.cluster_resources()
@@ -184,6 +195,25 @@ class RayExecutor:
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
+
+
+@contextmanager
+def _loopback_node(ray):
+    """Let a new local Ray instance take 127.0.0.1 as its node address.
+
+    Ray replaces a loopback node address with the machine's network address unless
+    multi-node clusters are off, which is what its ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
+    setting does, read once when Ray is imported; Ray offers no call for it, so the
+    setting's module constant is switched for the start of this instance only.
+    """
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 def _unwrap(exc: BaseException) -> BaseException:

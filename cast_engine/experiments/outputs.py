@@ -15,10 +15,11 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CastError, ConfigError
+from ..errors import CastError, ConfigError, StoreError
 from ..export.tables import SeedStats, latex_escape, mean_std_text, write_text
 from ..methods.registry import method_names, method_title
 from .paper import PaperPlan
+from .tuning import PROTOCOL_TEXT, LrCandidate, pick, trained_lr, validation_score
 
 METRIC_TEXT = {
     "combined": "combined test accuracy (original and revised test examples pooled; originals only for No CAD)",
@@ -36,6 +37,18 @@ class Cell(SeedStats):
     runs: list[dict] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     comparison: object | None = None  # PairedComparison against the reference method
+    lr: float | None = None  # the learning rate of the runs shown (the tuned protocol's pick)
+    candidates: list[LrCandidate] = field(default_factory=list)  # every learning rate tried, with dev and test
+
+    @property
+    def train_examples(self) -> float | None:
+        """Mean training examples processed per run (forward and backward passes), None when not recorded."""
+        return _mean_result(self.runs, "train_examples")
+
+    @property
+    def train_time_s(self) -> float | None:
+        """Mean seconds per run spent in training passes, None when not recorded."""
+        return _mean_result(self.runs, "train_time_s")
 
     @property
     def significant(self) -> bool:
@@ -45,6 +58,12 @@ class Cell(SeedStats):
         if not self.values:
             return missing
         return f"{mean_std_text(self, pm=pm)} (n={self.n})" + (MARK if self.significant else "")
+
+
+def _mean_result(runs: list[dict], key: str) -> float | None:
+    values = [(run.get("results") or {}).get(key) for run in runs]
+    values = [v for v in values if isinstance(v, (int, float))]
+    return sum(values) / len(values) if values and len(values) == len(runs) else None
 
 
 @dataclass
@@ -58,20 +77,43 @@ class PaperTable:
     cells: dict[tuple[str, str], Cell]
     reference: str | None
     expected_seeds: int
+    protocol: str = "paper"
 
     @property
     def caption(self) -> str:
         text = f"{self.title}: {METRIC_TEXT[self.metric]}, %, mean ± sample std over seeds (n = seeds completed"
         text += f" of {self.expected_seeds})."
+        text += f" Protocol {self.protocol}: {PROTOCOL_TEXT[self.protocol]}."
+        picked = self.picked_lr_text()
+        if picked:
+            text += f" Learning rates{' picked' if self.protocol == 'tuned' else ''}: {picked}."
         if self.reference:
             text += (f" {MARK}: differs from {method_title(self.reference)} in the same column "
                      "(paired bootstrap 95 % CI of the difference excludes 0 and McNemar p < 0.05, seeds paired).")
         return text
 
 
+    def picked_lr_text(self) -> str:
+        """'Full fine-tuning 5e-05; LoRA 5e-04 (No CAD), 1e-03 (RH1)': each method's learning rate per column."""
+        parts = []
+        for method in self.methods:
+            by_column = [(title, self.cells[(method, variant)].lr) for variant, title in self.columns
+                         if (method, variant) in self.cells and self.cells[(method, variant)].lr is not None]
+            if not by_column:
+                continue
+            rates = {lr for _, lr in by_column}
+            shown = (f"{next(iter(rates)):g}" if len(rates) == 1
+                     else ", ".join(f"{lr:g} ({title})" for title, lr in by_column))
+            parts.append(f"{method_title(method)} {shown}")
+        return "; ".join(parts)
+
+
 def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: str = "combined",
-                reference: str | None = "full") -> PaperTable:
-    """Group a table experiment's completed runs by method and column; compare to ``reference``."""
+                reference: str | None = "full", evaluation: str | None = None) -> PaperTable:
+    """Group a table experiment's completed runs by method, column and learning rate; under the
+    tuned protocol keep, per method and column, the rate with the best mean validation accuracy
+    (see tuning.py; validation is always the run's own); compare to ``reference`` (on each run's
+    evaluation ``evaluation`` when given, else on its own test split)."""
     from ..evaluate.significance import compare_runs
 
     if metric not in METRIC_TEXT:
@@ -80,24 +122,38 @@ def paper_table(store, plan: PaperPlan, trials, runs: dict[str, dict], metric: s
     methods = [m for m in method_names() if any(t.config.method.name == m for t in trials)]
     for trial in trials:
         cell = cells.setdefault((trial.config.method.name, trial.config.data.variant), Cell())
+        lr = trained_lr(trial.config)
+        candidate = next((c for c in cell.candidates if c.lr == lr), None)
+        if candidate is None:
+            candidate = LrCandidate(lr)
+            cell.candidates.append(candidate)
         run = runs.get(trial.key)
         value = ((run or {}).get("results") or {}).get(metric)
         if run is not None and isinstance(value, (int, float)):
-            cell.runs.append(run)
-            cell.values.append(100.0 * value)
+            candidate.runs.append(run)
+            candidate.test.append(100.0 * value)
+            dev = validation_score(store, run, metric)
+            if dev is not None:
+                candidate.dev.append(100.0 * dev)
+    for cell in cells.values():
+        cell.candidates.sort(key=lambda c: c.lr)
+        chosen = pick(cell.candidates) if len(cell.candidates) > 1 else cell.candidates[0]
+        if chosen is not None:  # the test numbers of the chosen rate only
+            cell.lr, cell.runs, cell.values = chosen.lr, list(chosen.runs), list(chosen.test)
     if reference in methods:
         for (method, variant), cell in cells.items():
             base = cells.get((reference, variant))
             if method == reference or base is None or not cell.runs or not base.runs:
                 continue
             try:
-                cell.comparison = compare_runs(store, cell.runs, base.runs)
-            except ConfigError:
+                cell.comparison = compare_runs(store, cell.runs, base.runs, evaluation, shared_seeds_only=True)
+            except (ConfigError, StoreError):
                 cell.comparison = None  # no shared seeds or no stored predictions: no mark
     title = {"table2": "Table 2 (sentiment)", "table3": "Table 3 (NLI)"}.get(plan.experiment, plan.experiment)
     seeds = {t.config.train.seed for t in trials}
-    return PaperTable(f"{title}, preset {plan.preset.name}", metric, plan.columns, methods, cells,
-                      reference if reference in methods else None, len(seeds))
+    on = f", evaluation {evaluation!r}" if evaluation else ""
+    return PaperTable(f"{title}, preset {plan.preset.name}{on}", metric, plan.columns, methods, cells,
+                      reference if reference in methods else None, len(seeds), plan.protocol)
 
 
 def table_markdown(table: PaperTable) -> str:
@@ -106,30 +162,60 @@ def table_markdown(table: PaperTable) -> str:
     for method in table.methods:
         cells = [table.cells.get((method, variant), Cell()).text() for variant, _ in table.columns]
         lines.append("| " + " | ".join([method_title(method), *cells]) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + compute_markdown(table)
 
 
 def table_csv(table: PaperTable) -> str:
-    """One line per cell: full-precision mean and std, the comparison with the reference, run ids."""
+    """One line per cell and learning rate tried (the tuned protocol's whole grid): validation and
+    test mean and std in full precision, whether the rate was picked, compute per run, and for the
+    picked rate the comparison with the reference; run ids."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["method", "column", "variant", "metric", "n", "mean", "std", "reference", "difference",
-                     "ci_low", "ci_high", "mcnemar_p", "significant", "run_ids"])
+    writer.writerow(["method", "column", "variant", "metric", "protocol", "lr", "picked", "n", "dev_mean", "dev_std",
+                     "mean", "std", "train_examples", "train_time_s", "reference", "difference", "ci_low", "ci_high",
+                     "mcnemar_p", "significant", "run_ids"])
     for method in table.methods:
         for variant, title in table.columns:
             cell = table.cells.get((method, variant))
             if cell is None:
                 continue
-            comp = cell.comparison
-            numbers = ["" if v is None else f"{v:.4f}" for v in (cell.mean, cell.std)]
-            if comp is not None:
-                compared = [table.reference, f"{100 * comp.difference:.4f}", f"{100 * comp.ci_low:.4f}",
-                            f"{100 * comp.ci_high:.4f}", f"{comp.p_value:.6g}", str(comp.significant()).lower()]
-            else:
-                compared = ["", "", "", "", "", ""]
-            writer.writerow([method, title, variant, table.metric, cell.n, *numbers, *compared,
-                             " ".join(str(run["id"]) for run in cell.runs)])
+            for candidate in cell.candidates or [LrCandidate(cell.lr or 0.0)]:
+                picked = candidate.lr == cell.lr
+                shown = Cell(runs=candidate.runs, values=candidate.test)
+                comp = cell.comparison if picked else None
+                numbers = ["" if v is None else f"{v:.4f}" for v in
+                           (candidate.dev_mean, candidate.dev_std, shown.mean, shown.std)]
+                compute = [_number(shown.train_examples, ".0f"), _number(shown.train_time_s, ".2f")]
+                if comp is not None:
+                    compared = [table.reference, f"{100 * comp.difference:.4f}", f"{100 * comp.ci_low:.4f}",
+                                f"{100 * comp.ci_high:.4f}", f"{comp.p_value:.6g}", str(comp.significant()).lower()]
+                else:
+                    compared = ["", "", "", "", "", ""]
+                writer.writerow([method, title, variant, table.metric, table.protocol, f"{candidate.lr:g}",
+                                 str(picked).lower(), shown.n, *numbers, *compute, *compared,
+                                 " ".join(str(run["id"]) for run in candidate.runs)])
     return out.getvalue()
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def compute_markdown(table: PaperTable) -> str:
+    """Compute behind each cell: mean training examples processed (forward and backward passes) and
+    mean training time per run, so methods can be compared at equal compute, not equal epochs."""
+    lines = ["Compute per run (mean over the seeds shown): training examples processed (forward and backward "
+             "passes; CAST's two passes count twice) / seconds in training passes.", "",
+             "| method | " + " | ".join(title for _, title in table.columns) + " |",
+             "| --- |" + " ---: |" * len(table.columns)]
+    for method in table.methods:
+        cells = []
+        for variant, _ in table.columns:
+            cell = table.cells.get((method, variant), Cell())
+            examples, seconds = cell.train_examples, cell.train_time_s
+            cells.append("–" if examples is None else f"{examples:,.0f} / {seconds:.0f} s")
+        lines.append("| " + " | ".join([method_title(method), *cells]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def table_latex(table: PaperTable) -> str:

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..settings import absolute_data
 from ..methods.registry import get_method, method_names
 from .grid import SweepSpec, make_trial, resolve_field
+from .tuning import PROTOCOLS
 
 EXPERIMENTS = ("table2", "table3", "figure2", "figure3")
 
@@ -65,6 +66,22 @@ class PaperPlan:
     columns: list[tuple[str, str]] = field(default_factory=list)  # (variant, column title)
     task: str = ""
     data_source: str = ""
+    protocol: str = "paper"  # paper: the preset's one learning rate; tuned: each method's grid, picked on validation
+    lr_grids: dict[str, list[float]] = field(default_factory=dict)  # tuned: the rates tried per method
+
+
+def method_lr_grids(methods, overrides: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Each method's learning-rate grid: the method's own (its ``lr_grid``) unless ``overrides`` names it."""
+    unknown = sorted(set(overrides) - set(methods))
+    if unknown:
+        raise ConfigError(f"learning-rate grid for {unknown[0]!r}: not one of the table's methods ({', '.join(methods)})")
+    grids = {}
+    for method in methods:
+        grid = [float(lr) for lr in overrides.get(method) or get_method(method).config_cls.lr_grid]
+        if not grid or any(not 0 < lr <= 1 for lr in grid):
+            raise ConfigError(f"learning-rate grid for {method}: {grid} must hold rates in (0, 1]")
+        grids[method] = grid
+    return grids
 
 
 def base_config(preset: Preset, task: str, data: str, overrides: dict[str, str]) -> dict:
@@ -86,10 +103,21 @@ def base_config(preset: Preset, task: str, data: str, overrides: dict[str, str])
 def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream", overrides: dict[str, str] | None = None,
          seeds: list[int] | None = None, alpha: float | None = None, k: str | None = None,
          alphas: list[float] | None = None, ks: list[str] | None = None, task: str | None = None,
-         variant: str | None = None) -> PaperPlan:
-    """The sweep that runs one of the paper's experiments (figure3 needs no training: no trials)."""
+         variant: str | None = None, protocol: str = "paper",
+         lr_grids: dict[str, list[float]] | None = None, variants: list[str] | None = None) -> PaperPlan:
+    """The sweep that runs one of the paper's experiments (figure3 needs no training: no trials).
+
+    Tables: ``protocol`` 'paper' trains every method at the preset's learning rate; 'tuned' trains
+    each method over its learning-rate grid (its ``lr_grid``, or ``lr_grids[method]``) so the
+    table can pick each method's rate on validation accuracy (see tuning.py). ``variants``
+    keeps only those CAD columns (the No CAD column stays).
+    """
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"experiment {experiment!r} is not one of {', '.join(EXPERIMENTS)}")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if protocol == "tuned" and experiment not in ("table2", "table3"):
+        raise ConfigError(f"the tuned protocol applies to the tables (table2, table3), not to {experiment}")
     if preset_name not in PRESETS:
         raise ConfigError(f"preset {preset_name!r} is not one of {', '.join(PRESETS)}")
     preset = copy.deepcopy(PRESETS[preset_name])
@@ -98,7 +126,11 @@ def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream",
     name = f"{experiment} ({preset_name})"
     if experiment in ("table2", "table3"):
         task = task or ("sentiment" if experiment == "table2" else "nli")
-        variants = ["CAD"] if task == "sentiment" else ["RP1", "RP2", "RH1", "RH2"]
+        all_variants = ["CAD"] if task == "sentiment" else ["RP1", "RP2", "RH1", "RH2"]
+        unknown = [v for v in variants or [] if v not in all_variants]
+        if unknown:
+            raise ConfigError(f"variant {unknown[0]!r} is not a column of {experiment} ({', '.join(all_variants)})")
+        variants = [v for v in all_variants if not variants or v in variants]
         base = base_config(preset, task, data, overrides or {})
         baselines = [m for m in method_names() if not get_method(m).config_cls.uses_both_branches]
         grids = [
@@ -108,7 +140,14 @@ def plan(experiment: str, preset_name: str = "quick", *, data: str = "upstream",
              "method.alpha": [cast_alpha], "method.k": [cast_k]},
         ]
         columns = [("RAW", "No CAD")] + [(v, v) for v in variants]
-        return PaperPlan(experiment, preset, SweepSpec(base, grids, name), columns, task)
+        rates: dict[str, list[float]] = {}
+        if protocol == "tuned":
+            rates = method_lr_grids(method_names(), lr_grids or {})
+            grids = [{**grid, "method": [method], "train.lr": rates[method]}
+                     for grid in grids for method in grid["method"]]
+            name = f"{experiment} ({preset_name}, tuned)"
+        spec = SweepSpec(base, grids, name)
+        return PaperPlan(experiment, preset, spec, columns, task, protocol=protocol, lr_grids=rates)
     if experiment == "figure2":
         task = task or "sentiment"
         base = base_config(preset, task, data, overrides or {})

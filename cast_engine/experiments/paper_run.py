@@ -22,8 +22,13 @@ class PaperOutput:
 
 
 def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: str = "combined",
-              reference: str | None = "full", run: bool = True, cancel=None, on_progress=None) -> PaperOutput:
-    """Run the plan's missing trials (``run=False``: only what the store has), then write files."""
+              reference: str | None = "full", run: bool = True, cancel=None, on_progress=None,
+              evaluation: str | None = None) -> PaperOutput:
+    """Run the plan's missing trials (``run=False``: only what the store has), then write files.
+
+    ``evaluation``: the table shows each run's evaluation of that name (see `cast evaluate`)
+    instead of its own test split; runs without one count as missing.
+    """
     from ..runs.runner import open_store
 
     out = Path(out).expanduser()
@@ -44,10 +49,15 @@ def run_paper(plan: PaperPlan, out: Path, *, store=None, executor=None, metric: 
         existing = store.list_sweeps(spec_hash=plan.spec.spec_hash(trials))
         sweep_id = existing[0]["id"] if existing else None
     runs = trial_runs(store, sweep_id, trials, reuse=True)
+    if evaluation is not None:
+        from ..runs.pair_data import run_results
+
+        runs = {key: {**run, "results": run_results(store, run, evaluation)} for key, run in runs.items()}
     output = PaperOutput(sweep=result)
-    stem = f"{plan.experiment}-{plan.preset.name}"
+    stem = (f"{plan.experiment}-{plan.preset.name}" + ("-tuned" if plan.protocol == "tuned" else "")
+            + (f"-{evaluation}" if evaluation else ""))
     if plan.experiment in ("table2", "table3"):
-        output.table = outputs.paper_table(store, plan, trials, runs, metric, reference)
+        output.table = outputs.paper_table(store, plan, trials, runs, metric, reference, evaluation)
         output.files = outputs.write_table_files(output.table, out, stem)
     else:
         grid = outputs.sweep_grid(trials, runs, metric, "method.alpha", "method.k")

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..train.events import CancelToken
 from .grid import SweepSpec, Trial
 from .record import TrialJob
@@ -55,7 +55,7 @@ def find_or_create_sweep(store, spec: SweepSpec, trials: list[Trial], kind: str,
         existing = store.list_sweeps(spec_hash=spec_hash)
         if existing:
             return existing[0]["id"], True
-    return store.create_sweep(spec.name or kind, kind, spec.to_dict(), spec_hash, len(trials)), False
+    return store.create_sweep(spec.title(), kind, spec.to_dict(), spec_hash, len(trials)), False
 
 
 def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep", resume: int | None = None,
@@ -103,7 +103,14 @@ def run_sweep(spec: SweepSpec, *, store=None, executor=None, kind: str = "sweep"
                 result.failures[job.key] = f"{type(outcome).__name__}: {outcome}"
                 last = {"trial": labels[job.key], "status": "error", "reason": str(outcome), "run_id": None}
             else:
-                run_id = store.record_trial(outcome, sweep_id=sweep_id, trial_key=job.key)
+                try:
+                    run_id = store.record_trial(outcome, sweep_id=sweep_id, trial_key=job.key)
+                except StoreError as exc:  # a record refused before it reached the store (see record_trial)
+                    failed += 1
+                    result.failures[job.key] = f"StoreError: {exc}"
+                    last = {"trial": labels[job.key], "status": "error", "reason": str(exc), "run_id": None}
+                    emit(SweepProgress(sweep_id, done, total, failed, None, last))
+                    continue
                 if outcome.status == "completed":
                     done += 1
                     result.runs[job.key] = run_id

@@ -22,15 +22,21 @@ VERSION = "1"
 
 
 @torch.no_grad()
-def save_delta(model, path: Path, *, base_model: str, labels: list[str], method: dict, extra: dict | None = None) -> Path:
-    """Write ``model`` as a delta against a fresh load of ``base_model``."""
+def save_delta(model, path: Path, *, base_model: str, labels: list[str], method: dict, extra: dict | None = None,
+               base: dict | None = None, owner: tuple[str, int] | None = None) -> Path:
+    """Write ``model`` as a delta against a fresh load of ``base_model``.
+
+    ``base`` is the base model's identity (models.identity): where it lives, its revision
+    and a hash of its weights, so that the delta is applied to the same weights later.
+    ``owner`` is (store id, run id): the run whose model this is.
+    """
     from safetensors.torch import save_file
 
     from ..models import load_classifier
 
-    base, _ = load_classifier(base_model, labels)
-    base_state = base.state_dict()
-    new = set(getattr(base, "cast_new_tensors", []))
+    reference, _ = load_classifier(base_model, labels)
+    base_state = reference.state_dict()
+    new = set(getattr(reference, "cast_new_tensors", []))
     tensors: dict[str, torch.Tensor] = {}
     for name, value in model.state_dict().items():
         value = value.detach().cpu()
@@ -53,7 +59,10 @@ def save_delta(model, path: Path, *, base_model: str, labels: list[str], method:
         "labels": json.dumps(labels),
         "method": json.dumps(method),
         "extra": json.dumps(extra or {}),
+        "base": json.dumps(base or {}),
     }
+    if owner is not None and owner[0]:
+        meta.update(store_id=str(owner[0]), run_id=str(int(owner[1])))
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=meta)
     return path
@@ -71,8 +80,24 @@ def read_delta(path: Path) -> tuple[dict, dict]:
         raise ModelError(f"{path} is not a readable delta file ({exc})") from None
     if meta.get("format") != FORMAT:
         raise ModelError(f"{path} is not a CAST delta (format {meta.get('format')!r})")
-    meta = {**meta, "labels": json.loads(meta["labels"]), "method": json.loads(meta["method"]), "extra": json.loads(meta.get("extra", "{}"))}
+    meta = {**meta, "labels": json.loads(meta["labels"]), "method": json.loads(meta["method"]), "extra": json.loads(meta.get("extra", "{}")),
+            "base": json.loads(meta.get("base", "{}"))}
     return tensors, meta
+
+
+def read_delta_metadata(path: Path) -> dict:
+    """The metadata of a delta file (labels, base model, method) without reading its tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{path} is not a readable delta file ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a CAST delta (format {meta.get('format')!r})")
+    return {**meta, "labels": json.loads(meta["labels"]), "method": json.loads(meta["method"]),
+            "extra": json.loads(meta.get("extra", "{}"))}
 
 
 @torch.no_grad()
@@ -98,13 +123,28 @@ def method_class(method: dict):
 
 
 def load_trained(path: Path):
-    """(model, tokenizer, metadata): the base model with the delta applied."""
+    """(model, tokenizer, metadata): the base model with the delta applied.
+
+    The base is loaded from where the delta recorded it (an absolute folder, or a Hub id at
+    its resolved revision); ModelError when the weights found there are not the ones the
+    delta was made against.
+    """
     from ..models import load_classifier
+    from ..models.identity import base_model_difference, base_model_identity
 
     tensors, meta = read_delta(Path(path))
-    model, tokenizer = load_classifier(meta["base_model"], meta["labels"])
+    recorded = meta["base"]
+    spec, revision = meta["base_model"], None
+    if recorded.get("path") and Path(recorded["path"]).is_dir():
+        spec = recorded["path"]
+    elif recorded.get("hub_id"):
+        spec, revision = recorded["hub_id"], recorded.get("revision")
+    model, tokenizer = load_classifier(spec, meta["labels"], revision=revision)
+    difference = base_model_difference(recorded, base_model_identity(spec, model))
+    if difference:
+        raise ModelError(f"{path} was made against another base model: {difference}; "
+                         "applying it to these weights would not give the trained model")
     model = method_class(meta["method"]).rebuild(model, meta["extra"])
     apply_delta(model, tensors)
     model.eval()
     return model, tokenizer, meta
-

@@ -7,6 +7,7 @@ the CLI); implementations import torch and are loaded only when a run starts.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -35,12 +36,32 @@ class MethodEntry:
 _REGISTRY: dict[str, MethodEntry] = {}
 
 
+def _check_learning_rates(config_cls: type) -> None:
+    """ValueError unless the method says which learning rate it trains at, which it tunes over, and why."""
+    where = f"method {config_cls.name!r} ({config_cls.__name__})"
+    lr = getattr(config_cls, "recommended_lr", None)
+    if not _positive(lr):
+        raise ValueError(f"{where} has no recommended learning rate: set recommended_lr (got {lr!r}) to the rate "
+                         "its own paper trains at, and say where it comes from in lr_source")
+    grid = getattr(config_cls, "lr_grid", ())
+    if not grid or not all(_positive(value) for value in grid):
+        raise ValueError(f"{where}: lr_grid = {grid!r} must hold one or more positive learning rates")
+    if not str(getattr(config_cls, "lr_source", "")).strip():
+        raise ValueError(f"{where}: lr_source is empty: say where recommended_lr and lr_grid come from")
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 < value <= 1
+
+
 def register(config_cls: type, implementation: str) -> type:
     """Add a method (its config class and ``"module:Class"`` of its implementation);
-    a second method with the same name is refused."""
+    a second method with the same name is refused, and so is one without a recommended
+    learning rate, a learning-rate grid and their source."""
     name = config_cls.name
     if not name:
         raise ValueError(f"{config_cls.__name__} has no name")
+    _check_learning_rates(config_cls)
     if name in _REGISTRY:
         raise ValueError(f"a method named {name!r} is already registered ({_REGISTRY[name].implementation})")
     _REGISTRY[name] = MethodEntry(name, config_cls, implementation)

@@ -47,12 +47,22 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _from_pretrained(path: str, is_local: bool, kwargs: dict):
-    """(model, loading info, tokenizer): local files or the Hub cache first, then the Hub."""
-    import transformers
+def _from_pretrained(path: str, is_local: bool, kwargs: dict, revision: str | None = None):
+    """(model, loading info, tokenizer): local files or the Hub cache first, then the Hub.
+
+    Never runs code that comes with a model (``trust_remote_code=False``): a model whose
+    architecture needs its own Python code is refused, not executed.
+    """
+    from ..imports import import_transformers
+
+    transformers = import_transformers()
+
+    pinned = {"revision": revision} if revision and not is_local else {}
+    kwargs = {**kwargs, **pinned, "trust_remote_code": False}
 
     def load(local_only: bool):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            path, local_files_only=local_only, trust_remote_code=False, **pinned)
         try:
             model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
                 path, attn_implementation="sdpa", output_loading_info=True, local_files_only=local_only, **kwargs)
@@ -71,10 +81,11 @@ def _from_pretrained(path: str, is_local: bool, kwargs: dict):
         return load(False)
 
 
-def load_classifier(spec: str, labels: list[str]):
+def load_classifier(spec: str, labels: list[str], revision: str | None = None):
     """(model, tokenizer): a sequence classifier with a new dropout + linear head.
 
-    Uses PyTorch's SDPA attention where the architecture supports it.
+    Uses PyTorch's SDPA attention where the architecture supports it. ``revision``
+    pins a Hub id to one commit (a delta's recorded base).
     """
     import transformers
 
@@ -86,10 +97,15 @@ def load_classifier(spec: str, labels: list[str]):
         id2label=dict(enumerate(labels)),
         label2id={name: i for i, name in enumerate(labels)},
     )
+    if Path(path).is_dir():
+        _check_tokenizer_files(spec, Path(path))
     try:
-        model, info, tokenizer = _from_pretrained(path, Path(path).exists(), kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        model, info, tokenizer = _from_pretrained(path, Path(path).exists(), kwargs, revision)
+    except Exception as exc:  # noqa: BLE001 (transformers, tokenizers and safetensors raise many types for a damaged folder)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if Path(path).is_dir():
+            raise ModelError(f"model {spec!r}: the folder {path} could not be loaded ({type(exc).__name__}: {first}); "
+                             "a weights or tokenizer file may be damaged or incomplete") from None
         raise ModelError(
             f"model {spec!r} could not be loaded: not a local model folder, and not a Hugging Face model id "
             f"that could be fetched ({first})"
@@ -101,6 +117,16 @@ def load_classifier(spec: str, labels: list[str]):
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _check_tokenizer_files(spec: str, folder: Path) -> None:
+    """ModelError naming the folder when it holds no tokenizer (a model folder saved without one)."""
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(f"model {spec!r}: the folder {folder} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); "
+                         "save the tokenizer beside the model (tokenizer.save_pretrained(folder))")
 
 
 def count_parameters(model) -> tuple[int, int]:

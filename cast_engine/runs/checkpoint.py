@@ -51,32 +51,43 @@ class Checkpoint:
     carry: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     resumes: list[dict] = field(default_factory=list)
     masks_done: int = 0
+    #: The training losses reported so far, as (step, epoch, phase, loss, lr): a resumed run's monitor shows them.
+    losses: list[tuple] = field(default_factory=list)
+    lr_source: str | None = None  # why the run has its learning rate ('user', 'method default')
+    examples: int = 0  # training examples processed so far (forward and backward passes)
+    train_s: float = 0.0  # seconds spent in training passes so far
+    store_id: str = ""  # the owner: a checkpoint is loaded only for this store's run run_id
+    run_id: int = 0
 
     def trainer_state(self) -> dict:
         """The dict ``Trainer.load_state_dict`` takes."""
-        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("store_id", "run_id")}
         state["stage"] = asdict(self.stage)
         return state
 
     def to_payload(self) -> dict:
-        return {**self.trainer_state(), "version": FORMAT_VERSION}
+        return {**self.trainer_state(), "store_id": self.store_id, "run_id": self.run_id, "version": FORMAT_VERSION}
 
     @classmethod
     def from_payload(cls, payload: dict) -> "Checkpoint":
         payload = dict(payload)
+        payload.setdefault("store_id", "")  # written before checkpoints named their owner
+        payload.setdefault("run_id", 0)
         payload.pop("version", None)
         payload["stage"] = StageState(**payload["stage"])
         return cls(**payload)
 
 
 class CheckpointFile:
-    """The trainer's epoch-end writer for one run: saves each ``state_dict()`` to ``path``."""
+    """The trainer's epoch-end writer for one run: saves each ``state_dict()`` to ``path``, naming
+    its owner (``store_id``, ``run_id``): resume refuses a checkpoint of another store or run."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, store_id: str = "", run_id: int = 0):
         self.path = Path(path)
+        self.store_id, self.run_id = store_id, run_id
 
     def __call__(self, state: dict) -> None:
-        save_checkpoint(Checkpoint.from_payload(state), self.path)
+        save_checkpoint(Checkpoint.from_payload({**state, "store_id": self.store_id, "run_id": self.run_id}), self.path)
 
     def __str__(self) -> str:
         return str(self.path)

@@ -19,7 +19,7 @@ def load_data(cfg: DataConfig, cache_dir: str | None = None) -> CadDataset:
     user_file = not is_keyword_source(cfg.data)
     columns = [c.strip() for c in cfg.text_columns.split(",") if c.strip()] or None
     dataset = load_cad(
-        cfg.data or "demo", cfg.task, cfg.variant or None,  # the loader picks the default variant of the source
+        cfg.data, cfg.task, cfg.variant or None,  # the loader picks the default variant of the source; '' is refused
         text_columns=columns if user_file else None, label_column=(cfg.label_column or None) if user_file else None,
         pair_column=(cfg.pair_column or None) if user_file else None, revision_file=cfg.revision_file or None,
         cache_dir=cache_dir,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..sparse.mask_file import MASK_FILE
+
 CHECKPOINT_FILE = "checkpoint.pt"  # the epoch checkpoint (cast_engine.runs.checkpoint)
 
 
@@ -13,9 +15,9 @@ def checkpoint_path(folder: Path) -> Path:
 
 
 def delete_run(store, run_id: int) -> None:
-    """Delete a run from the store with its checkpoint, which (gigabytes for a large model)
-    can only resume this run; saved model files in its folder are left on disk."""
+    """Delete a run from the store with its evaluations, its checkpoint, which (gigabytes for a large
+    model) can only resume this run, and its final mask; saved model files in its folder are left on disk."""
     folder = store.delete_run(run_id)
     if folder is not None:
-        for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".partial"):
+        for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".partial", MASK_FILE, MASK_FILE + ".partial"):
             (folder / name).unlink(missing_ok=True)

@@ -7,6 +7,7 @@ mistake is found before the run is written to the store.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import platform
 import time
@@ -15,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from ..config import RunConfig, config_fingerprint
+from ..config import LR_METHOD_DEFAULT, LR_SET_BY_USER, RunConfig, config_fingerprint
 from ..errors import CastError, RunCancelled, TrainingDiverged
-from ..train.events import CancelToken, Emitter, EpochEnded, MaskComputed, Message, RunEnded, RunStarted, Sink
+from ..train.events import CancelToken, Emitter, EpochEnded, LossReported, MaskComputed, Message, RunEnded, RunStarted, Sink
 
 
 @dataclass
@@ -99,24 +100,51 @@ class Prepared:
     total: int
     trainable_bytes: int
     method_info: dict
+    lr_source: str = LR_SET_BY_USER
+    base: dict = field(default_factory=dict)  # the base model's identity (models.identity)
 
 
-def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
-    """Load data and model and set the method up. Raises CastError on bad input; writes nothing."""
-    import transformers
+def with_resolved_lr(config: RunConfig, lr_source: str | None = None) -> tuple[RunConfig, str]:
+    """``config`` with the learning rate it trains at written in (the method's recommended one
+    when train.lr is 0), and why: 'user' or 'method default' (``lr_source`` given: a resumed
+    run keeps what its first start recorded)."""
+    lr, source = config.resolved_lr()
+    resolved = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=lr))
+    return resolved, lr_source or source
+
+
+def describe_lr_source(config: RunConfig, lr_source: str) -> str:
+    """'method default: full's recommended' or 'set by the user (full recommends 5e-05)'."""
+    method = config.method
+    if lr_source == LR_METHOD_DEFAULT:
+        return f"method default: {method.name}'s recommended"
+    return f"set by the user; {method.name} recommends {type(method).recommended_lr:g}"
+
+
+def prepare(config: RunConfig, emit: Emitter, dataset=None, lr_source: str | None = None) -> Prepared:
+    """Load data and model and set the method up. Raises CastError on bad input; writes nothing.
+
+    The prepared config carries the learning rate the run trains at (see ``with_resolved_lr``)."""
+    from ..imports import import_transformers
+
+    transformers = import_transformers()  # whole, before any data is read (see cast_engine.imports)
 
     from ..methods.registry import get_method
     from ..models import count_parameters, load_classifier
+    from ..models.identity import base_model_identity
     from ..train.device import pick_device
     from .dataset import load_data
     from .prepare import tokenize_data
     from ..train.trainer import bf16_native
 
     config.validate()
+    config, lr_source = with_resolved_lr(config, lr_source)
+    emit(Message(f"learning rate {config.train.lr:g} ({describe_lr_source(config, lr_source)})"))
     device = pick_device(config.train.device)
     dataset = dataset or load_data(config.data)
     transformers.set_seed(config.train.seed)
     model, tokenizer = load_classifier(config.model, dataset.labels)
+    base = base_model_identity(config.model, model)
     method = get_method(config.method.name).create(config.method)
     model = method.prepare(model)
     trainable, total = count_parameters(model)
@@ -127,7 +155,8 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None) -> Prepared:
     if config.train.bf16 and not bf16_native(device):
         emit(Message(f"bf16 autocast needs CUDA or a CPU with native bfloat16: training in fp32 on {device}", "warning"))
     data = tokenize_data(dataset, tokenizer, config)
-    return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes, method_info)
+    return Prepared(config, device, dataset, model, tokenizer, method, data, trainable, total, trainable_bytes,
+                    method_info, lr_source, base)
 
 
 def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: CancelToken | None = None,
@@ -144,6 +173,7 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     """
     emit = Emitter(list(sinks))
     prepared = prepare(config, emit, dataset)  # bad data is refused before the store file is even created
+    config = prepared.config  # with the learning rate it trains at
     store = open_store(store)
     checkpoint = config.train.checkpoint if checkpoint is None else checkpoint
     if store.disk_folder() is not None:  # a sweep's in-memory recorder writes nothing here
@@ -152,8 +182,8 @@ def run(config: RunConfig, *, store=None, sinks: Iterable[Sink] = (), cancel: Ca
     run_id = store.create_run(
         config.to_dict(), method=config.method.name, task=dataset.task, variant=dataset.variant,
         regime="cad" if config.method.uses_both_branches else config.regime, model=config.model,
-        seed=config.train.seed, name=config.name or None, data_hashes=file_hashes(dataset.files),
-        versions=package_versions(), trainable_params=prepared.trainable, total_params=prepared.total,
+        seed=config.train.seed, name=config.name or config.default_name(), data_hashes=file_hashes(dataset.files),
+        versions={**package_versions(), "base_model": prepared.base}, trainable_params=prepared.trainable, total_params=prepared.total,
         fingerprint=config_fingerprint(config.to_dict()),
     )
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, checkpoint)
@@ -178,15 +208,19 @@ def resume(run_id: int, *, store=None, sinks: Iterable[Sink] = (), cancel: Cance
     problem = resume_problem(row)
     if problem:
         raise CastError(problem)
-    checkpoint = load_checkpoint(checkpoint_path(Path(row["artifact_dir"])))
+    checkpoint = load_checkpoint(checkpoint_path(store.artifact_dir(run_id, create=False)))
+    if (checkpoint.store_id, checkpoint.run_id) != (store.store_id, run_id):
+        raise CastError(f"the checkpoint of run {run_id} belongs to run {checkpoint.run_id or '?'} of store "
+                        f"{checkpoint.store_id or '(none recorded)'}, not to this store ({store.store_id}): refused")
     config = RunConfig.from_dict(row["config"])
     emit = Emitter(list(sinks))
-    prepared = prepare(config, emit)
+    prepared = prepare(config, emit, lr_source=checkpoint.lr_source)
     _check_same_data(run_id, row.get("data_hashes") or {}, file_hashes(prepared.dataset.files))
+    _check_same_base(run_id, (row.get("versions") or {}).get("base_model"), prepared.base)
     store.reopen_run(run_id, epochs_kept=checkpoint.epoch, masks_kept=checkpoint.masks_done)
     stored, write = {(e["epoch"], e["stage"]) for e in store.epochs(run_id)}, StoreSink(store, run_id)
     for event in replayed_events(checkpoint, [], config.train.min_delta):
-        if (event.epoch, event.stage) not in stored:  # a kill between the checkpoint and its epoch's row loses no row
+        if isinstance(event, EpochEnded) and (event.epoch, event.stage) not in stored:  # a kill between the checkpoint and its epoch's row loses no row
             write(event)
     checkpoint.resumes.append({"after_epoch": checkpoint.epoch, "at": utc_now()})
     return _train_and_record(prepared, store, run_id, emit, cancel, save_model, True, checkpoint)
@@ -225,7 +259,10 @@ def replayed_events(checkpoint, masks: list[dict], min_delta: float) -> list:
         if improved:
             best[stage] = (score, entry["epoch"])
         events.append(EpochEnded(entry["epoch"], stage, metrics, improved, best[stage][1]))
-    events.sort(key=lambda e: (e.epoch, isinstance(e, EpochEnded)))  # an epoch's mask comes before its scores
+    events += [LossReported(*report) for report in getattr(checkpoint, "losses", [])]
+    # an epoch's losses, then its mask, then its scores
+    events.sort(key=lambda e: (e.epoch, isinstance(e, MaskComputed) + 2 * isinstance(e, EpochEnded),
+                               getattr(e, "step", 0)))
     return events
 
 
@@ -237,6 +274,14 @@ def _check_same_data(run_id: int, recorded: dict, now: dict) -> None:
     missing = sorted(set(recorded) - set(now))
     if missing:
         raise CastError(f"run {run_id} was trained on {missing[0]}, which this config no longer reads")
+
+
+def _check_same_base(run_id: int, recorded: dict | None, now: dict) -> None:
+    from ..models.identity import base_model_difference
+
+    difference = base_model_difference(recorded, now)
+    if difference:
+        raise CastError(f"run {run_id} cannot be resumed on another base model: {difference}")
 
 
 def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, cancel: CancelToken | None,
@@ -256,10 +301,11 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     trainer.planned_steps = method.planned_steps(trainer)
     checkpoint_file = checkpoint_path(store.artifact_dir(run_id)) if checkpoint else None
     if checkpoint_file is not None:
-        trainer.save_state = CheckpointFile(checkpoint_file)
+        trainer.save_state = CheckpointFile(checkpoint_file, getattr(store, "store_id", None) or "", run_id)
     if resume_from is not None:
         trainer.load_state_dict(resume_from.trainer_state())
-    emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device)))
+    emit(RunStarted(run_id, config.to_dict(), prepared.trainable, prepared.total, str(prepared.device),
+                    dict(prepared.method_info)))
     if resume_from is not None:  # the displays show the whole run, not only what follows the resume
         for event in replayed_events(resume_from, store.masks(run_id), config.train.min_delta):
             emit.show(event)
@@ -271,7 +317,8 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
         for split, (predicted, gold) in test.pop("predictions").items():
             store.save_predictions(run_id, split, predicted, gold)
         if save_model:
-            artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels)
+            artifact = save_artifact(store, run_id, method, trainer.model, config, prepared.dataset.labels, prepared.base)
+        save_final_mask(store, run_id, trainer.carry.get("mask"))  # small (1 bit an entry): sweeps keep it too
     except RunCancelled as exc:
         status, reason = "cancelled", str(exc)
     except KeyboardInterrupt:
@@ -286,9 +333,13 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     trainer.wait_for_checkpoint()  # the last checkpoint is on disk (or its failure reported) before the run ends
     wall = time.perf_counter() - started
     results = {**(test or {}), "epochs_completed": trainer.epoch, "steps_completed": trainer.step,
-               "method_info": prepared.method_info}
+               "method_info": prepared.method_info, "lr_source": prepared.lr_source,
+               "train_examples": trainer.examples, "train_time_s": trainer.train_s}
     if status != "completed":
         results.update(_progress_so_far(trainer))
+    else:
+        tested = trainer.best_epoch if config.train.restore_best else trainer.epoch
+        results["best_val"] = _validation_at(trainer.history, tested)
     if trainer.resumes:
         results["resumed"] = trainer.resumes
         wall = time.perf_counter() - trainer.started  # training time of every process, not the time it lay dead
@@ -322,6 +373,14 @@ def _progress_so_far(trainer) -> dict:
     return found
 
 
+def _validation_at(history: list[dict], epoch: int | None) -> dict:
+    """The validation accuracies of ``epoch`` (the weights that were tested): what a tuned protocol chooses on."""
+    rows = [h for h in history if h["epoch"] == epoch]
+    if not rows:
+        return {}
+    return {"epoch": epoch, **{k[4:]: v for k, v in rows[-1].items() if k.startswith("val_") and isinstance(v, (int, float))}}
+
+
 def needed_bytes(prepared: Prepared, save_model: bool, checkpoint: bool) -> int:
     """Disk a run will write next to its store: checkpoints, the saved model, and room for the store's rows."""
     from .checkpoint import estimated_size
@@ -346,14 +405,24 @@ def check_disk_space(folder: Path, needed: int, checkpoint: bool) -> None:
                         + (", or pass --no-checkpoint" if checkpoint else ""))
 
 
-def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str]) -> Path:
-    """Save the trained weights as a sparse delta against the base model."""
+def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: list[str], base: dict | None = None) -> Path:
+    """Save the trained weights as a sparse delta against the base model (``base``: its identity)."""
     from ..export.delta import save_delta
 
     path = store.artifact_dir(run_id) / "delta.safetensors"
     save_delta(method.export_model(model), path, base_model=config.model, labels=labels,
-               method=config.method.to_dict(), extra=method.export_extra())
+               method=config.method.to_dict(), extra=method.export_extra(), base=base,
+               owner=(getattr(store, "store_id", None), run_id))
     return path
+
+
+def save_final_mask(store, run_id: int, masks: dict | None) -> None:
+    """Keep the last mask a sparse method selected (CAST, LT-SFT) next to the saved model."""
+    if not masks:
+        return
+    from ..sparse.mask_file import MASK_FILE, save_mask
+
+    save_mask(store.artifact_dir(run_id) / MASK_FILE, masks)
 
 
 def result_summary(result: RunResult) -> str:

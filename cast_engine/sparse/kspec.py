@@ -40,14 +40,15 @@ def parse_k(value: str | int | float) -> KSpec:
     else:
         text = str(value).strip()
         try:
-            if text.endswith("%"):
-                pct = float(text[:-1])
-                if not (0 < pct <= 100) or math.isnan(pct):
-                    raise ConfigError(f"k = {value!r}: a percentage must be in (0, 100]")
-                return KSpec(fraction=pct / 100)
-            number = float(text)
-        except ValueError:
+            number = float(text[:-1] if text.endswith("%") else text)
+        except ValueError:  # (ConfigError is a ValueError too: the range checks stay outside this block)
             raise ConfigError(f"k = {value!r} is not a count (e.g. 10000, 1e7) or a percentage (e.g. 1%)") from None
+        if text.endswith("%"):
+            if not (0 < number <= 100) or math.isnan(number):
+                raise ConfigError(f"k = {value!r}: a percentage must be in (0, 100]")
+            return KSpec(fraction=number / 100)
+        if not math.isfinite(number):
+            raise ConfigError(f"k = {value!r} is not a finite count")
         if not number.is_integer():
             raise ConfigError(f"k = {value!r}: a count must be a whole number (use '%' for a share)")
         count = int(number)

@@ -65,9 +65,26 @@ def to_json(value: Any, what: str) -> str | None:
         raise StoreError(f"{what} cannot be stored as JSON: {exc}") from None
 
 
+class Unreadable(Exception):
+    """A JSON cell that does not decode (a damaged row): the row is shown, the cell is not."""
+
+
 def from_json(text: str | None) -> Any:
-    """Decode JSON text; NULL stays None."""
-    return None if text is None else json.loads(text)
+    """Decode JSON text; NULL stays None; Unreadable for a damaged cell."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        raise Unreadable() from None
+
+
+def from_json_or(text: str | None, fallback: Any) -> Any:
+    """Decode JSON text, or ``fallback`` for a damaged cell (one bad row never hides the others)."""
+    try:
+        return from_json(text)
+    except Unreadable:
+        return fallback
 
 
 def to_number(value: Any, what: str) -> float | None:
@@ -118,7 +135,11 @@ def decode_row(row: dict[str, Any], table: str) -> dict[str, Any]:
     """Decode the JSON columns of a row of ``table`` in place and return it."""
     for column in JSON_COLUMNS[table]:
         if column in row:
-            row[column] = from_json(row[column])
+            try:
+                row[column] = from_json(row[column])
+            except Unreadable:  # shown as empty, and named, so the rest of the history stays readable
+                row[column] = {}
+                row.setdefault("unreadable", []).append(column)
     return row
 
 

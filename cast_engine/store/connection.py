@@ -53,6 +53,16 @@ def open_connection(path: Path) -> sqlite3.Connection:
         raise StoreError(f"cannot open run store {path}: {exc}") from exc
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """Connect to an existing file without creating it or anything beside it; StoreError otherwise."""
+    if not path.is_file():
+        raise StoreError(f"no run store at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open run store {path}: {exc}") from exc
+
+
 def configure(db: Database, path: Path) -> None:
     """Set busy timeout, WAL journal, synchronous=NORMAL and foreign keys."""
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -128,6 +138,9 @@ class StoreFile:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        reason = getattr(self, "read_only_reason", None)
+        if reason is not None:
+            raise StoreError(f"cannot write: {reason}")
         conn = self._database().conn
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -18,44 +18,102 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import warnings
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from cast_engine.errors import StoreError
-from cast_engine.store.connection import StoreFile, configure, default_db_path, open_connection
+from cast_engine.store.connection import StoreFile, configure, default_db_path, open_connection, open_read_only
+from cast_engine.store.evaluations import EvaluationTables
 from cast_engine.store.interface import RunRecorder
-from cast_engine.store.migrations import apply_migrations
+from cast_engine.store.locks import OwnerLock
+from cast_engine.store.migrations import MIGRATIONS, apply_migrations, is_cast_store, meta_value, unknown_migrations
+from cast_engine.store.places import backup_copy
 from cast_engine.store.runs import RunTables
 from cast_engine.store.sweeps import SweepTables
 
 
-class RunStore(RunTables, SweepTables, StoreFile, RunRecorder):
+class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder):
     """Runs, per-epoch metrics and sparsity masks in one SQLite file.
 
     ``RunStore(path=None)`` opens (and creates) ``path`` or ``default_db_path()``,
-    applies pending schema migrations and marks runs whose process has ended as
-    interrupted. Use it from the thread that opened it only (see module doc).
+    copies the file to a backup beside it before applying pending schema
+    migrations, and marks runs whose owner no longer holds their lock as
+    interrupted. ``read_only=True`` opens only an existing run store and never
+    writes to it (an older store is migrated in memory). A store changed by a
+    newer version (migrations this one does not know) is opened read-only, with
+    a warning naming that version. Use it from the thread that opened it only.
     """
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False):
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self._owner_thread = threading.get_ident()
         self._db: Database | None = None
-        conn = open_connection(self.path)
+        self._held: dict[str, OwnerLock] = {}
+        self.read_only_reason: str | None = "opened read-only" if read_only else None
+        self.backup_path: Path | None = None
+        conn = open_read_only(self.path) if read_only else open_connection(self.path)
         try:
             self._db = Database(conn)
-            configure(self._db, self.path)
-            apply_migrations(self._db)
+            self._prepare_schema(read_only)
+            self.store_id = meta_value(self._db, "store_id")
         except (sqlite3.Error, OSError) as exc:
-            conn.close()
+            (self._db.conn if self._db is not None else conn).close()
             self._db = None
             raise StoreError(f"cannot open run store {self.path}: {exc}") from exc
-        try:
-            self.mark_interrupted()
         except BaseException:
-            self.close()
+            (self._db.conn if self._db is not None else conn).close()
+            self._db = None
             raise
+        if self.read_only_reason is None:
+            try:
+                self.mark_interrupted()
+            except BaseException:
+                self.close()
+                raise
+
+    def _prepare_schema(self, read_only: bool) -> None:
+        """Check what the file is, then migrate it (a backup first), in memory when read-only."""
+        db = self._db
+        has_tables = bool(db.table_names())
+        if has_tables and not is_cast_store(db):
+            raise StoreError(f"{self.path} is not a CAST Studio run store (an SQLite file of another program); "
+                             "nothing was changed: give another --db")
+        newer = unknown_migrations(db)
+        if newer:
+            made_by = meta_value(db, "migrated_by") or "a newer version of CAST Studio"
+            self.read_only_reason = (f"run store {self.path} was made by {made_by} (schema {', '.join(newer)}, unknown "
+                                     "to this version): it is open read-only; use that version to change it")
+            warnings.warn(self.read_only_reason, stacklevel=3)
+            return
+        if read_only:
+            if MIGRATIONS.pending(db):  # an older store: read through a migrated copy in memory
+                memory = sqlite3.connect(":memory:")
+                db.conn.backup(memory)
+                db.conn.close()
+                self._db = db = Database(memory)
+                apply_migrations(db)
+            return
+        configure(db, self.path)
+        if has_tables and MIGRATIONS.pending(db):
+            self.backup_path = backup_copy(db.conn, self.path)
+            warnings.warn(f"run store {self.path} is being updated to this version's schema; "
+                          f"a copy of it as it was is at {self.backup_path}", stacklevel=3)
+        apply_migrations(db)
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
+
+    def close(self) -> None:
+        """Close the connection and let go of the runs and sweeps this store object owns."""
+        if self._db is not None:
+            self._check_thread()
+            for lock in self._held.values():
+                lock.release()
+            self._held.clear()
+        super().close()
 
     def disk_folder(self) -> Path:
         return self.path.parent

@@ -163,6 +163,46 @@ def run_list_indexes(db: Database) -> None:
         db.execute(statement)
 
 
+_EVALUATION_STATEMENTS = (
+    """
+    CREATE TABLE evaluations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        data_sha256 TEXT NOT NULL,
+        data_files TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        results TEXT NOT NULL,
+        examples BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (run_id, name),
+        UNIQUE (run_id, data_sha256)
+    )
+    """,
+    """
+    CREATE TABLE evaluation_predictions (
+        evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+        split TEXT NOT NULL,
+        predicted TEXT NOT NULL,
+        gold TEXT NOT NULL,
+        probabilities BLOB NOT NULL,
+        PRIMARY KEY (evaluation_id, split)
+    )
+    """,
+    "CREATE INDEX idx_evaluations_name ON evaluations(name)",
+)
+
+
+@MIGRATIONS(name="0004_evaluations")
+def evaluations(db: Database) -> None:
+    """Named evaluations of a run on other paired data: the data's source and sha256,
+    its examples (compressed), accuracies, and per-example predictions with probabilities."""
+    for statement in _EVALUATION_STATEMENTS:
+        db.execute(statement)
+
+
 def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
     """Apply the pending migrations of ``migrations``; return the names applied.
 
@@ -178,9 +218,54 @@ def apply_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[
     try:
         names = [migration.name for migration in migrations.pending(db)]
         migrations.apply(db)
+        if db["store_meta"].exists():
+            record_migrated_by(db)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return names
+
+
+@MIGRATIONS(name="0005_store_identity")
+def store_identity(db: Database) -> None:
+    """A store's identity: a UUID kept in the store, from which its artifact folder is derived."""
+    import uuid
+
+    db.execute("CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO store_meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+
+
+def app_version() -> str:
+    """The installed cast-studio version (what a store records as having migrated it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("cast-studio")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def unknown_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
+    """Migrations applied to ``db`` that this version does not know: a newer version made the store."""
+    known = {migration.name for migration in migrations._migrations}
+    return [applied.name for applied in migrations.applied(db) if applied.name not in known]
+
+
+def is_cast_store(db: Database, migrations: Migrations = MIGRATIONS) -> bool:
+    """Whether ``db`` holds a run store: any of its migrations applied."""
+    return bool(migrations.applied(db))
+
+
+def meta_value(db: Database, key: str) -> str | None:
+    """A value of the store_meta table (None before migration 0003, or when unset)."""
+    if not db["store_meta"].exists():
+        return None
+    row = db.execute("SELECT value FROM store_meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def record_migrated_by(db: Database) -> None:
+    """Note which version last migrated the store (an older version names it when it refuses to write)."""
+    db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('migrated_by', ?)", (f"cast-studio {app_version()}",))

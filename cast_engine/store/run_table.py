@@ -95,6 +95,7 @@ class RunFilter:
     equal: dict[str, Any] = field(default_factory=dict)
     started_since: str | None = None  # stored ISO text (UTC); runs started at or after it
     name_contains: str = ""
+    evaluation: str | None = None  # accuracy columns from the run's evaluation of this name (None: its test split)
 
     def where(self) -> tuple[str, list[Any]]:
         """The WHERE clause (with its leading keyword, or '') and its parameters."""
@@ -121,7 +122,17 @@ def _read(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> lis
         raise StoreError(f"cannot read the runs table: {exc}") from exc
 
 
-def order_by(key: str, descending: bool = True) -> str:
+def column_sql(column: RunColumn, evaluation: str | None = None) -> str:
+    """The column's SQL expression; with ``evaluation``, accuracies come from the run's
+    evaluation of that name (empty where the run has none) instead of its own test split."""
+    if evaluation is None or not column.sql.startswith("json_extract(results,"):
+        return column.sql
+    name = "'" + evaluation.replace("'", "''") + "'"  # a literal: one expression serves SELECT, WHERE and ORDER BY
+    source = f"(SELECT e.results FROM evaluations e WHERE e.run_id = runs.id AND e.name = {name})"
+    return column.sql.replace("json_extract(results,", f"json_extract({source},", 1)
+
+
+def order_by(key: str, descending: bool = True, evaluation: str | None = None) -> str:
     """ORDER BY for a column: numbers as numbers, names without case, empty values last in
     either direction, ties by id in the same direction. SQLite sorts NULL lowest, so a
     descending order puts empty values last by itself (and can read the column's index)."""
@@ -131,13 +142,13 @@ def order_by(key: str, descending: bool = True) -> str:
     if key == "id":
         return f" ORDER BY id {direction}"
     column = RUN_COLUMN[key]
-    empty_last = f"{column.sql} IS NULL, " if column.nullable and not descending else ""
-    return f" ORDER BY {empty_last}{_sort_expression(key)} {direction}, id {direction}"
+    empty_last = f"{column_sql(column, evaluation)} IS NULL, " if column.nullable and not descending else ""
+    return f" ORDER BY {empty_last}{_sort_expression(key, evaluation)} {direction}, id {direction}"
 
 
-def _sort_expression(key: str) -> str:
-    column = RUN_COLUMN[key]
-    return f"{column.sql} COLLATE NOCASE" if key in _TEXT_SORT else column.sql
+def _sort_expression(key: str, evaluation: str | None = None) -> str:
+    sql = column_sql(RUN_COLUMN[key], evaluation)
+    return f"{sql} COLLATE NOCASE" if key in _TEXT_SORT else sql
 
 
 def count_runs(conn: sqlite3.Connection, where: RunFilter | None = None) -> int:
@@ -156,7 +167,8 @@ def run_ids(conn: sqlite3.Connection, where: RunFilter | None = None, sort: str 
     nearly in order already); in ascending order of a column, the runs with a
     value and those without come from two queries that can each follow the
     column's index (``ORDER BY x IS NULL`` could not)."""
-    clause, params = (where or RunFilter()).where()
+    where = where or RunFilter()
+    clause, params = where.where()
     order_by(sort, descending)  # refuses an unknown column
     page = " LIMIT ? OFFSET ?" if limit is not None else ""
     page_params = [limit, offset] if limit is not None else []
@@ -165,20 +177,21 @@ def run_ids(conn: sqlite3.Connection, where: RunFilter | None = None, sort: str 
         ids = [row[0] for row in _read(conn, f"SELECT id FROM runs{clause}", params)]
         ids.sort(reverse=descending)
         return ids
-    expression = "id" if sort == "id" else _sort_expression(sort)
+    expression = "id" if sort == "id" else _sort_expression(sort, where.evaluation)
+    sort_sql = column_sql(column, where.evaluation)
     then = "" if sort == "id" else f", id {direction}"
     if descending or not column.nullable:
         sql = f"SELECT id FROM runs{clause} ORDER BY {expression} {direction}{then}{page}"
         return [row[0] for row in _read(conn, sql, [*params, *page_params])]
     joined = " AND " if clause else " WHERE "
-    with_value = [row[0] for row in _read(conn, f"SELECT id FROM runs{clause}{joined}{column.sql} IS NOT NULL "
+    with_value = [row[0] for row in _read(conn, f"SELECT id FROM runs{clause}{joined}{sort_sql} IS NOT NULL "
                                                 f"ORDER BY {expression} ASC, id ASC{page}", [*params, *page_params])]
     if limit is not None:
         if len(with_value) == limit:
             return with_value
-        skipped = max(0, offset - _count_where(conn, f"{clause}{joined}{column.sql} IS NOT NULL", params))
+        skipped = max(0, offset - _count_where(conn, f"{clause}{joined}{sort_sql} IS NOT NULL", params))
         page_params = [limit - len(with_value), skipped]
-    without = _read(conn, f"SELECT id FROM runs{clause}{joined}{column.sql} IS NULL ORDER BY id ASC{page}",
+    without = _read(conn, f"SELECT id FROM runs{clause}{joined}{sort_sql} IS NULL ORDER BY id ASC{page}",
                     [*params, *page_params])
     return with_value + [row[0] for row in without]
 
@@ -187,11 +200,12 @@ def _count_where(conn: sqlite3.Connection, clause: str, params: Sequence[Any]) -
     return _read(conn, f"SELECT count(*) FROM runs{clause}", params)[0][0]
 
 
-def run_rows(conn: sqlite3.Connection, ids: Sequence[int], keys: Iterable[str] | None = None) -> dict[int, dict]:
+def run_rows(conn: sqlite3.Connection, ids: Sequence[int], keys: Iterable[str] | None = None,
+             evaluation: str | None = None) -> dict[int, dict]:
     """The columns (``keys``; all by default) and ``EXTRA_FIELDS`` of the runs ``ids``, by id;
-    ids not in the store are left out."""
+    ids not in the store are left out (``evaluation``: accuracies from that evaluation)."""
     names = [*(keys or RUN_COLUMN), *EXTRA_FIELDS]
-    columns = ", ".join(RUN_COLUMN[name].sql if name in RUN_COLUMN else name for name in names)
+    columns = ", ".join(column_sql(RUN_COLUMN[name], evaluation) if name in RUN_COLUMN else name for name in names)
     rows: dict[int, dict] = {}
     for start in range(0, len(ids), 500):  # SQLite's limit on parameters is far above 500
         chunk = list(ids[start:start + 500])

@@ -13,7 +13,7 @@ from cast_engine.errors import StoreError
 from cast_engine.store.codec import (
     check_int,
     decode_row,
-    from_json,
+    from_json_or,
     normalize_since,
     seconds_between,
     split_metrics,
@@ -22,7 +22,8 @@ from cast_engine.store.codec import (
     to_sql_value,
     utc_now,
 )
-from cast_engine.store.processes import pid_is_alive
+from cast_engine.store.locks import OwnerLock, is_held
+from cast_engine.store.places import run_folder, run_lock
 from cast_engine.store.status import FINAL_STATUSES, RESUMABLE_STATUSES, check_status
 
 RUN_FILTERS = ("method", "task", "variant", "regime", "model", "seed", "status", "sweep_id")
@@ -94,14 +95,19 @@ class RunTables:
         marks = ", ".join("?" for _ in row)
         with self._write() as conn:
             cursor = conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))
-            return int(cursor.lastrowid)
+            run_id = int(cursor.lastrowid)
+            # held before the row is visible to others: no process can find it running and unowned
+            self._hold(run_lock(self.path, self.store_id, run_id), f"run {run_id}")
+        return run_id
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of a run (dicts/lists stored as JSON); unknown columns are refused."""
         if not fields:
             return
-        known = set(self._run_columns()) - {"id"}
+        known = set(self._run_columns()) - {"id", "artifact_dir"}
         for field in fields:
+            if field == "artifact_dir":
+                raise StoreError("artifact_dir is derived from the store's location and identity; it cannot be set")
             if field not in known:
                 raise StoreError(f"runs in {self.path} has no column {field!r}")
         if "status" in fields:
@@ -140,13 +146,19 @@ class RunTables:
                 "WHERE id = ?",
                 (status, reason, results_json, best_epoch, finished_at, wall_time_s, run_id),
             )
+        self._let_go(run_lock(self.path, self.store_id, run_id))
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """Return one run as a dict with JSON columns decoded."""
         rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise StoreError(f"no run {run_id} in {self.path}")
-        return decode_row(rows[0], "runs")
+        return self._with_folder(decode_row(rows[0], "runs"))
+
+    def _with_folder(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A run row with its artifact folder derived from this store (a stored path is never used)."""
+        row["artifact_dir"] = str(run_folder(self.path, self.store_id, row["id"])) if self.store_id else None
+        return row
 
     def list_runs(
         self,
@@ -185,7 +197,7 @@ class RunTables:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(check_int(limit, "limit"))
-        return [decode_row(row, "runs") for row in self._read(sql, params)]
+        return [self._with_folder(decode_row(row, "runs")) for row in self._read(sql, params)]
 
     def reopen_run(self, run_id: int, *, epochs_kept: int, masks_kept: int) -> None:
         """Make a stopped run 'running' again in this process, to resume it from a checkpoint.
@@ -193,8 +205,18 @@ class RunTables:
         Keeps the epoch rows up to ``epochs_kept`` and the first ``masks_kept``
         mask rows (what existed when the checkpoint was written); the rest,
         and any test predictions, are deleted so the resumed run writes them
-        once. Refuses runs that are running or completed.
+        once. Refuses runs that are running or completed, and a run whose lock another
+        process holds (it is being resumed there).
         """
+        lock = run_lock(self.path, self.store_id, run_id)
+        self._hold(lock, f"run {run_id}")
+        try:
+            self._reopen(run_id, epochs_kept, masks_kept)
+        except BaseException:
+            self._let_go(lock)
+            raise
+
+    def _reopen(self, run_id: int, epochs_kept: int, masks_kept: int) -> None:
         with self._write() as conn:
             status = self._require_run(conn, run_id)["status"]
             if status not in RESUMABLE_STATUSES:
@@ -209,55 +231,76 @@ class RunTables:
                          (os.getpid(), socket.gethostname(), run_id))
 
     def delete_run(self, run_id: int) -> Path | None:
-        """Delete a run with its epochs, masks and predictions; return its artifact folder (None: it had none).
+        """Delete a run with its epochs, masks, predictions and evaluations; return its run folder.
 
         Files in the folder are left alone: the run layer decides which go
-        (``cast_engine.runs.checkpoint.delete_run`` removes the checkpoint).
+        (``cast_engine.runs.folders.delete_run`` removes the checkpoint). A running
+        run is refused: whether it runs is asked of its lock inside the deleting
+        transaction, so a run started or resumed meanwhile is never deleted.
         """
         with self._write() as conn:
-            self._require_run(conn, run_id)
-            folder = conn.execute("SELECT artifact_dir FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            status = self._require_run(conn, run_id)["status"]
+            if status == "running" and self.run_is_alive(run_id):
+                raise StoreError(f"run {run_id} is running (a process holds its lock): stop it before deleting it")
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM masks WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
+            self._delete_run_evaluations(conn, run_id)
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        return Path(folder) if folder else None
+        return run_folder(self.path, self.store_id, run_id) if self.store_id else None
 
-    def artifact_dir(self, run_id: int) -> Path:
-        """``<db folder>/artifacts/<run_id>``, created (and recorded on the run) on demand."""
-        folder = self.path.parent / "artifacts" / str(run_id)
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            conn.execute(
-                "UPDATE runs SET artifact_dir = ? WHERE id = ? AND artifact_dir IS NULL",
-                (str(folder), run_id),
-            )
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create artifact folder {folder}: {exc.strerror or exc}") from exc
+    def artifact_dir(self, run_id: int, *, create: bool = True) -> Path:
+        """The run's folder, ``<store file>.artifacts/<store id>/<run id>``: derived from this store's
+        location and identity, never read from a row (``create=False``: only the path)."""
+        if self.store_id is None:
+            raise StoreError(f"run store {self.path} has no identity (it is open read-only and older than this version)")
+        if not self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
+            raise StoreError(f"no run {run_id} in {self.path}")
+        folder = run_folder(self.path, self.store_id, run_id)
+        if create and not self.read_only:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create artifact folder {folder}: {exc.strerror or exc}") from exc
         return folder
 
-    def mark_interrupted(self) -> list[int]:
-        """Mark this host's 'running' runs whose process is gone as 'interrupted'.
+    # -- owners ---------------------------------------------------------
 
-        Runs of other hosts are left alone (their pids mean nothing here).
-        Returns the ids that were marked.
+    def run_is_alive(self, run_id: int) -> bool:
+        """Whether a process (this one included) holds the run's lock: it is running now."""
+        path = run_lock(self.path, self.store_id, run_id)
+        return str(path) in self._held or is_held(path)
+
+    def _hold(self, path: Path, what: str) -> None:
+        """Take the owner lock at ``path`` for this store object; StoreError when another owner has it."""
+        if str(path) in self._held or is_held(path):
+            raise StoreError(f"{what} is in use by another process (it holds {path})")
+        self._held[str(path)] = OwnerLock(path, what).acquire()
+
+    def _let_go(self, path: Path) -> None:
+        lock = self._held.pop(str(path), None)
+        if lock is not None:
+            lock.release()
+
+    def mark_interrupted(self) -> list[int]:
+        """Mark 'running' runs whose lock no process holds as 'interrupted'; return their ids.
+
+        The lock, not a process id, says whether a run's process lives: a reused pid
+        or a host name shared by two machines cannot keep a dead run 'running'.
         """
-        host = socket.gethostname()
-        candidates = self._read(
-            "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
-        )
-        dead = [row for row in candidates if row["pid"] is None or not pid_is_alive(row["pid"])]
+        candidates = self._read("SELECT id, pid, host FROM runs WHERE status = 'running'")
+        dead = [row for row in candidates if not self.run_is_alive(row["id"])]
         if not dead:
             return []
         marked = []
         now = utc_now()
         with self._write() as conn:
             for row in dead:
+                if self.run_is_alive(row["id"]):  # taken meanwhile (a resume): asked again inside the write
+                    continue
                 reason = (
-                    f"process {row['pid']} ended without finishing "
-                    f"(found gone on host {host} at {now})"
+                    f"process {row['pid']} on {row['host']} ended without finishing "
+                    f"(no process held the run's lock at {now})"
                 )
                 cursor = conn.execute(
                     "UPDATE runs SET status = 'interrupted', reason = ?, finished_at = ? "
@@ -294,7 +337,7 @@ class RunTables:
             if existing is None:
                 self._insert_epoch(conn, run_id, epoch, stage, columns, extras)
             else:
-                merged = {**(from_json(existing[0]) or {}), **extras}
+                merged = {**(from_json_or(existing[0], {}) or {}), **extras}
                 self._update_epoch(conn, run_id, epoch, stage, columns, merged)
 
     def _insert_epoch(self, conn, run_id, epoch, stage, columns, extras) -> None:
@@ -320,7 +363,7 @@ class RunTables:
         )
         result = []
         for row in rows:
-            extras = from_json(row.pop("metrics")) or {}
+            extras = from_json_or(row.pop("metrics"), {}) or {}
             row.pop("id")
             result.append({**row, **extras})
         return result

@@ -14,8 +14,10 @@ import socket
 from typing import Any, Mapping
 
 from cast_engine.errors import StoreError
-from cast_engine.store.codec import from_json, split_metrics, to_json, utc_now
-from cast_engine.store.processes import pid_is_alive
+from cast_engine.store.codec import from_json_or, split_metrics, to_json, utc_now
+from cast_engine.store.locks import is_held
+from cast_engine.store.places import sweep_lock
+from cast_engine.store.stamps import stamp_owner
 from cast_engine.store.status import FINAL_STATUSES, SWEEP_STATUSES, check_status
 
 
@@ -33,10 +35,16 @@ class SweepTables:
                 "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (name, kind, to_json(dict(spec), "spec"), spec_hash, n_trials, now, now, os.getpid(), socket.gethostname()),
             )
-            return int(cursor.lastrowid)
+            sweep_id = int(cursor.lastrowid)
+            self._hold(sweep_lock(self.path, self.store_id, sweep_id), f"sweep {sweep_id}")
+        return sweep_id
 
     def claim_sweep(self, sweep_id: int) -> None:
-        """Mark a sweep 'running' again, owned by this process (on resume)."""
+        """Mark a sweep 'running' again, owned by this process (on resume); StoreError when another
+        process runs it now (it holds the sweep's lock): one sweep has one owner."""
+        lock = sweep_lock(self.path, self.store_id, sweep_id)
+        if str(lock) not in self._held:
+            self._hold(lock, f"sweep {sweep_id}")
         self._set_sweep(sweep_id, status="running", pid=os.getpid(), host=socket.gethostname())
 
     def finish_sweep(self, sweep_id: int, status: str) -> None:
@@ -44,6 +52,14 @@ class SweepTables:
         if status not in SWEEP_STATUSES[1:]:
             raise StoreError(f"unknown sweep status {status!r}; expected one of {', '.join(SWEEP_STATUSES[1:])}")
         self._set_sweep(sweep_id, status=status, pid=None)
+        self._let_go(sweep_lock(self.path, self.store_id, sweep_id))
+
+    def sweep_is_alive(self, sweep_id: int) -> bool:
+        """Whether a process (this one included) holds the sweep's lock: it runs now."""
+        if self.store_id is None:
+            return False
+        path = sweep_lock(self.path, self.store_id, sweep_id)
+        return str(path) in self._held or is_held(path)
 
     def _set_sweep(self, sweep_id: int, **fields: Any) -> None:
         fields["updated_at"] = utc_now()
@@ -58,7 +74,10 @@ class SweepTables:
         rows = self._read("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
         if not rows:
             raise StoreError(f"no sweep {sweep_id} in {self.path}")
-        return self._decode_sweep(rows[0])
+        sweep = self._decode_sweep(rows[0])
+        if sweep["spec"] is None:
+            raise StoreError(f"sweep {sweep_id} in {self.path} has a damaged grid (not readable JSON): it cannot be resumed")
+        return sweep
 
     def list_sweeps(self, *, kind: str | None = None, spec_hash: str | None = None) -> list[dict[str, Any]]:
         """Sweeps, newest first, each with ``done`` (completed trials) and ``state``:
@@ -72,11 +91,11 @@ class SweepTables:
         return [self._decode_sweep(row) for row in self._read(f"SELECT * FROM sweeps{where} ORDER BY id DESC", params)]
 
     def _decode_sweep(self, row: dict[str, Any]) -> dict[str, Any]:
-        row["spec"] = from_json(row["spec"])
+        row["spec"] = from_json_or(row["spec"], None)  # a damaged spec: listed, but it cannot be resumed
         done = self._read(
             "SELECT COUNT(DISTINCT trial_key) AS n FROM runs WHERE sweep_id = ? AND status = 'completed'", (row["id"],))
         row["done"] = done[0]["n"]
-        alive = row["host"] != socket.gethostname() or (row["pid"] is not None and pid_is_alive(row["pid"]))
+        alive = self.sweep_is_alive(row["id"])
         row["state"] = "interrupted" if row["status"] == "running" and not alive else row["status"]
         return row
 
@@ -114,13 +133,41 @@ class SweepTables:
     def predictions(self, run_id: int) -> dict[str, dict[str, list[int]]]:
         """{split: {'predicted': [...], 'gold': [...]}} of a run; empty when none were kept."""
         rows = self._read("SELECT split, predicted, gold FROM predictions WHERE run_id = ?", (run_id,))
-        return {row["split"]: {"predicted": from_json(row["predicted"]), "gold": from_json(row["gold"])} for row in rows}
+        found = {}
+        for row in rows:  # a damaged row of predictions counts as none stored (compare then says so)
+            predicted, gold = from_json_or(row["predicted"], None), from_json_or(row["gold"], None)
+            if isinstance(predicted, list) and isinstance(gold, list):
+                found[row["split"]] = {"predicted": predicted, "gold": gold}
+        return found
 
     # -- whole trials ---------------------------------------------------
+
+    # Columns a trial never sets: the store assigns them (the artifact folder is derived, never taken).
+    _STORE_OWNED_RUN_COLUMNS = frozenset({"id", "sweep_id", "trial_key", "artifact_dir"})
+
+    def _check_trial_record(self, record) -> None:
+        """StoreError unless a trial record (which may come from another host) holds only known run
+        columns and plain file names, before any of it reaches the store or the disk."""
+        run = getattr(record, "run", None)
+        if not isinstance(run, dict):
+            raise StoreError(f"a trial record's run must be a dict, got {type(run).__name__}")
+        allowed = set(self._run_columns()) - self._STORE_OWNED_RUN_COLUMNS
+        unknown = sorted(repr(name) for name in run if not isinstance(name, str) or name not in allowed)
+        if unknown:
+            raise StoreError(f"a trial record names run columns the store does not have or sets itself: {', '.join(unknown)}")
+        artifacts = getattr(record, "artifacts", None)
+        if not isinstance(artifacts, dict):
+            raise StoreError(f"a trial record's artifacts must be a dict, got {type(artifacts).__name__}")
+        for name, data in artifacts.items():
+            if not is_plain_file_name(name):
+                raise StoreError(f"a trial record's file name {name!r} is not a plain file name")
+            if not isinstance(data, bytes):
+                raise StoreError(f"a trial record's file {name!r} holds {type(data).__name__}, not bytes")
 
     def record_trial(self, record, *, sweep_id: int | None = None, trial_key: str | None = None) -> int:
         """Write a finished trial (run, epochs, masks, predictions) in one transaction,
         then its model files into the run's artifact folder; return the run id."""
+        self._check_trial_record(record)
         run = dict(record.run)
         check_status(run["status"], FINAL_STATUSES)
         run.update(sweep_id=sweep_id, trial_key=trial_key)
@@ -140,5 +187,12 @@ class SweepTables:
         if record.artifacts:
             folder = self.artifact_dir(run_id)
             for name, data in record.artifacts.items():
-                (folder / name).write_bytes(data)
+                (folder / name).write_bytes(stamp_owner(name, data, self.store_id, run_id))
         return run_id
+
+
+def is_plain_file_name(name) -> bool:
+    """True for a non-empty file name without path separators, NUL, or a '.'/'..' meaning."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "\0" in name:
+        return False
+    return not any(sep in name for sep in ("/", "\\", os.sep, os.altsep or "/"))

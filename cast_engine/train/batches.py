@@ -52,6 +52,9 @@ def default_token_cache() -> Path:
     return Path(root) / "tokens"
 
 
+MAX_CHARS_PER_TOKEN = 100  # WordPiece's longest word (max_input_chars_per_word); longer ones become one [UNK]
+
+
 def tokenize_examples(examples: Sequence[Example], tokenizer, max_length: int, cache_dir: Path | None = None) -> TokenizedSet:
     """Tokenise (truncating to max_length) through a cached ``datasets.map``."""
     import datasets
@@ -60,9 +63,13 @@ def tokenize_examples(examples: Sequence[Example], tokenizer, max_length: int, c
     if not examples:
         return TokenizedSet({"input_ids": []}, labels)
     pair = examples[0].text_b is not None
-    columns = {"text_a": [ex.text_a for ex in examples]}
+    # Only the start of a text can reach the model: cut it before tokenising (a 50 MB field would
+    # otherwise be tokenised whole, gigabytes, to keep max_length tokens). No tokenizer used here makes
+    # a token of more than 100 characters, so what is cut off would be truncated away anyway.
+    cut = max_length * MAX_CHARS_PER_TOKEN
+    columns = {"text_a": [ex.text_a[:cut] for ex in examples]}
     if pair:
-        columns["text_b"] = [ex.text_b or "" for ex in examples]
+        columns["text_b"] = [(ex.text_b or "")[:cut] for ex in examples]
 
     def encode(batch):
         args = (batch["text_a"], batch["text_b"]) if pair else (batch["text_a"],)
@@ -76,8 +83,10 @@ def tokenize_examples(examples: Sequence[Example], tokenizer, max_length: int, c
     except OSError:
         pass  # an unwritable cache only costs time
     from ..data.quiet import datasets_quiet
+    from ..imports import no_import_in_progress
 
-    with datasets_quiet():
+    # datasets looks transformers up while it maps: never while another thread is importing it
+    with no_import_in_progress(), datasets_quiet():
         table = datasets.Dataset.from_dict(columns).map(
             encode, batched=True, remove_columns=list(columns), cache_file_name=cache_file, load_from_cache_file=True
         )

@@ -19,6 +19,8 @@ class RunStarted:
     trainable_params: int
     total_params: int
     device: str
+    #: What the method resolved for this model (CAST: k, k_share, eligible_params), from ``Method.describe``.
+    method_info: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

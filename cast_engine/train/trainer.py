@@ -96,8 +96,13 @@ class Trainer:
         self._best_weights: Snapshot | None = None
         self.carry: dict[str, Snapshot] = {}  # what the method keeps between epochs, saved with each checkpoint
         self.resumes: list[dict] = []  # where this run was resumed, for the record
+        self.losses: list[tuple] = []  # every reported loss (step, epoch, phase, loss, lr), kept in checkpoints
         self.last_loss: float | None = None
         self.masks_done = 0  # masks reported so far (a resumed run's store keeps this many mask rows)
+        self.lr, _ = config.resolved_lr()
+        self.lr_source: str | None = None  # why the run trains at self.lr (set by the runner; kept in checkpoints)
+        self.examples = 0  # training examples processed: one per forward and backward pass (CAST's two passes count twice)
+        self.train_s = 0.0  # seconds spent in training passes (no evaluation, no merging)
 
     def _padded_logits(self, **inputs) -> torch.Tensor:
         return self.model(**inputs).logits
@@ -140,7 +145,7 @@ class Trainer:
         params = [p for _, p in self.trainable()]
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         extra = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
-        self.optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+        self.optimizer = opt_cls(params, lr=self.lr, weight_decay=cfg.weight_decay, **extra)
         self.schedule_steps = total_steps
         warmup = int(cfg.warmup_ratio * total_steps)
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup, max(total_steps, 1))
@@ -195,6 +200,7 @@ class Trainer:
                 group["weight_decay"] = 0.0
         loss_sum = torch.zeros((), device=self.device)
         window = torch.zeros((), device=self.device)
+        pass_started = time.perf_counter()
         try:
             for i, (inputs, labels) in enumerate(iterate(data, batches, self.pad_id, self.device), start=1):
                 if self.cancel.cancelled:  # checked every step
@@ -212,6 +218,7 @@ class Trainer:
                 self.optimizer.step()  # step
                 self.scheduler.step()
                 self.step += 1
+                self.examples += labels.shape[0]
                 loss_sum += loss.detach()
                 window += loss.detach()
                 if i % cfg.log_every == 0 or i == len(batches):  # report (the one host sync)
@@ -221,6 +228,7 @@ class Trainer:
                 self.emit(Progress(self.step, self.planned_steps, self.epoch, phase,
                                    time.perf_counter() - self.started, self._eta()))
         finally:
+            self.train_s += time.perf_counter() - pass_started
             self.optimizer.zero_grad(set_to_none=True)  # gradients are dead between passes: free them
             if masks is not None:
                 for group in self.optimizer.param_groups:
@@ -255,7 +263,9 @@ class Trainer:
             raise TrainingDiverged(f"the training loss became {loss} in epoch {self.epoch}, {where} ({phase}); "
                                    "try a lower learning rate (--lr) or gradient clipping (--grad-clip)")
         self.last_loss = loss
-        self.emit(LossReported(self.step, self.epoch, phase, loss, self.scheduler.get_last_lr()[0]))
+        report = (self.step, self.epoch, phase, loss, self.scheduler.get_last_lr()[0])
+        self.losses.append(report)
+        self.emit(LossReported(*report))
 
     def _eta(self) -> float | None:
         if self.step == 0:
@@ -330,7 +340,8 @@ class Trainer:
             else:
                 state.waited += 1
             metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
-                       "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started}
+                       "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started,
+                       "train_examples": self.examples, "train_time_s": self.train_s}
             self.history.append({"epoch": self.epoch, "stage": stage, **metrics})
             self._stage_state, self._best_weights = state, best_weights
             self._save_checkpoint()  # first: a resume restores the epoch's row from its history
@@ -365,7 +376,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "schedule_steps": self.schedule_steps,
             "rng": rng_state(self.device),
             "carry": {name: {k: v.detach().cpu() for k, v in tensors.items()} for name, tensors in self.carry.items()},
-            "resumes": list(self.resumes), "masks_done": self.masks_done,
+            "resumes": list(self.resumes), "masks_done": self.masks_done, "losses": list(self.losses),
+            "lr_source": self.lr_source, "examples": self.examples, "train_s": self.train_s,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -441,7 +453,9 @@ class Trainer:
         self.scheduler.load_state_dict(saved["scheduler"])
         set_rng_state(saved["rng"], self.device)
         self.epoch, self.step, self.masks_done = saved["epoch"], saved["step"], saved["masks_done"]
+        self.examples, self.train_s = saved.get("examples", 0), saved.get("train_s", 0.0)
         self.history = list(saved["history"])
+        self.losses = list(saved.get("losses", []))
         self.started = time.perf_counter() - saved["elapsed_s"]
         best = saved["best_weights"]
         if best is None and state.best_epoch == saved["epoch"] and self.train_cfg.restore_best:

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from cast_engine.export.tables import format_value
 
-from .run_format import METRICS, fmt_count, fmt_duration, fmt_percent, params_text
+from .run_format import METRICS, fmt_count, fmt_duration, fmt_percent, lr_text, params_text
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -48,12 +48,26 @@ RESULT_ROWS = (
     ("best_epoch", "Best epoch"),
     ("epochs_completed", "Epochs run"),
     ("trainable_params", "Trainable params"),
+    ("mask_keeps", "Mask keeps (K of eligible)"),
     ("total_params", "Total params"),
     ("wall_time_s", "Wall time"),
+    ("lr", "Learning rate"),
+    ("train_examples", "Examples processed"),
+    ("train_time_s", "Training time"),
 )
+#: What the curves can be drawn against: epochs, or compute (methods at equal compute, not equal epochs).
+X_AXES = {"epoch": "epoch", "train_examples": "training examples processed (forward and backward passes)"}
 
 
 # ------------------------------------------------------------------ runs
+
+def mask_text(method_info: dict) -> str:
+    """'227,144 of 22,714,371 (1 %)': what a sparse method's mask keeps; '' for other methods."""
+    k, eligible = method_info.get("k"), method_info.get("eligible_params")
+    if not isinstance(k, int) or not isinstance(eligible, int) or not eligible:
+        return ""
+    return f"{k:,} of {eligible:,} ({100 * k / eligible:.3g} %)"
+
 
 def run_label(run: dict, width: int = 36) -> str:
     """'#12 name', the name shortened to ``width`` characters."""
@@ -73,13 +87,14 @@ def _swatch(colour: QColor) -> QIcon:
     return QIcon(pixmap)
 
 
-def curve_points(rows: list[dict], key: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
-    """(epochs, values) of the epoch rows that have ``key``, values times ``scale``."""
+def curve_points(rows: list[dict], key: str, scale: float = 1.0, x_key: str = "epoch") -> tuple[list[float], list[float]]:
+    """(x, values) of the epoch rows that have ``key`` and ``x_key`` (epoch, or the training examples
+    processed so far), values times ``scale``."""
     xs, ys = [], []
     for row in rows:
-        value = row.get(key)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            xs.append(float(row["epoch"]))
+        value, x = row.get(key), row.get(x_key)
+        if isinstance(value, (int, float)) and math.isfinite(value) and isinstance(x, (int, float)):
+            xs.append(float(x))
             ys.append(float(value) * scale)
     return xs, ys
 
@@ -94,15 +109,21 @@ class CompareDialog(QDialog):
     """
 
     def __init__(self, runs: list[dict], epochs: dict[int, list[dict]], parent: QWidget | None = None,
-                 metric: str = "combined"):
+                 metric: str = "combined", open_ledger=None):
         super().__init__(parent)
-        self.runs = list(runs)
+        self.runs = sorted(runs, key=lambda run: run["id"])  # by id: a run keeps its colour however it was selected or exported
         self.epochs = epochs
         self.setWindowTitle("Compare runs " + ", ".join(f"#{run['id']}" for run in self.runs))
         self.resize(1200, 800)
         self.metric_combo = QComboBox()
         self.metric_combo.addItems(METRICS)
         self.metric_combo.setCurrentText(metric)
+        self.x_combo = QComboBox()
+        for key, label in X_AXES.items():
+            self.x_combo.addItem(label, key)
+        self.x_combo.setToolTip("Epochs, or the training examples each run had processed by then: methods at "
+                                "equal compute, not equal epochs (CAST's two passes count twice).")
+        self.x_key = "epoch"
         self.accuracy_plot = self._make_plot("validation accuracy (%)")
         self.loss_plot = self._make_plot("training loss")
         self.accuracy_curves: dict[int, pg.PlotDataItem] = {}
@@ -112,10 +133,15 @@ class CompareDialog(QDialog):
         self.diff_table = self._make_diff_table()
         self.results_view = self._make_results_table()
         self.export_button = QPushButton("Export plots…")
+        self.ledger_button = QPushButton("Flip ledger…")  # two runs: the pairs B fixes and breaks (pairs_view)
+        self.ledger_button.setVisible(open_ledger is not None and len(self.runs) == 2)
+        if open_ledger is not None:
+            self.ledger_button.clicked.connect(lambda: open_ledger([self.runs[0]["id"]], [self.runs[1]["id"]]))
         self._build_layout()
         self._draw_loss()
         self.set_metric(metric)
         self.metric_combo.currentTextChanged.connect(self.set_metric)
+        self.x_combo.currentIndexChanged.connect(lambda _i: self.set_x_axis(self.x_combo.currentData()))
         self.export_button.clicked.connect(self._on_export)
 
     # -------------------------------------------------------------- plots
@@ -133,10 +159,11 @@ class CompareDialog(QDialog):
         return plot
 
     def _integer_epochs(self, plot: pg.PlotWidget) -> None:
-        """Whole-epoch ticks on the x axis while there are few epochs."""
+        """Whole-epoch ticks on the x axis while there are few epochs (automatic ticks for compute)."""
         last = max((row.get("epoch") or 0 for rows in self.epochs.values() for row in rows), default=0)
         axis = plot.getAxis("bottom")
-        if 0 < last <= 20:
+        plot.setLabel("bottom", X_AXES[self.x_key])
+        if self.x_key == "epoch" and 0 < last <= 20:
             axis.setTickSpacing(major=1 if last <= 12 else 2, minor=1)
         else:
             axis.setTickSpacing()
@@ -169,15 +196,30 @@ class CompareDialog(QDialog):
         self.accuracy_curves = {}
         self._integer_epochs(plot)
         for index, run in enumerate(self.runs):
-            xs, ys = curve_points(self.epochs.get(run["id"], []), f"val_{metric}", 100.0)
+            xs, ys = curve_points(self.epochs.get(run["id"], []), f"val_{metric}", 100.0, self.x_key)
             self.accuracy_curves[run["id"]] = self._add_curve(plot, index, run, xs, ys)
 
+    def set_x_axis(self, key: str) -> None:
+        """Draw both plots against ``key``: 'epoch' or 'train_examples' (runs stored before examples
+        were recorded have no points then)."""
+        if key not in X_AXES:
+            return
+        self.x_key = key
+        if self.x_combo.currentData() != key:
+            self.x_combo.setCurrentIndex(list(X_AXES).index(key))
+        self._draw_loss()
+        self.set_metric(self.metric_combo.currentText())
+
     def _draw_loss(self) -> None:
-        self._legend(self.loss_plot, "top")
-        self._integer_epochs(self.loss_plot)
+        plot = self.loss_plot
+        plot.clear()
+        if plot.plotItem.legend is None:
+            self._legend(plot, "top")
+        plot.plotItem.legend.clear()
+        self._integer_epochs(plot)
         for index, run in enumerate(self.runs):
-            xs, ys = curve_points(self.epochs.get(run["id"], []), "train_loss")
-            self.loss_curves[run["id"]] = self._add_curve(self.loss_plot, index, run, xs, ys)
+            xs, ys = curve_points(self.epochs.get(run["id"], []), "train_loss", x_key=self.x_key)
+            self.loss_curves[run["id"]] = self._add_curve(plot, index, run, xs, ys)
 
     # -------------------------------------------------------------- tables
     def _config_diff(self) -> dict[str, list]:
@@ -218,8 +260,12 @@ class CompareDialog(QDialog):
             "best_epoch": "" if run.get("best_epoch") is None else str(run["best_epoch"]),
             "epochs_completed": str(results.get("epochs_completed", "")),
             "trainable_params": params_text(run.get("trainable_params"), run.get("total_params")),
+            "mask_keeps": mask_text(results.get("method_info") or {}),
             "total_params": fmt_count(run.get("total_params")),
             "wall_time_s": fmt_duration(run.get("wall_time_s")),
+            "lr": lr_text(run),
+            "train_examples": "" if results.get("train_examples") is None else f"{results['train_examples']:,}",
+            "train_time_s": fmt_duration(results.get("train_time_s")),
         }
 
     def _make_results_table(self) -> QTableWidget:
@@ -237,7 +283,10 @@ class CompareDialog(QDialog):
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Validation accuracy:"))
         controls.addWidget(self.metric_combo)
+        controls.addWidget(QLabel("against"))
+        controls.addWidget(self.x_combo)
         controls.addStretch(1)
+        controls.addWidget(self.ledger_button)
         controls.addWidget(self.export_button)
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(self.accuracy_plot)

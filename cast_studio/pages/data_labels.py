@@ -8,6 +8,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
+    QLabel,
     QHeaderView,
     QSizePolicy,
     QTableWidget,
@@ -40,6 +41,11 @@ class LabelPanel(QWidget):
         self.chart_title = heading("Label pairs")
         layout.addWidget(self.chart_title)
         layout.addWidget(self._build_chart(), 1)
+        self.no_pairs_note = QLabel("None: this variant has no revisions, only originals, so there are no label pairs.")
+        self.no_pairs_note.setWordWrap(True)
+        self.no_pairs_note.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.no_pairs_note.hide()
+        layout.addWidget(self.no_pairs_note, 1)
 
     def _build_chart(self) -> pg.PlotWidget:
         self.chart = pg.PlotWidget()
@@ -78,9 +84,14 @@ class LabelPanel(QWidget):
         height += sum(table.rowHeight(r) for r in range(len(labels)))
         table.setFixedHeight(max(height, 40))
 
-    def show_label_pairs(self, counts: dict[str, int], split: str) -> None:
-        """The Figure 3 bars of ``split``: pairs of different labels, either order."""
+    def show_label_pairs(self, counts: dict[str, int], split: str, revisions: int | None = None) -> None:
+        """The Figure 3 bars of ``split``: pairs of different labels, either order. With no revisions
+        (a RAW variant) there are no pairs: the chart gives way to a note saying so."""
+        if revisions == 0:
+            counts = {}
         names, heights = list(counts), list(counts.values())
+        self.chart.setVisible(revisions != 0)
+        self.no_pairs_note.setVisible(revisions == 0)
         self.label_pair_bars.setOpts(x=list(range(len(names))), height=heights, width=0.6)
         plot = self.chart.getPlotItem()
         plot.getAxis("bottom").setTicks([[(i, tick_text(n)) for i, n in enumerate(names)]])
@@ -96,7 +107,7 @@ class LabelPanel(QWidget):
         top = max(heights, default=0)
         plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0)
         plot.setYRange(0, max(top * 1.18, 5), padding=0)
-        self.chart_title.setText(f"Label pairs ({split}, either order)")
+        self.chart_title.setText(f"Label pairs ({split}, either order)" if revisions != 0 else f"Label pairs ({split})")
 
 
 def tick_text(pair_name: str) -> str:

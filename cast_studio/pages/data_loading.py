@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from cast_engine.config import DataConfig
 from cast_engine.data import CadDataset, dataset_stats
+from cast_engine.data.reading import stop_reading_when
 from cast_engine.errors import CastError
 from cast_engine.runs.dataset import load_data
 
@@ -33,13 +34,15 @@ class _LoadSignals(QObject):
 class _LoadJob(QRunnable):
     """Load one DataConfig with load_cad and compute its statistics, off the GUI thread."""
 
-    def __init__(self, generation: int, cfg: DataConfig, cache_dir: str | None, signals: _LoadSignals):
+    def __init__(self, generation: int, cfg: DataConfig, cache_dir: str | None, signals: _LoadSignals, superseded):
         super().__init__()
         self.generation, self.cfg, self.cache_dir, self.signals = generation, cfg, cache_dir, signals
+        self.superseded = superseded
 
     def run(self) -> None:
         try:
-            dataset = load_data(self.cfg, self.cache_dir)
+            with stop_reading_when(self.superseded):  # a newer request stops this read (and frees its memory)
+                dataset = load_data(self.cfg, self.cache_dir)
             stats = dataset_stats(dataset)
         except Exception as exc:  # every problem is shown on the page, never raised
             self._send("failed", self.generation, problem_text(exc))
@@ -54,7 +57,8 @@ class _LoadJob(QRunnable):
 
 
 class BackgroundLoader(QObject):
-    """Runs load jobs in a thread pool; a newer request supersedes an older one.
+    """Runs load jobs in a thread pool; a newer request supersedes an older one, whose
+    reading stops within a few thousand rows.
 
     ``loaded(cfg, dataset, stats)`` and ``failed(message)`` come on the GUI
     thread, and only for the request started last.
@@ -77,7 +81,8 @@ class BackgroundLoader(QObject):
         """Load ``cfg`` in the pool."""
         self._generation += 1
         self._requests[self._generation] = cfg
-        self._pool.start(_LoadJob(self._generation, cfg, cache_dir, self._signals))
+        generation = self._generation
+        self._pool.start(_LoadJob(generation, cfg, cache_dir, self._signals, lambda: self._generation != generation))
 
     def wait(self, msecs: int) -> None:
         """Wait for the running jobs (at most ``msecs`` milliseconds)."""

@@ -37,10 +37,13 @@ from .data_labels import LabelPanel
 from .data_loading import BackgroundLoader
 from .data_preview import PairPreview
 from .data_preview import DIFF_HTML_ROLE, PREVIEW_LINES, PairTableModel, visible_lines  # noqa: F401 (re-exported for tests)
+from .data_text import data_description
 from .small_widgets import ElidedLabel
 
 PROBLEM_STYLE = "color:#c62828;"
 TASK_TITLES = {"sentiment": "Sentiment", "nli": "NLI"}
+UNCONFIRMED_HELP = ("paired by row position, but a revision does not keep its original's unchanged sentence "
+                    "word for word, so the pairing is not confirmed by the text")
 
 
 def summary_text(stats: dict) -> str:
@@ -52,7 +55,18 @@ def summary_text(stats: dict) -> str:
     unconfirmed = sum(s["unconfirmed_pairs"] for s in splits.values())
     same = sum(s["same_label_pairs"] for s in splits.values())
     line = f"{TASK_TITLES[stats['task']]} {stats['variant']} — factual + counterfactual: {sizes} · {unconfirmed} unconfirmed pairs"
+    if unconfirmed:
+        line += f" ({UNCONFIRMED_HELP})"
     return line + (f" · {same} same-label pairs" if same else "")
+
+
+def other_task_note(cfg: DataConfig) -> str:
+    """For a Kaushik folder holding both tasks, where the other task is: ' · this folder also holds NLI: …'."""
+    folder = Path(cfg.data) if cfg.data and cfg.data not in ("demo", "upstream") else None
+    if folder is None or not ((folder / "NLI").is_dir() and (folder / "sentiment").is_dir()):
+        return ""
+    other = "nli" if cfg.task == "sentiment" else "sentiment"
+    return f" · this folder also holds {TASK_TITLES[other]}: choose it under Task"
 
 
 class DataPage(QWidget):
@@ -60,6 +74,7 @@ class DataPage(QWidget):
 
     dataset_changed = Signal(object)  # the CadDataset, after each successful load
     load_failed = Signal(str)  # the problem shown, after each failed load or download
+    readiness_changed = Signal()  # a load or download started or ended: ``readiness_problem()`` may differ
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -91,7 +106,7 @@ class DataPage(QWidget):
             self.start_download()
             return
         base = dataclasses.replace(self._pending or self._shown, data=source, revision_file=str(revision_file or ""))
-        self._load(self._with_choices(base))
+        self._load(self._with_choices(base))  # with the task and variant chosen now (a CAD folder has both tasks)
 
     def data_config(self) -> DataConfig:
         """The current choice as the engine's DataConfig."""
@@ -207,6 +222,7 @@ class DataPage(QWidget):
         self._download = CadDownload(self)
         download_button = self.source_buttons["Download CAD…"]
         self._download.running_changed.connect(lambda running: download_button.setEnabled(not running))
+        self._download.running_changed.connect(lambda _running: self.readiness_changed.emit())
         self._download.done.connect(self._on_download_done)
         self._download.failed.connect(self._on_download_failed)
         self._download.cancelled.connect(self._on_download_cancelled)
@@ -290,6 +306,7 @@ class DataPage(QWidget):
             message += "\n(still showing the data loaded before)"
         self._show_problem(message)
         self.load_failed.emit(message)
+        self.readiness_changed.emit()
 
     def _finish_job(self) -> None:
         """The newest load has finished (the loader drops those a newer one superseded)."""
@@ -308,9 +325,11 @@ class DataPage(QWidget):
         self._pending = None
         self._show_problem(message)
         self.load_failed.emit(message)
+        self.readiness_changed.emit()
 
     def _on_download_cancelled(self) -> None:
         self._pending = None
+        self.readiness_changed.emit()
 
     # ------------------------------------------------------------------ user actions
 
@@ -356,6 +375,25 @@ class DataPage(QWidget):
     def _set_busy(self, busy: bool) -> None:
         self.busy_bar.setVisible(busy)
         self.busy_label.setVisible(busy)
+        self.readiness_changed.emit()
+
+    def readiness_problem(self) -> str | None:
+        """Why runs cannot train on the chosen data now (still loading, or it failed with nothing loaded
+        before); None when the data shown is loaded and is what runs train on."""
+        if self.is_busy():
+            cfg = self._pending or self._attempted or self._shown
+            return f"the data is still loading: {data_description(cfg)}"
+        if self.dataset is None:
+            problem = self.problem_label.text().strip()
+            return f"the data did not load: {problem}" if problem else "no data loaded yet: choose data on the Data page"
+        return None
+
+    def choice_to_save(self) -> DataConfig:
+        """The data choice to keep for the next session: what is shown, or, when nothing has loaded, what
+        was asked for (a failed load never turns the saved choice into the demo)."""
+        if self.dataset is None and self._attempted is not None:
+            return self._attempted
+        return self.data_config()
 
     def _show_problem(self, message: str) -> None:
         self.problem_label.setText(message)
@@ -395,7 +433,8 @@ class DataPage(QWidget):
             return
         self.source_label.setText(self.dataset.source)
         self.source_label.setToolTip("\n".join([self.dataset.source] + [str(p) for p in self.dataset.files]))
-        self.summary_label.setText(summary_text(self.stats))
+        self.summary_label.setText(summary_text(self.stats) + other_task_note(self._shown))
+        self.summary_label.setToolTip(f"Unconfirmed pairs: {UNCONFIRMED_HELP}.")
         self._show_split()
 
     def _show_split(self) -> None:
@@ -408,12 +447,12 @@ class DataPage(QWidget):
         split_stats = self.stats["splits"][name]
         self.preview_model.set_split(self.dataset.split(name), self.dataset.labels)
         self.label_panel.show_label_counts(split_stats, self.dataset.labels)
-        self._show_label_pairs(split_stats["label_pairs_unordered"])
+        self._show_label_pairs(split_stats["label_pairs_unordered"], split_stats["counterfactual"])
 
-    def _show_label_pairs(self, counts: dict[str, int]) -> None:
-        """The Figure 3 bars: pairs of different labels, either order."""
-        self.label_pair_counts = dict(counts)
-        self.label_panel.show_label_pairs(counts, self.current_split())
+    def _show_label_pairs(self, counts: dict[str, int], revisions: int | None = None) -> None:
+        """The Figure 3 bars: pairs of different labels, either order (none without revisions)."""
+        self.label_pair_counts = dict(counts) if revisions != 0 else {}
+        self.label_panel.show_label_pairs(counts, self.current_split(), revisions)
 
     # ------------------------------------------------------------------ closing
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import re
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPainterPath, QPalette, QTextDocument
@@ -31,6 +32,19 @@ from cast_engine.data.diff import ADDED, PAIR_SEPARATOR, REMOVED, SAME, example_
 from cast_engine.data.types import SPLITS
 
 from .small_widgets import heading
+
+#: HTML line breaks left in texts scraped from web pages (IMDb reviews): shown as a space in the preview.
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def readable(example):
+    """``example`` as the preview shows it: '<br />' markup left in the text shown as a space (the model
+    still reads the text as it is in the file)."""
+    if example is None:
+        return None
+    a = _LINE_BREAK.sub(" ", example.text_a)
+    b = _LINE_BREAK.sub(" ", example.text_b) if example.text_b is not None else None
+    return example if (a, b) == (example.text_a, example.text_b) else dataclasses.replace(example, text_a=a, text_b=b)
 
 REMOVED_STYLE = "color:#b3261e; text-decoration:line-through; background-color:#fde7e7;"
 ADDED_STYLE = "color:#1e6b2a; font-weight:bold; background-color:#dcf2df;"
@@ -118,18 +132,18 @@ class PairTableModel(QAbstractTableModel):
         if column == 2:
             return self._labels[revised.label] if revised else "—"
         if column == 3:
-            return example_text(factual)
-        return example_text(revised) if revised else ""
+            return example_text(readable(factual))
+        return example_text(readable(revised)) if revised else ""
 
     def row_html(self, row: int) -> tuple[str, str]:
         """(factual HTML, revision HTML) of a row, changed words highlighted; cached."""
         if row not in self._html:
             f, c = self._rows[row]
-            factual = self._split.factual[f]
+            factual = readable(self._split.factual[f])
             if c is None:
                 self._html[row] = (html.escape(example_text(factual)), "")
             else:
-                segments = example_diff(factual, self._split.counterfactual[c])
+                segments = example_diff(factual, readable(self._split.counterfactual[c]))
                 self._html[row] = (diff_html(segments, "factual"), diff_html(segments, "revision"))
         return self._html[row]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import inspect
 import threading
 
@@ -18,6 +19,8 @@ from cast_engine.runs.expand import expand_runs
 from cast_engine.sparse.kspec import parse_k
 
 from ..forms import ConfigForm
+from .data_text import data_description
+from .method_lr import MethodLearningRate
 
 MODEL_KINDS = ("Packaged MiniLM (all-MiniLM-L6-v2)", "Hugging Face model id", "Local folder")
 
@@ -47,18 +50,24 @@ class ExperimentPage(QWidget):
     """Builds RunConfigs (methods × regimes × seeds) from the user's choices."""
 
     run_requested = Signal(list)  # list[RunConfig]
+    runnable_changed = Signal(bool, str)  # whether Run can start, and why not
+    settings_changed = Signal()  # any choice changed (a sweep's base checks itself again)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.data_config = DataConfig()
         self.num_labels = 2
+        self.data_problem: str | None = None  # why the chosen data cannot train yet (loading, failed); None: ready
+        self.runnable = True
         self.method_forms: dict[str, ConfigForm] = {}
+        self.method_lrs: dict[str, MethodLearningRate] = {}  # each method's learning rate (its recommended one first)
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         body = QWidget()
         scroll.setWidget(body)
-        outer.addWidget(scroll)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(self._launch_row())
         layout = QVBoxLayout(body)
         columns = QHBoxLayout()
         layout.addLayout(columns)
@@ -67,8 +76,8 @@ class ExperimentPage(QWidget):
         columns.addLayout(right, 2)
         left.addWidget(self._model_box())
         left.addWidget(self._methods_box(), 1)
+        right.addWidget(self._run_box())  # seeds and device first: they stay in view on a laptop screen
         right.addWidget(self._training_box())
-        right.addWidget(self._run_box())
         right.addStretch(1)
         self._update_k_hint()
         self._update_summary()
@@ -85,6 +94,7 @@ class ExperimentPage(QWidget):
         self.model_browse.clicked.connect(self._browse_model)
         self.model_kind.currentIndexChanged.connect(self._model_kind_changed)
         self.model_name.editingFinished.connect(self._update_k_hint)
+        self.model_name.textEdited.connect(lambda _text: self._update_summary())
         row.addWidget(self.model_kind)
         row.addWidget(self.model_name, 1)
         row.addWidget(self.model_browse)
@@ -110,6 +120,7 @@ class ExperimentPage(QWidget):
             page_layout = QVBoxLayout(page)
             form = ConfigForm(entry.config_cls)
             form.changed.connect(self._update_k_hint)
+            form.edited.connect(self._update_summary)
             self.method_forms[name] = form
             doc = QLabel(" ".join(inspect.cleandoc(entry.config_cls.__doc__ or "").split()))
             doc.setWordWrap(True)
@@ -118,6 +129,10 @@ class ExperimentPage(QWidget):
             if not dataclasses.fields(entry.config_cls):
                 page_layout.addWidget(QLabel("No settings."))
             page_layout.addWidget(form)
+            learning_rate = MethodLearningRate(entry.config_cls)
+            learning_rate.changed.connect(self._update_summary)
+            self.method_lrs[name] = learning_rate
+            page_layout.addWidget(learning_rate)
             if entry.config_cls.makes_masks:
                 hint = QLabel()
                 hint.setObjectName("k_hint")
@@ -136,11 +151,13 @@ class ExperimentPage(QWidget):
         box = QGroupBox("Training")
         layout = QVBoxLayout(box)
         self.train_form = ConfigForm(TrainConfig, skip=("seed", "device"), owner="train")
+        self.train_form.edited.connect(self._update_summary)
+        self.train_form.changed.connect(self._show_lr_override)
         layout.addWidget(self.train_form)
         data_fields = [f.name for f in dataclasses.fields(DataConfig) if f.name not in ("train_limit", "eval_limit")]
         self.subset_form = ConfigForm(DataConfig, skip=data_fields, owner="data")
         self.subset_form.setToolTip("A quick look: train and evaluate on the first N originals only (0 = all).")
-        self.subset_form.changed.connect(self._update_summary)
+        self.subset_form.edited.connect(self._update_summary)
         layout.addWidget(self.subset_form)
         return box
 
@@ -171,15 +188,27 @@ class ExperimentPage(QWidget):
         self.seeds.textChanged.connect(self._update_summary)
         seed_row.addWidget(self.seeds, 1)
         layout.addLayout(seed_row)
+        return box
+
+    def _launch_row(self) -> QHBoxLayout:
+        """What will train and the Run button, below the scrolled settings so they are always in view."""
+        row = QHBoxLayout()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        layout.addWidget(self.summary)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.run_button = QPushButton("Run")
         self.run_button.setDefault(True)
         self.run_button.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 18px; }")
         self.run_button.clicked.connect(self.request_runs)
-        layout.addWidget(self.run_button)
-        return box
+        row.addWidget(self.summary, 1)
+        row.addWidget(self.run_button)
+        return row
+
+    def _show_lr_override(self) -> None:
+        """A learning rate in the training form (not 0) applies to every method: say so on each method's page."""
+        for widget in self.method_lrs.values():
+            widget.set_overridden(self.train_form.values()["lr"])
+        self._update_summary()
 
     # ------------------------------------------------------------------ model
     def _model_kind_changed(self) -> None:
@@ -210,12 +239,19 @@ class ExperimentPage(QWidget):
 
     # ----------------------------------------------------------------- hints
     def set_data(self, data_config: DataConfig, num_labels: int | None = None) -> None:
-        """The dataset chosen on the Data page (its label count sizes the head)."""
+        """The dataset chosen on the Data page, loaded (its label count sizes the head)."""
         self.data_config = data_config
+        self.data_problem = None
         if num_labels:
             self.num_labels = num_labels
         self._update_k_hint()
         self._update_summary()
+
+    def set_data_problem(self, problem: str | None) -> None:
+        """Why the chosen data cannot train now ('the data is still loading', a failed load), or None."""
+        if problem != self.data_problem:
+            self.data_problem = problem
+            self._update_summary()
 
     def _update_k_hint(self) -> None:
         from cast_engine.models.size import eligible_parameter_count
@@ -228,6 +264,9 @@ class ExperimentPage(QWidget):
             values = form.values()
             rule = form.config().counts_toward_k
             eligible = eligible_parameter_count(self.model_spec(), self.num_labels, rule)
+            # the check the run makes at its start (KSpec.resolve), made here as the user types
+            form.set_extra_check("k", None if eligible is None else (lambda value, n=eligible: parse_k(value).resolve(n)))
+            values = form.values()
             try:
                 spec = parse_k(values["k"])
             except ConfigError:
@@ -235,10 +274,17 @@ class ExperimentPage(QWidget):
             if eligible is None:
                 hint.setText(f"K = {spec}; the count is known once the model is loaded (first run).")
             elif spec.count is not None:
-                hint.setText(f"K = {spec.count:,} = {100 * spec.count / eligible:.4g} % of {eligible:,} eligible parameters"
-                             + ("  (too many!)" if spec.count > eligible else ""))
+                hint.setText(f"K = {spec.count:,} = {100 * spec.count / eligible:.4g} % of {eligible:,} eligible parameters")
             else:
                 hint.setText(f"K = {spec} = {max(1, round(spec.fraction * eligible)):,} of {eligible:,} eligible parameters")
+
+    def check_config(self, config: RunConfig) -> None:
+        """The start-of-run checks that need the model, made now: K against the parameters ``config``'s
+        method counts K from, for its model and this data's labels (the run's own check and words).
+        Raises ConfigError."""
+        from cast_engine.experiments.grid import check_k_fits
+
+        check_k_fits(config, self.num_labels)
 
     def k_hint(self, method: str = "cast") -> str:
         return self.method_stack.widget(method_names().index(method)).findChild(QLabel, "k_hint").text()
@@ -268,6 +314,10 @@ class ExperimentPage(QWidget):
         items = [self.method_list.item(i) for i in range(self.method_list.count())]
         return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
 
+    def ticked_method_settings(self) -> dict[str, dict]:
+        """The ticked methods, in order, with their forms' values."""
+        return {name: self.method_forms[name].values() for name in self.checked_methods()}
+
     def set_checked_methods(self, names: list[str]) -> None:
         for i in range(self.method_list.count()):
             item = self.method_list.item(i)
@@ -286,9 +336,11 @@ class ExperimentPage(QWidget):
 
     def base_config(self) -> RunConfig:
         """The page's settings as one config (a sweep's base): the first ticked method, else CAST;
-        the first seed. ConfigError names a problem."""
+        the first seed. ConfigError names a problem (a field, or data not loaded)."""
         method = (self.checked_methods() or ["cast"])[0]
         self._check_forms([method])
+        if self.data_problem:
+            raise ConfigError(self.data_problem)
         return self._config(method, "cad", parse_seeds(self.seeds.text())[0])
 
     def _check_forms(self, methods: list[str]) -> None:
@@ -296,12 +348,17 @@ class ExperimentPage(QWidget):
         for form in [self.train_form, self.subset_form] + [self.method_forms[m] for m in methods]:
             if not form.is_valid():
                 raise ConfigError("; ".join(form.errors.values()))
+        if not self.train_form.values()["lr"]:
+            for method in methods:
+                self.method_lrs[method].value()
         if self.model_kind.currentIndex() != 0 and not self.model_spec():
             raise ConfigError("model: give a Hugging Face model id or choose a folder")
 
     def _config(self, method: str, regime: str, seed: int) -> RunConfig:
         """One config from the forms' current values."""
         train = self.train_form.config(seed=seed, device=self.device.currentData() or "auto")
+        if not train.lr:  # the training form's 0: each method's own rate, as its page shows it
+            train.lr = self.method_lrs[method].config_lr()
         data = dataclasses.replace(self.data_config, **self.subset_form.values()).with_absolute_paths()
         return RunConfig(data=data, train=train, method=self.method_forms[method].config(), model=self.model_spec(),
                          regime=regime)
@@ -309,25 +366,49 @@ class ExperimentPage(QWidget):
     def request_runs(self) -> None:
         """Queue the runs, or say in place why not."""
         try:
-            configs = self.configs()
+            configs = self._runnable_configs()
         except ConfigError as exc:
-            self.summary.setText(f"<span style='color:#c0392b'>Cannot run: {exc}</span>")
+            self._show_problem(f"Cannot run: {exc}")
             return
         self.run_requested.emit(configs)
 
+    def _runnable_configs(self) -> list[RunConfig]:
+        """The configs Run would queue; ConfigError when a field is invalid or the data is not ready."""
+        configs = self.configs()
+        if self.data_problem:
+            raise ConfigError(self.data_problem)
+        return configs
+
     def _update_summary(self) -> None:
+        """What Run will queue and on which data, or why it cannot; Run is enabled only when it can."""
         try:
-            configs = self.configs()
+            configs = self._runnable_configs()
         except ConfigError as exc:
-            self.summary.setText(f"<span style='color:#c0392b'>{exc}</span>")
+            self._show_problem(str(exc))
             return
         counts: dict[str, int] = {}
         for c in configs:
             key = c.method.name + ("" if c.method.uses_both_branches else f" ({c.regime})")
             counts[key] = counts.get(key, 0) + 1
-        data = self.data_config
-        self.summary.setText(f"{len(configs)} run{'s' * (len(configs) != 1)} on {data.data or 'demo'} "
-                             f"({data.task}, {data.resolved_variant()}): " + ", ".join(f"{k} ×{n}" for k, n in counts.items()))
+        text = (f"{len(configs)} run{'s' * (len(configs) != 1)} on {data_description(configs[0].data)}: "
+                + ", ".join(f"{k} ×{n}" for k, n in counts.items()))
+        self.summary.setText(html.escape(text, quote=False))
+        self.summary.setToolTip("")
+        self._set_runnable(True, "")
+        self.settings_changed.emit()
+
+    def _show_problem(self, text: str) -> None:
+        self.summary.setText(f"<span style='color:#c0392b'>{html.escape(text, quote=False)}</span>")
+        self.summary.setToolTip(text)
+        self._set_runnable(False, text)
+        self.settings_changed.emit()
+
+    def _set_runnable(self, ok: bool, why: str) -> None:
+        self.run_button.setEnabled(ok)
+        self.run_button.setToolTip("Queue these runs (Ctrl+R)" if ok else f"Cannot run: {why}")
+        if (ok, why) != (self.runnable, getattr(self, "_why", None)):
+            self.runnable, self._why = ok, why
+            self.runnable_changed.emit(ok, why)
 
     # ----------------------------------------------------------- persistence
     def settings(self) -> dict:
@@ -336,6 +417,7 @@ class ExperimentPage(QWidget):
             "model": self.model_spec(),
             "methods": self.checked_methods(),
             "method_settings": {name: form.values() for name, form in self.method_forms.items()},
+            "method_lrs": {name: widget.edit.text() for name, widget in self.method_lrs.items()},
             "train": self.train_form.values(),
             "subset": self.subset_form.values(),
             "regimes": [r for r, b in (("nocad", self.regime_nocad), ("cad", self.regime_cad)) if b.isChecked()],
@@ -351,7 +433,11 @@ class ExperimentPage(QWidget):
         for name, values in (saved.get("method_settings") or {}).items():
             if name in self.method_forms:
                 self.method_forms[name].set_values(values)
+        for name, text in (saved.get("method_lrs") or {}).items():
+            if name in self.method_lrs:
+                self.method_lrs[name].edit.setText(str(text))
         self.train_form.set_values(saved.get("train") or {})
+        self._show_lr_override()
         self.subset_form.set_values(saved.get("subset") or {})
         if "regimes" in saved:
             self.regime_nocad.setChecked("nocad" in saved["regimes"])

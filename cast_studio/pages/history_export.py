@@ -18,17 +18,18 @@ _EXPORTS: list = []  # model export threads, kept alive here until they have fin
 
 
 class _LockedArtifacts:
-    """The two store calls export_run makes; artifact_dir (a write) under the studio lock."""
+    """What export_run asks of the store; artifact_dir (it may create a folder) under the studio lock."""
 
     def __init__(self, store):
         self._store = store
+        self.store_id = store.store_id
 
     def get_run(self, run_id: int) -> dict:
         return self._store.get_run(run_id)
 
-    def artifact_dir(self, run_id: int) -> Path:
+    def artifact_dir(self, run_id: int, *, create: bool = True) -> Path:
         with WRITE_LOCK:
-            return self._store.artifact_dir(run_id)
+            return self._store.artifact_dir(run_id, create=create)
 
 
 def export_model_with(store, run_id: int, fmt: str, folder: str | Path) -> Path:
@@ -71,4 +72,16 @@ def folder_problem(folder: Path) -> str | None:
     """Why ``folder`` cannot receive an export, or None."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         return f"{folder} already exists and is not an empty folder: choose a new folder name."
+    return None
+
+
+def model_problem(run: dict | None) -> str | None:
+    """Why run ``run`` has no model to export (not completed, or a sweep trial that kept none), or None."""
+    if run is None:
+        return "Select one completed run."
+    if run.get("status") != "completed":
+        return f"Run {run['id']} is {run.get('status')}: only completed runs save a model."
+    folder = run.get("artifact_dir")
+    if "artifact_dir" in run and not (folder and (Path(folder) / "delta.safetensors").is_file()):
+        return f"Run {run['id']} kept no model (sweep trials keep none unless asked to)."
     return None

@@ -13,6 +13,8 @@ thread in ``history_export``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,9 @@ from cast_engine.runs.folders import delete_run
 
 from ..store_access import open_store
 from .compare import CompareDialog
-from .history_export import MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export
+from .history_analysis import AnalysisBar
+from .history_export import (MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export,
+                             model_problem)
 from .history_filters import RunFilterBar
 from .history_table import COLUMN, COLUMNS, ID_ROLE, RunTableModel, fit_columns
 from .run_format import METRICS
@@ -65,6 +69,8 @@ class HistoryPage(QWidget):
         self._kept_selection: list[int] = []
         self._sized = False
         self._build_filters()
+        self.analysis = AnalysisBar(self)
+        self.analysis.evaluation_changed.connect(lambda _: self.refresh())
         self._build_view()
         self._build_actions()
         self._build_layout()
@@ -115,6 +121,7 @@ class HistoryPage(QWidget):
         self.table_actions = {m: table_menu.addAction(f"{m.capitalize()} accuracy…") for m in METRICS}
         self.model_actions = {fmt: self.export_menu.addAction(f"Model as {label}…") for fmt, label in MODEL_FORMATS.items()}
         self.plots_action = self.export_menu.addAction("Plots of the compare view (PNG + SVG)…")
+        self.export_menu.setToolTipsVisible(True)  # a disabled model export says why
         self.export_button.setMenu(self.export_menu)
         self.refresh_button.clicked.connect(self.refresh)
         self.compare_button.clicked.connect(lambda: self.compare_runs(sorted(self.selected_ids())))
@@ -138,6 +145,7 @@ class HistoryPage(QWidget):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.filters)
+        layout.addWidget(self.analysis)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
 
@@ -179,13 +187,15 @@ class HistoryPage(QWidget):
             return
         try:
             self.store.mark_interrupted()
+            self.analysis.offer(self.store)
+            self.model.where = dataclasses.replace(self.model.where, evaluation=self.analysis.evaluation())
             self.model.reload()
             self.filters.offer(self.model)
         except StoreError as exc:
             self.show_error(f"Cannot read the run store: {exc}")
             return
-        if not self._sized and self.model.rowCount():
-            fit_columns(self.view, self.model)
+        if self.model.rowCount():  # new runs may bring wider cells (a first α, a longer name): widen, never narrow
+            fit_columns(self.view, self.model, grow_only=self._sized)
             self._sized = True
         self._update_count()
         self._update_buttons()
@@ -278,9 +288,12 @@ class HistoryPage(QWidget):
         self.export_button.setEnabled(count >= 1)
         for action in self.table_actions.values():
             action.setEnabled(count >= 1)
+        problem = model_problem(self._selected_run()) if count == 1 else "Select one completed run."
         for action in self.model_actions.values():
-            action.setEnabled(count == 1 and not busy)
+            action.setEnabled(problem is None and not busy)
+            action.setToolTip(problem or "Export this run's trained model.")
         self.plots_action.setEnabled(count >= 1)
+        self.analysis.update_buttons(count)
 
     def _selected_run(self) -> dict | None:
         ids = self.selected_ids()
@@ -325,7 +338,7 @@ class HistoryPage(QWidget):
         except StoreError as exc:
             self.show_error(f"Cannot compare: {exc}")
             return None
-        dialog = CompareDialog(runs, epochs, self)
+        dialog = CompareDialog(runs, epochs, self, open_ledger=self.analysis.open_pairs)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda *_: self._forget(dialog))
         self.compare_dialogs.append(dialog)

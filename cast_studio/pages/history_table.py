@@ -154,7 +154,7 @@ class RunTableModel(QAbstractTableModel):
                 text = (value or "").strip()
             else:
                 raise KeyError(key)
-        self.where = RunFilter(equal, since, text)
+        self.where = RunFilter(equal, since, text, self.where.evaluation)
         self.reload()
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:  # Qt: the view's header asks
@@ -210,7 +210,7 @@ class RunTableModel(QAbstractTableModel):
             self._last = (number, block)
             return block
         ids = self._first if number == 0 else self._ids()[number * self.BLOCK:(number + 1) * self.BLOCK]
-        fetched = run_rows(self.conn, ids) if self.conn is not None and ids else {}
+        fetched = run_rows(self.conn, ids, evaluation=self.where.evaluation) if self.conn is not None and ids else {}
         block = _Block([fetched.get(run_id) for run_id in ids])
         self._blocks[number] = block
         if len(self._blocks) > self.CACHED_BLOCKS:
@@ -300,9 +300,10 @@ def _name_tip(values: dict) -> str:
     return "\n".join(lines)
 
 
-def fit_columns(view: QTableView, model: RunTableModel, columns=None) -> None:
+def fit_columns(view: QTableView, model: RunTableModel, columns=None, grow_only: bool = False) -> None:
     """Fit ``columns`` (all by default) to their title and the cells of the first block of rows,
-    which are fetched anyway; the last column takes what is left."""
+    which are fetched anyway; the last column takes what is left. ``grow_only`` widens a column
+    whose cells no longer fit and never narrows one (the user's own widths stay)."""
     metrics = view.fontMetrics()
     header = view.horizontalHeader()
     rows = range(min(model.rowCount(), model.BLOCK))
@@ -310,6 +311,8 @@ def fit_columns(view: QTableView, model: RunTableModel, columns=None) -> None:
         title = metrics.horizontalAdvance(COLUMNS[index].title) + 20  # room for the sort arrow
         cells = max((metrics.horizontalAdvance(model.text(row, index)) for row in rows), default=0) + 12
         cap = 600 if index == _NAME else 300  # a longer cell shows in full in its tooltip
-        header.resizeSection(index, min(max(title, cells), cap))
+        width = min(max(title, cells), cap)
+        if not grow_only or width > header.sectionSize(index):
+            header.resizeSection(index, width)
     header.setStretchLastSection(True)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

@@ -26,8 +26,8 @@ class RunHeader(QFrame):
     """The framed grid above the plots; the page's attributes of the same names are these parts."""
 
     #: The parts the Monitor page offers under the same names.
-    PARTS = ("title_label", "details_label", "queue_label", "status_label", "stop_button", "reason_label",
-             "progress_bar", "phase_label", "elapsed_label", "eta_label")
+    PARTS = ("title_label", "details_label", "data_label", "queue_label", "status_label", "stop_button", "reason_label",
+             "progress_bar", "phase_label", "elapsed_label", "eta_label", "results_label")
 
     def __init__(self, fg: QColor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,8 +47,16 @@ class RunHeader(QFrame):
         font.setBold(True)
         self.title_label.setFont(font)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label.setWordWrap(True)  # a long run name wraps instead of widening the window
         self.details_label = QLabel()
         self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_label.setWordWrap(True)
+        self.data_label = QLabel()
+        self.data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.data_label.setWordWrap(True)
+        self.results_label = QLabel()
+        self.results_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.results_label.hide()
         self.queue_label = QLabel()
         self.queue_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
@@ -85,11 +93,13 @@ class RunHeader(QFrame):
         grid.addWidget(self.stop_button, 0, 4, 2, 1)
         grid.addWidget(self.details_label, 1, 0, 1, 2)
         grid.addWidget(self.queue_label, 1, 2)
-        grid.addWidget(self.progress_bar, 2, 0, 1, 5)
-        grid.addWidget(self.phase_label, 3, 0, 1, 2)
-        grid.addWidget(self.elapsed_label, 3, 2)
-        grid.addWidget(self.eta_label, 3, 3, 1, 2)
-        grid.addWidget(self.reason_label, 4, 0, 1, 5)
+        grid.addWidget(self.data_label, 2, 0, 1, 3)
+        grid.addWidget(self.progress_bar, 3, 0, 1, 5)
+        grid.addWidget(self.phase_label, 4, 0, 1, 2)
+        grid.addWidget(self.elapsed_label, 4, 2)
+        grid.addWidget(self.eta_label, 4, 3, 1, 2)
+        grid.addWidget(self.results_label, 5, 0, 1, 5)
+        grid.addWidget(self.reason_label, 6, 0, 1, 5)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(2, 1)
@@ -113,12 +123,37 @@ class RunHeader(QFrame):
         """No run yet: title, details, progress, phase, elapsed and ETA as before the first run."""
         self.title_label.setText("No run yet")
         self.details_label.setText("Start a run on the Experiment page; it shows here while it trains.")
+        self.data_label.setText("")
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("waiting")
         self.phase_label.setText("")
         self.elapsed_label.setText("elapsed –")
         self.eta_label.setText("ETA –")
+        self.show_results("")
+
+    def show_results(self, text: str) -> None:
+        """The test results of the run that ended ('' hides the line)."""
+        self.results_label.setText(f"<b>{html.escape(text, quote=False)}</b>" if text else "")
+        self.results_label.setVisible(bool(text))
+
+    def show_ended(self, p: Progress | None, status: str) -> None:
+        """A run ended: no ETA and no phase any more; the bar says how far it got."""
+        self.eta_label.setText("ETA –")
+        self.phase_label.setText("")
+        if p is None:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("no steps" if status != "completed" else "done")
+            return
+        planned = max(int(p.planned_steps), int(p.step), 1)
+        self.progress_bar.setRange(0, planned)
+        if status == "completed":  # early stopping may end a run before its planned steps
+            self.progress_bar.setValue(planned)
+            self.progress_bar.setFormat(f"done: {int(p.step):,} steps")
+        else:
+            self.progress_bar.setValue(int(p.step))
+            self.progress_bar.setFormat(f"{status} at step {int(p.step):,} of {planned:,}")
 
     def show_progress(self, p: Progress | None, phase: PhaseChanged | None, *, active: bool, ended: bool,
                       completed: bool) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QPalette
 from PySide6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
+from cast_engine.experiments.sweep import SweepProgress
 from cast_engine.methods.registry import methods_where
 from cast_engine.train.events import (
     EpochEnded,
@@ -34,11 +35,13 @@ from cast_engine.train.events import (
     RunStarted,
 )
 
-from ..events import GpuMemory
+from ..events import GpuMemory, SweepEnded
+from .data_text import data_description
 from .monitor_header import RunHeader
 from .monitor_plots import RunPlots
 from .monitor_series import RunSeries
-from .monitor_text import epoch_line, format_duration, mask_line, method_options, method_title, test_accuracy_line
+from .monitor_text import (epoch_line, format_duration, mask_line, method_options, method_title, sparse_line,
+                           test_accuracy_line)
 
 REDRAW_MS = 150
 LOG_MAX_LINES = 5000
@@ -116,6 +119,7 @@ class MonitorPage(QWidget):
         self._completed = False
         self._run_id = None
         self._method = ""
+        self._sweep = None  # the SweepProgress of the sweep in progress
         self.series.clear()
         self._progress: Progress | None = None
         self._phase: PhaseChanged | None = None
@@ -130,6 +134,71 @@ class MonitorPage(QWidget):
         self.stop_button.setText("Stop")
         self.stop_button.setEnabled(False)
         self.log.clear()
+
+    @Slot(object)
+    def next_run(self, config) -> None:
+        """A queued run is about to start (its data and model load now). The last run's curves stay
+        until this one has started; its title, data and status show at once."""
+        self._redraw.stop()
+        self._active, self._stopping, self._ended, self._completed = True, False, False, False
+        self._progress, self._phase, self._elapsed_s = None, None, None
+        config = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
+        self._show_identity(None, config)
+        self.details_label.setText("loading the data and the model…")
+        self.header.show_results("")
+        self.header.eta_label.setText("ETA –")
+        self.header.phase_label.setText("")
+        self.header.elapsed_label.setText("elapsed –")
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setFormat("preparing…")
+        self.stop_button.setText("Stop")
+        self.stop_button.setEnabled(True)
+        self._set_status("running", "Preparing")
+        self._announced = True  # until RunStarted: the curves shown are the last run's
+        self._log("— next run: " + self.title_label.text())
+
+    def _on_sweep(self, event) -> None:
+        """A sweep's progress or its end, on the header's queue line. Its trials show as runs when they
+        train in this process; trials in worker processes show here as they finish. Stop stops the sweep."""
+        if isinstance(event, SweepProgress):
+            self._sweep = event
+            failed = f", {event.failed} failed" if event.failed else ""
+            self.queue_label.setText(f"sweep {event.sweep_id}: {event.done} of {event.total} trials done{failed}")
+            if not self._active:  # no trial of it trains in this process (yet)
+                self.title_label.setText(f"Sweep {event.sweep_id}")
+                self.details_label.setText("its trials train in worker processes: the Monitor shows how many have "
+                                           "finished; the Sweep page shows their results")
+                self.progress_bar.setRange(0, max(event.total, 1))
+                self.progress_bar.setValue(event.done + event.failed)
+                self.progress_bar.setFormat(f"{event.done + event.failed} of {event.total} trials")
+                if not self._stopping:
+                    self._set_status("running", "Sweeping")
+                    self.stop_button.setEnabled(True)
+            return
+        self._sweep = None
+        self.queue_label.setText(f"sweep {event.sweep_id} {event.status}" if event.sweep_id is not None else
+                                 f"sweep {event.status}")
+        if not self._active:  # the sweep has ended: its status follows its last trial's
+            self._stopping = False
+            self.stop_button.setText("Stop")
+            self.stop_button.setEnabled(False)
+            kind = {"completed": "completed", "stopped": "cancelled"}.get(event.status, "failed")
+            self._set_status(kind, event.status.capitalize(), "" if kind == "completed" else event.message)
+
+    def _show_identity(self, run_id, config: dict) -> None:
+        """Title (run number or sweep trial, name, method) and the data line of the header."""
+        method = dict(config.get("method") or {})
+        name = config.get("name") or _default_name(config)
+        sweep = self._sweep
+        if sweep is not None:  # a trial is recorded when it ends: it has no run number yet
+            parts = [f"Sweep {sweep.sweep_id} · trial {min(sweep.done + sweep.failed + 1, sweep.total)} of {sweep.total}"]
+        else:
+            parts = [f"Run #{run_id}" if run_id is not None else "Run"]
+        if name:
+            parts.append(name)
+        parts.append(method_title(str(method.get("name", ""))))
+        self.title_label.setText(" · ".join(parts))
+        self.data_label.setText("data: " + html.escape(data_description(config.get("data") or {}), quote=False))
 
     @Slot(int)
     def on_queue_changed(self, waiting: int) -> None:
@@ -163,7 +232,10 @@ class MonitorPage(QWidget):
     # ================================================================= events
     @Slot(object)
     def on_event(self, event) -> None:
-        """Show one engine event of a run (or a studio ``GpuMemory``); a sweep's own events are not shown here."""
+        """Show one engine event of a run (or a studio ``GpuMemory``); of a sweep, where it stands."""
+        if isinstance(event, (SweepProgress, SweepEnded)):
+            self._on_sweep(event)
+            return
         if not isinstance(event, (RunEnded, RunStarted, Progress, LossReported, GpuMemory, PhaseChanged, EpochEnded,
                                   MaskComputed, Message)):
             return
@@ -208,22 +280,21 @@ class MonitorPage(QWidget):
     def _on_run_started(self, event: RunStarted) -> None:
         config = event.config or {}
         method = dict(config.get("method") or {})
+        self._announced = False
+        self._clear_curves()  # the previous run's curves stay until now
+        if not self._stopping:
+            self._set_status("running", "Running")
         self._method = str(method.get("name", ""))
         self._run_id = event.run_id
-        name = config.get("name") or ""
-        parts = [f"Run #{event.run_id}" if event.run_id is not None else "Run"]
-        if name:
-            parts.append(name)
-        parts.append(method_title(self._method))
-        self.title_label.setText(" · ".join(parts))
+        self._show_identity(event.run_id, config)
         options = method_options(method)
-        data = config.get("data") or {}
-        task = " ".join(str(data.get(k)) for k in ("task", "variant") if data.get(k))
         share = 100 * event.trainable_params / event.total_params if event.total_params else 0.0
+        passes = "in each pass " if self._method in methods_where("uses_both_branches") else ""
         details = [f"device <b>{html.escape(event.device)}</b>",
-                   f"<b>{event.trainable_params:,}</b> of {event.total_params:,} parameters train ({share:.3g} %)"]
-        if task:
-            details.append(html.escape(task))
+                   f"<b>{event.trainable_params:,}</b> of {event.total_params:,} parameters train {passes}({share:.3g} %)"]
+        kept = sparse_line(getattr(event, "method_info", None) or {})
+        if kept:
+            details.append(f"<b>{html.escape(kept)}</b>")
         if options:
             details.append(html.escape(options))
         self.details_label.setText(" · ".join(details))
@@ -231,7 +302,7 @@ class MonitorPage(QWidget):
         self.plots.show_method(method_title(self._method))
         self._log(f"run {event.run_id} started on {event.device}: {self._method}"
                   f"{' (' + options + ')' if options else ''}, {event.trainable_params:,} of "
-                  f"{event.total_params:,} parameters train ({share:.3g} %)")
+                  f"{event.total_params:,} parameters train ({share:.3g} %)" + (f"; {kept}" if kept else ""))
         self._progress_dirty = True
         self._schedule()
 
@@ -261,7 +332,15 @@ class MonitorPage(QWidget):
         self._dirty = True
         self.flush()
 
+    def _clear_curves(self) -> None:
+        if self.series.loss_x or self.series.mask_epochs or any(xs for xs, _ in self.series.val.values()):
+            self.series.clear()
+            self.plots.reset()
+
     def _on_run_ended(self, event: RunEnded) -> None:
+        if getattr(self, "_announced", False):  # it ended before it started: the curves are another run's
+            self._announced = False
+            self._clear_curves()
         self._active = False
         self._ended = True
         self._stopping = False
@@ -277,6 +356,7 @@ class MonitorPage(QWidget):
         accuracy = test_accuracy_line(event.results or {})
         if accuracy:
             self._log(accuracy)
+        self.header.show_results(accuracy[:1].upper() + accuracy[1:] if accuracy else "")
         self._completed = status == "completed"
         self._progress_dirty = True
         self._dirty = True
@@ -300,8 +380,11 @@ class MonitorPage(QWidget):
         self.plots.draw()
 
     def _draw_progress(self) -> None:
-        self.header.show_progress(self._progress, self._phase, active=self._active, ended=self._ended,
-                                  completed=self._completed)
+        if self._ended:
+            self.header.show_ended(self._progress, self.status_kind)
+        else:
+            self.header.show_progress(self._progress, self._phase, active=self._active, ended=self._ended,
+                                      completed=self._completed)
         self._draw_elapsed()
 
     def _note_elapsed(self, seconds: float) -> None:
@@ -341,10 +424,20 @@ class MonitorPage(QWidget):
         return self.log.toPlainText()
 
     def _on_stop_clicked(self) -> None:
-        if not self._active or self._stopping:
+        if (not self._active and self._sweep is None) or self._stopping:
             return
         self._stopping = True
         self.stop_button.setText("Stopping…")
         self.stop_button.setEnabled(False)
         self._set_status("stopping", "Stopping…")
         self.stop_requested.emit()
+
+
+def _default_name(config: dict) -> str:
+    """The name the engine gives an unnamed run of this config ('' when the config cannot be read)."""
+    from cast_engine.config import RunConfig
+
+    try:
+        return RunConfig.from_dict(config).default_name() if config.get("method") else ""
+    except Exception:  # a config from another version: the title goes without a name
+        return ""

@@ -255,9 +255,13 @@ class RunPlots(QWidget):
     def _draw_loss(self) -> None:
         s = self.series
         self.loss_curve.setData(s.loss_x, s.loss_y)
-        if s.loss_x and "loss" not in self._autoranged:  # from the first point on, follow the data
+        if len(set(s.loss_x)) >= 2 and "loss" not in self._autoranged:  # from the second point on, follow the data
             self._autoranged.add("loss")
             self.loss_plot.getPlotItem().enableAutoRange()
+        elif s.loss_x and "loss" not in self._autoranged:  # one point: a range around it, from zero
+            finite = [y for y in s.loss_y if y == y]
+            self.loss_plot.setXRange(0, max(2 * s.loss_x[0], 10), padding=0)
+            self.loss_plot.setYRange(0, max(1.25 * max(finite, default=1.0), 1e-3), padding=0)
         self.loss_smooth_curve.setData(s.loss_x, s.loss_smooth)
         for epoch, step in s.epoch_ends[len(self._epoch_lines):]:
             line = pg.InfiniteLine(pos=step + 0.5, angle=90, movable=False,
@@ -272,9 +276,13 @@ class RunPlots(QWidget):
         for key, curve in self.val_curves.items():
             xs, ys = s.val[key]
             curve.setData(xs, ys)
-        if any(xs for xs, _ in s.val.values()) and "val" not in self._autoranged:
+        shown = {round(y, 6) for _, ys in s.val.values() for y in ys}
+        if len(shown) >= 2 and "val" not in self._autoranged:
             self._autoranged.add("val")
             self.val_plot.getPlotItem().enableAutoRange(axis="y")
+        elif len(shown) == 1 and "val" not in self._autoranged:  # one value: ±10 points around it, within 0–100 %
+            (value,) = shown
+            self.val_plot.setYRange(max(0.0, value - 10), min(100.0, value + 10), padding=0)
         self.best_marker.setData([s.best[0]] if s.best else [], [s.best[1]] if s.best else [])
         last_epoch = max([xs[-1] for xs, _ in s.val.values() if xs] + [0])
         if last_epoch:

@@ -18,6 +18,15 @@ MIB = 1 << 20
 SMOOTHING = 0.08
 
 
+def layer_rank(name: str) -> tuple[int, int, str]:
+    """Where a mask row goes: embeddings, then 'layer 0', 'layer 1'… by number, then the head and the rest."""
+    if name == "embeddings":
+        return (0, 0, name)
+    if name.startswith("layer ") and name[6:].isdigit():
+        return (1, int(name[6:]), name)
+    return (2 if name == "head" else 3, 0, name)
+
+
 class RunSeries:
     """Loss per step, validation accuracy per epoch, the mask per layer and epoch, GPU memory."""
 
@@ -83,9 +92,8 @@ class RunSeries:
     def add_mask(self, event: MaskComputed) -> None:
         """A column of kept shares per layer, and the overlap with the previous mask."""
         per_layer = {str(name): (int(v[0]), int(v[1])) for name, v in (event.per_layer or {}).items()}
-        for name in per_layer:
-            if name not in self.mask_layers:
-                self.mask_layers.append(name)
+        # in model order, however the event's dict is ordered (a stored mask's comes back sorted by name)
+        self.mask_layers = sorted(dict.fromkeys([*self.mask_layers, *per_layer]), key=layer_rank)
         if self.mask_epochs and self.mask_epochs[-1] == event.epoch:
             self.mask_columns[-1] = per_layer
         else:

@@ -56,3 +56,11 @@ def test_accuracy_line(results: dict) -> str:
     """'test accuracy: factual 84.0, … %'; '' when the results have no accuracy."""
     accs = [f"{key} {100 * results[key]:.1f}" for key in VAL_SERIES if isinstance(results.get(key), (int, float))]
     return "test accuracy: " + ", ".join(accs) + " %" if accs else ""
+
+
+def sparse_line(method_info: dict) -> str:
+    """'mask keeps K = 227,144 of 22,714,371 eligible (1 %)' for a sparse method; '' for others."""
+    k, eligible = method_info.get("k"), method_info.get("eligible_params")
+    if not isinstance(k, int) or not isinstance(eligible, int) or not eligible:
+        return ""
+    return f"mask keeps K = {k:,} of {eligible:,} eligible ({100 * k / eligible:.3g} %)"

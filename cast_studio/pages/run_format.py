@@ -66,3 +66,12 @@ def params_text(trainable: Any, total: Any) -> str:
         share = 100 * trainable / total
         text += f" ({share:.2g} %)" if share < 10 else f" ({share:.0f} %)"
     return text
+
+
+def lr_text(run: dict) -> str:
+    """'5e-05 (method default)': the learning rate a run trained at and why, as it recorded them."""
+    lr = ((run.get("config") or {}).get("train") or {}).get("lr")
+    if not isinstance(lr, (int, float)) or not lr:
+        return ""
+    source = (run.get("results") or {}).get("lr_source")
+    return f"{lr:g}" + (f" ({source})" if source else "")

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
                                QVBoxLayout, QWidget)
 
 from cast_engine.config import DataConfig, TrainConfig
+from cast_engine.errors import ConfigError
 from cast_engine.experiments.grid import parse_axis
 
 #: Offered first: the fields the paper sweeps.
@@ -49,7 +50,8 @@ class AxesEditor(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
-        self.table.setMinimumHeight(150)
+        self.table.setMinimumHeight(90)
+        self.table.setMaximumHeight(150)
         add, remove = QPushButton("Add axis"), QPushButton("Remove axis")
         add.clicked.connect(lambda: self.add_axis("train.lr", ""))
         remove.clicked.connect(self.remove_selected)
@@ -98,6 +100,8 @@ class AxesEditor(QWidget):
         """The grid the rows describe; ConfigError names a bad row."""
         grid: dict[str, list[str]] = {}
         for name, values in self.axes():
+            if not values.strip():  # said in the form's words, not the command line's --grid syntax
+                raise ConfigError(f"{name}: give at least one value, e.g. 1, 2, 3 or a range start:stop:step")
             key, parsed = parse_axis(f"{name}={values}")
             grid[key] = parsed
         return grid

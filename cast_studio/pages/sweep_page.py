@@ -1,7 +1,10 @@
 """Sweep page: define a grid over the Experiment page's settings, launch it, watch it fill.
 
 The base config is what the Experiment page holds (data, model, training,
-the first ticked method's settings); the grid's axes vary any config field.
+the ticked methods' settings); the grid's axes vary any config field, and the
+ticked methods become a method axis unless the grid has one. A preview lists
+the trials with every field that varies; every trial is checked as the user
+types, with the checks a run makes at its start (K against the model too).
 A heat map of mean accuracy over two axes (α × K) and the Figure 2 line chart
 update as trials finish; a cell opens its runs in History. Figures and tables
 are written by the engine, the same files `cast paper` writes. A launched
@@ -12,17 +15,22 @@ Monitor follows the trial it trains, and the toolbar's Stop stops it too.
 from __future__ import annotations
 
 import gc
+import html
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from cast_engine.errors import CastError, ConfigError
+from cast_engine.config import flatten_config
 from cast_engine.experiments import SweepSpec, sweep_trial_runs
+from cast_engine.experiments.grid import axis_notes, grid_title
 from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
 from cast_engine.experiments.sweep import SweepProgress
+from cast_engine.experiments.tuning import picked_rates, trained_lr, tuned_grids
 
 from ..events import SweepEnded
 from ..store_access import open_store
@@ -33,6 +41,34 @@ from .sweep_plots import SweepPlots
 
 METRICS = ("combined", "factual", "counterfactual", "pair")
 ERROR_STYLE = "color: #c0392b;"
+PREVIEW_ROWS = 500  # trials listed in the preview (the count covers them all)
+
+
+def own_settings(base_method: dict, name: str, values: dict, grid: dict) -> dict[str, list]:
+    """One-value axes that give method ``name`` its own settings (``values``, from its form) where a trial
+    of it would otherwise take another: the base method's value of a shared field (CAST's K for LT-SFT)
+    or the field's default. Fields the grid varies are left to the grid."""
+    from cast_engine.methods.registry import get_method
+
+    defaults = get_method(name).config_cls().to_dict()
+    shared = base_method.get("name") != name
+    axes = {}
+    for field, value in values.items():
+        key = f"method.{field}"
+        inherited = base_method.get(field, defaults.get(field)) if shared else value
+        if key not in grid and value != inherited:
+            axes[key] = [value]
+    return axes
+
+
+def varying_fields(trials: list) -> list[str]:
+    """The config keys (dotted) whose values differ between the trials, the method first."""
+    flat = [flatten_config(t.config.to_dict()) for t in trials]
+    keys = list(dict.fromkeys(k for f in flat for k in f if k != "name"))
+    # a field only some methods have (K) varies only if it differs between the trials that have it
+    varying = [k for k in keys if k == "method.name" and len({f[k] for f in flat}) > 1
+               or len({repr(f[k]) for f in flat if k in f}) > 1]
+    return sorted(varying, key=lambda k: (k != "method.name", keys.index(k)))
 
 
 class SweepPage(QWidget):
@@ -41,10 +77,17 @@ class SweepPage(QWidget):
     open_runs = Signal(list)  # run ids to show in History
     runs_changed = Signal()  # a trial was recorded
 
-    def __init__(self, db_path: str | Path, base_config: Callable, queue: RunQueue, parent=None):
+    def __init__(self, db_path: str | Path, base_config: Callable, queue: RunQueue, parent=None, *,
+                 methods: Callable[[], dict[str, dict]] | None = None, check_config: Callable | None = None):
+        """``base_config()``: the Experiment page's settings as one RunConfig; ``queue``: the studio's job queue;
+        ``methods()``: the ticked methods and their settings (each becomes a value of the method axis, with
+        its own settings); ``check_config(config)``: the checks a run makes at its start that need the model
+        (raises ConfigError)."""
         super().__init__(parent)
         self.db_path, self.base_config, self.queue = db_path, base_config, queue
+        self.methods, self.check_config = methods, check_config
         self.job: SweepJob | None = None
+        self._job_ended = False
         queue.event.connect(self._on_event)
         self._store = None
         self.axes = AxesEditor()
@@ -61,9 +104,33 @@ class SweepPage(QWidget):
 
     # ------------------------------------------------------------ layout
     def _grid_box(self) -> QGroupBox:
-        box = QGroupBox("Grid (over the Experiment page's settings: data, model, training, first ticked method)")
+        box = QGroupBox("Grid (over the Experiment page's settings: data, model, training, the ticked methods)")
         layout = QVBoxLayout(box)
         layout.addWidget(self.axes)
+        protocol_row = QHBoxLayout()
+        self.protocol_box = QComboBox()
+        self.protocol_box.addItem("one rate for every method (the Experiment page's)", "paper")
+        self.protocol_box.addItem("tuned: each method's own grid, picked on validation", "tuned")
+        self.protocol_box.setToolTip("tuned: every method in the grid trains over its learning-rate grid (from its "
+                                     "paper, shown on its Experiment page); the view names the rate with the best "
+                                     "mean validation accuracy over seeds for each setting (never test).")
+        self.protocol_box.currentIndexChanged.connect(lambda _i: self._update_count())
+        protocol_row.addWidget(QLabel("Learning rates"))
+        protocol_row.addWidget(self.protocol_box, 1)
+        layout.addLayout(protocol_row)
+        self.preview = QTableWidget(0, 0)
+        self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preview.verticalHeader().setDefaultSectionSize(20)
+        self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.preview.setMaximumHeight(120)
+        self.preview.setToolTip("The trials the grid makes, with every field that differs between them.")
+        layout.addWidget(self.preview)
+        self.notes_label = QLabel()
+        self.notes_label.setWordWrap(True)
+        self.notes_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.notes_label.setStyleSheet("color: #8d6e00;")
+        self.notes_label.hide()
+        layout.addWidget(self.notes_label)
         row = QHBoxLayout()
         self.workers = QSpinBox()
         self.workers.setRange(1, 64)
@@ -123,17 +190,73 @@ class SweepPage(QWidget):
 
     def _spec_and_trials(self) -> tuple[SweepSpec, list]:
         base = self.base_config()
-        spec = SweepSpec(base.to_dict(), [self.axes.grid()], base.name or "studio sweep")
-        return spec, spec.trials()
+        grid = self.axes.grid()
+        methods = self.methods() if self.methods is not None else {}
+        grids = [grid]
+        if "method" not in grid and len(methods) > 1:  # the ticked methods are the method axis
+            grids = [{"method": [name], **own_settings(base.method.to_dict(), name, values, grid), **grid}
+                     for name, values in methods.items()]
+        name = base.name
+        if self.protocol_box.currentData() == "tuned":
+            name = f"{name or grid_title(base.to_dict(), grids)} (tuned)"
+            grids = [tuned for one in grids for tuned in tuned_grids(base.to_dict(), one)]
+        spec = SweepSpec(base.to_dict(), grids, name)
+        trials = spec.trials()
+        if self.check_config is not None:
+            for trial in trials:
+                try:
+                    self.check_config(trial.config)
+                except ConfigError as exc:
+                    raise ConfigError(f"grid trial ({trial.label() or 'the base config'}): {exc}") from None
+        return spec, trials
 
     def _update_count(self) -> None:
-        """How many trials the grid makes, or why it makes none (checked as the user types)."""
+        """How many trials the grid makes, which, and what does not apply; or why it makes none.
+        Checked as the user types; Launch is enabled only for a grid that can run."""
         try:
-            size = len(self._spec_and_trials()[1])
+            spec, trials = self._spec_and_trials()
         except CastError as exc:
-            self.count_label.setText(f"<span style='{ERROR_STYLE}'>{exc}</span>")
+            self.count_label.setText(f"<span style='{ERROR_STYLE}'>{html.escape(str(exc), quote=False)}</span>")
+            self._show_preview([])
+            self.notes_label.hide()
+            self._set_launchable(False, str(exc))
             return
-        self.count_label.setText(f"{size} trial{'s' * (size != 1)}")
+        size = len(trials)
+        methods = list(dict.fromkeys(t.config.method.name for t in trials))
+        self.count_label.setText(html.escape(f"{size} trial{'s' * (size != 1)} of {', '.join(methods)} "
+                                             f"— sweep '{spec.title()}'", quote=False))
+        self._show_preview(trials)
+        notes = axis_notes(spec)
+        self.notes_label.setText("\n".join(notes))
+        self.notes_label.setVisible(bool(notes))
+        self._set_launchable(True, "")
+
+    def _show_preview(self, trials: list) -> None:
+        keys = varying_fields(trials) if len(trials) > 1 else ["method.name"] * bool(trials)
+        self.preview.clear()
+        self.preview.setColumnCount(len(keys))
+        self.preview.setHorizontalHeaderLabels([k.rsplit(".", 1)[-1] if k != "method.name" else "method" for k in keys])
+        shown = trials[:PREVIEW_ROWS]
+        self.preview.setRowCount(len(shown))
+        for row, trial in enumerate(shown):
+            flat = flatten_config(trial.config.to_dict())
+            for col, key in enumerate(keys):
+                self.preview.setItem(row, col, QTableWidgetItem(str(flat.get(key, ""))))
+
+    def preview_rows(self) -> list[dict[str, str]]:
+        """The preview's rows as {column title: text}."""
+        titles = [self.preview.horizontalHeaderItem(c).text() for c in range(self.preview.columnCount())]
+        return [{t: self.preview.item(r, c).text() for c, t in enumerate(titles)} for r in range(self.preview.rowCount())]
+
+    def _set_launchable(self, ok: bool, why: str) -> None:
+        running = self.is_running()
+        self.launch_button.setEnabled(ok and not running)
+        self.launch_button.setToolTip("Run the trials this grid lacks" if ok else f"Cannot launch: {why}")
+
+    def refresh_grid(self) -> None:
+        """Check the grid again (the Experiment page's settings changed)."""
+        if not self.is_running():
+            self._update_count()
 
     def executor(self):
         from cast_engine.experiments.executors import make_executor
@@ -152,10 +275,10 @@ class SweepPage(QWidget):
             spec = self.spec()
             executor = self.executor()
         except CastError as exc:
-            self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {exc}</span>")
+            self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {html.escape(str(exc), quote=False)}</span>")
             return False
         gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the queue's thread freezes the rest
-        self.job = SweepJob(spec, executor)
+        self.job, self._job_ended = SweepJob(spec, executor), False
         self.launch_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         busy = self.queue.is_running()
@@ -165,12 +288,14 @@ class SweepPage(QWidget):
 
     def is_running(self) -> bool:
         """Whether the launched sweep waits in the queue or runs."""
-        return self.job is not None and self.queue.is_pending(self.job)
+        return self.job is not None and not self._job_ended and self.queue.is_pending(self.job)
 
     def stop(self) -> None:
         if self.job is not None:
             self.queue.cancel(self.job)
             self.status.setText("stopping after the trials in flight…")
+            if not self.queue.is_pending(self.job):  # it was waiting in the queue: it never started
+                self._on_done("stopped", "the sweep was taken off the queue before it started")
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Stop and wait (the window is closing); True when the queue's thread ended in time."""
@@ -196,10 +321,12 @@ class SweepPage(QWidget):
             self.runs_changed.emit()
 
     def _on_done(self, status: str, message: str) -> None:
-        self.launch_button.setEnabled(True)
+        self._job_ended = True
         self.stop_button.setEnabled(False)
+        self._update_count()  # Launch comes back (if the grid can run)
         style = ERROR_STYLE if status in ("error", "failed") else ""
-        self.status.setText(f"<span style='{style}'>{message}</span>" if style else message)
+        text = html.escape(message, quote=False)
+        self.status.setText(f"<span style='{style}'>{text}</span>" if style else text)
         self.refresh_sweeps()
 
     # ------------------------------------------------------------ viewing
@@ -226,9 +353,12 @@ class SweepPage(QWidget):
     def current_grid(self):
         """The shown sweep's grid for the chosen accuracy (None without a sweep)."""
         sweep_id = self.sweep_box.currentData()
+        self._picked = []
         if sweep_id is None:
             return None
         _spec, trials, runs = sweep_trial_runs(self.store(), sweep_id)
+        self._picked = picked_rates(self.store(), trials, runs, self.metric_box.currentText()) \
+            if len({trained_lr(t.config) for t in trials}) > 1 else []
         return sweep_grid(trials, runs, self.metric_box.currentText())
 
     def redraw(self) -> None:
@@ -244,11 +374,16 @@ class SweepPage(QWidget):
             self.view_note.setText(f"{sweep['done']} of {sweep['n_trials']} trials completed ({sweep['state']}); "
                                    f"started {sweep['created_at'][:16].replace('T', ' ')} UTC. "
                                    "Launching the same grid again runs only the trials it lacks.")
+            if getattr(self, "_picked", None):
+                self.view_note.setText(self.view_note.text() + "<br>Learning rate picked on mean validation "
+                                       "accuracy over seeds (never test):<br>"
+                                       + "<br>".join(p.text() for p in self._picked))
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
         if not self.is_running():
             self.refresh_sweeps()
+            self._update_count()
 
     # ------------------------------------------------------------ export
     def export_figure(self, path: str | Path) -> Path:
@@ -287,4 +422,4 @@ class SweepPage(QWidget):
         try:
             self.view_note.setText(f"wrote {action()}")
         except CastError as exc:
-            self.view_note.setText(f"<span style='{ERROR_STYLE}'>{exc}</span>")
+            self.view_note.setText(f"<span style='{ERROR_STYLE}'>{html.escape(str(exc), quote=False)}</span>")

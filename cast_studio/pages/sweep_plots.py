@@ -103,12 +103,20 @@ class SweepPlots(QWidget):
         if grid is None or matrix.size == 0:
             self.image.clear()
             self._show_texts(0)
+            for axis in ("bottom", "left"):  # no cells: no ticks and no −0.5…0.5 axes
+                plot.getAxis(axis).setTicks([[]])
+            plot.setLabel("bottom", "")
+            plot.setLabel("left", "")
+            plot.setXRange(0, 1, padding=0)
+            plot.setYRange(0, 1, padding=0)
+            plot.setTitle("mean accuracy (%): no sweep to show yet", color="#333", size="10pt")
             return
+        plot.setTitle("mean accuracy (%): click a cell to open its runs", color="#333", size="10pt")
         finite = matrix[np.isfinite(matrix)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
         if high - low < 1.0:
             low, high = low - 0.5, high + 0.5
-        self.image.setImage(np.nan_to_num(matrix, nan=low), autoLevels=False)
+        self.image.setImage(matrix, autoLevels=False)  # a cell without runs (NaN) stays blank, not the lowest colour
         self.image.setRect(QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
         self.colorbar.setLevels((low, high))
         xs, ys = grid.xs(), grid.ys()
@@ -157,7 +165,13 @@ class SweepPlots(QWidget):
                 self.legend.removeItem(name)
                 gc.collect()  # here, on the GUI thread (see _show_texts)
         if grid is None:
+            plot.setXRange(0, 1, padding=0)
+            plot.setYRange(0, 100, padding=0)
+            plot.getAxis("bottom").setTicks([[]])
+            plot.setLabel("bottom", "")
+            plot.setTitle("accuracy against the sweep's first axis: no sweep to show yet", color="#333", size="10pt")
             return
+        plot.getAxis("bottom").setTicks(None)
         xs = grid.xs()
         numeric = all(isinstance(x, (int, float)) for x in xs)
         position = {x: (float(x) if numeric else i) for i, x in enumerate(xs)}

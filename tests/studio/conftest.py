@@ -18,5 +18,7 @@ def window(qtbot, tmp_path, monkeypatch, store_path):
     win = MainWindow(store_path)
     qtbot.addWidget(win)
     win.show()
+    # the demo data loads in the background on a first start; Run waits for it, as a user does
+    qtbot.waitUntil(lambda: win.experiment_page.data_problem is None, timeout=60_000)
     yield win
     win.queue.shutdown()

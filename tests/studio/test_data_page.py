@@ -363,3 +363,29 @@ def test_page_module_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_newer_choice_stops_the_load_it_replaced(qtbot, page, tmp_path, monkeypatch):
+    """A big file chosen, then the demo: the big file's reading stops instead of running to the end."""
+    from bench_scripts import load_bench_script
+    from cast_studio.pages import data_loading
+
+    big = load_bench_script("read_memory").write_csv(tmp_path / "big.csv", 30_000_000)
+    outcomes = {}
+    real = data_loading.load_data
+
+    def recording(cfg, cache_dir=None):
+        try:
+            dataset = real(cfg, cache_dir)
+        except Exception as exc:
+            outcomes[cfg.data] = type(exc).__name__
+            raise
+        outcomes[cfg.data] = "loaded"
+        return dataset
+
+    monkeypatch.setattr(data_loading, "load_data", recording)
+    page.load_source(str(big))
+    assert load(qtbot, page, "demo")
+    page._loader.wait(60000)
+    assert outcomes == {str(big): "RunCancelled", "demo": "loaded"}
+    assert page.dataset.source.startswith("demo data")

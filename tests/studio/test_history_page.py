@@ -79,8 +79,8 @@ def filled_store(tmp_path):
     ids["old"] = [add_run(store, method="full", seed=4, status="cancelled", epochs=1, started=old,
                           reason="cancelled by the user", trainable=TOTAL)]
     ids["running"] = [add_run(store, seed=4, status="running", epochs=2, alpha=0.05)]
-    store.close()
-    return path, ids
+    yield path, ids
+    store.close()  # the store that created the running run owns it (holds its lock) until the test ends
 
 
 @pytest.fixture
@@ -443,6 +443,26 @@ def test_columns_fit_their_content(qtbot, filled_store):
     header = widget.view.horizontalHeader()
     assert header.sectionSize(COLUMN["name"]) >= metrics.horizontalAdvance(long_name)
     assert header.sectionSize(COLUMN["task"]) >= metrics.horizontalAdvance("sentiment")
+
+
+def test_columns_widen_for_runs_that_arrive_later_and_keep_the_users_widths(qtbot, tmp_path):
+    path = tmp_path / "runs.sqlite"
+    store = open_store(path)
+    add_run(store, method="full", name="full-1")  # no α, no K: those columns start as narrow as their titles
+    widget = HistoryPage(path)
+    qtbot.addWidget(widget)
+    widget.resize(1300, 700)
+    widget.show()
+    header, metrics = widget.view.horizontalHeader(), widget.view.fontMetrics()
+    header.resizeSection(COLUMN["status"], 300)  # the user widens a column by hand
+    later = "cast-a0.05-k1e5-sentiment-CAD-a-name-longer-than-the-first-seed1"
+    add_run(store, name=later, alpha=0.125, k="100000")
+    store.close()
+    widget.refresh()
+    assert header.sectionSize(COLUMN["alpha"]) >= metrics.horizontalAdvance(cell(widget, 0, "alpha"))
+    assert header.sectionSize(COLUMN["k"]) >= metrics.horizontalAdvance(cell(widget, 0, "k"))
+    assert header.sectionSize(COLUMN["name"]) >= metrics.horizontalAdvance(later)
+    assert header.sectionSize(COLUMN["status"]) == 300
 
 
 def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):

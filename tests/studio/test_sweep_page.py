@@ -24,6 +24,7 @@ def window(qtbot, tmp_path, monkeypatch, store_path, tiny_model_dir):
     win = MainWindow(store_path)
     qtbot.addWidget(win)
     win.show()
+    qtbot.waitUntil(lambda: win.experiment_page.data_problem is None, timeout=60_000)  # the demo data has loaded
     page = win.experiment_page
     page.set_model(str(tiny_model_dir))
     page.set_checked_methods(["cast"])
@@ -150,9 +151,21 @@ def test_bad_input_is_refused_in_place(qtbot, window, store_path):
     assert not page.launch() and "train.max_epochs = 0 is out of range" in page.status.text()
     assert window.experiment_page.train_form.set_text("max_epochs", "1")
     page.axes.set_axes([("method.k", "")])
-    assert not page.launch() and "expected FIELD=V1,V2" in page.status.text()
+    assert not page.launch() and "method.k: give at least one value" in page.status.text()
+    assert not page.launch_button.isEnabled() and "give at least one value" in page.launch_button.toolTip()
     with RunStore(store_path) as store:
         assert store.list_sweeps() == [] and store.list_runs() == []
+
+
+def test_a_grid_too_big_is_refused_as_you_type(qtbot, window):
+    page = window.sweep_page
+    page.axes.set_axes([("train.lr", "0:1:1e-7")])
+    assert "10,000,001 values" in page.count_label.text() and "at most 10,000" in page.count_label.text()
+    page.axes.set_axes([("method.alpha", ", ".join(str(i / 1000) for i in range(1, 101))),
+                        ("train.seed", ", ".join(str(i) for i in range(101)))])
+    assert "10,100 trials" in page.count_label.text() and "at most 10,000" in page.count_label.text()
+    page.axes.set_axes([("method.alpha", "0.1, 0.2")])
+    assert page.count_label.text() == "2 trials"
 
 
 def test_a_sweep_queues_behind_runs_and_the_monitor_follows_its_trials(qtbot, window, store_path, tiny_config):

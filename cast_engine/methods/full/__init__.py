@@ -12,6 +12,11 @@ class FullConfig(MethodConfig):
 
     name = "full"
     title = "Full fine-tuning"
+    recommended_lr = 5e-5
+    lr_grid = (2e-5, 3e-5, 5e-5)
+    lr_source = ("BERT fine-tuning (Devlin et al., 2019, appendix A.3): learning rates 5e-5, 3e-5, 2e-5 "
+                 "(Adam, batch 16 or 32, 2-4 epochs); recommended: 5e-5, the largest, as short budgets and "
+                 "small models such as MiniLM need it.")
 
 
 register(FullConfig, "cast_engine.methods.base:Method")
