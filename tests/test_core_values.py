@@ -58,8 +58,10 @@ def test_runs_without_predictions_on_one_side_are_not_paired(store_path):
     with RunStore(store_path) as store:
         ids = [store.create_run({}, method=m, task="nli", variant="RH1", regime="cad", model="x", seed=1) for m in "ab"]
         store.save_predictions(ids[0], "factual", [0, 1], [0, 1])  # B kept no predictions
+        for run_id in ids:
+            store.finish_run(run_id, "completed")
         a, b = store.get_run(ids[0]), store.get_run(ids[1])
-        with pytest.raises(ConfigError, match="share no seed with stored test predictions"):
+        with pytest.raises(ConfigError, match=rf"^run {ids[1]} \(completed\) has no stored test predictions"):
             compare_runs(store, [a], [b])
 
 
