@@ -128,7 +128,7 @@ def checkpoint_cost(model: str, work: Path, store) -> None:
                      sinks=[lambda e, ends=ends: ends.append(time.perf_counter()) if isinstance(e, EpochEnded) else None])
         times[checkpoint] = (ends[-1] - ends[0]) / (len(ends) - 1)  # steady epochs: first to last epoch end
         if checkpoint:
-            folder = Path(store.get_run(result.run_id)["artifact_dir"])
+            folder = store.artifact_dir(result.run_id, create=False)
             say(check="checkpoint file after completion", exists=checkpoint_path(folder).exists())
     say(check="epoch checkpoint cost (full, bf16, BERT-base, 8,192 examples of ~100 tokens)",
         epoch_s_without=round(times[False], 2), epoch_s_with=round(times[True], 2),
@@ -143,7 +143,7 @@ def checkpoint_size(model: str, work: Path, store) -> None:
     token = CancelToken()
     result = run(config(model, work / "small.csv", method="cast", max_epochs=3), store=store, cancel=token,
                  sinks=[lambda e: token.cancel() if isinstance(e, EpochEnded) and e.epoch == 2 else None])
-    path = checkpoint_path(Path(store.get_run(result.run_id)["artifact_dir"]))
+    path = checkpoint_path(store.artifact_dir(result.run_id, create=False))
     say(check="CAST checkpoint size (BERT-base)", bytes=path.stat().st_size, gib=round(path.stat().st_size / 2**30, 2))
 
 

@@ -26,7 +26,7 @@ def cast(*args: str, db: Path, cwd: Path | None = None) -> subprocess.CompletedP
 
 def listed_ids(done: subprocess.CompletedProcess) -> list[int]:
     assert done.returncode == 0, done.stderr
-    return [int(line.split()[0]) for line in done.stdout.splitlines()[1:]]
+    return [int(line.split()[0]) for line in done.stdout.splitlines()[1:] if line.split() and line.split()[0].isdigit()]
 
 
 def test_runs_filters(tmp_path):
@@ -51,13 +51,15 @@ def test_runs_filters(tmp_path):
     assert listed_ids(cast("runs", "--status", "completed", db=db)) == [3, 1]
     assert listed_ids(cast("runs", "--status", "running", db=db)) == [4]
     assert listed_ids(cast("runs", "--method", "cast", "--status", "cancelled", db=db)) == [5]
-    assert listed_ids(cast("runs", "--limit", "2", db=db)) == [5, 4]
+    page = cast("runs", "--limit", "2", db=db)
+    assert listed_ids(page) == [5, 4] and "--offset 2" in page.stdout  # a page, saying how to get the next
+    assert listed_ids(cast("runs", "--limit", "2", "--offset", "2", db=db)) == [3, 2]
     first = cast("runs", "--method", "cast", "--task", "sentiment", db=db).stdout.splitlines()[1].split()
     assert first[:5] == ["3", "completed", "cast", "sentiment", "CAD"] and first[7] == "30.0"  # combined in %
     none = cast("runs", "--method", "bitfit", db=db)
     assert none.returncode == 0 and "no runs in" in none.stdout
     bad = cast("runs", "--status", "done", db=db)
-    assert bad.returncode == 2 and "unknown run status 'done'" in bad.stderr
+    assert bad.returncode == 2 and "--status 'done' is not a run status" in bad.stderr
 
 
 def _sweep(db, model, *extra):

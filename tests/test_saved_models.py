@@ -113,14 +113,14 @@ def test_exports_give_the_trained_models_logits_and_accuracy(method, tiny_config
     in_memory = {}
     real_save = runner_module.save_artifact
 
-    def save_artifact(store, run_id, impl, model, config, labels):
+    def save_artifact(store, run_id, impl, model, config, labels, *base):
         # the model as training left it, before anything is written
         _, tokenizer = load_classifier(config.model, labels)
         model.eval()
         with torch.no_grad():
             in_memory["logits"] = model(**tokenizer(TEXTS, padding=True, return_tensors="pt")).logits.clone()
         model.train()
-        return real_save(store, run_id, impl, model, config, labels)
+        return real_save(store, run_id, impl, model, config, labels, *base)
 
     monkeypatch.setattr(runner_module, "save_artifact", save_artifact)
     options = {"k": "5%"} if method == "cast" else {}

@@ -298,6 +298,7 @@ def _train_and_record(prepared: Prepared, store, run_id: int, emit: Emitter, can
     emit.essential.append(StoreSink(store, run_id))
     started = time.perf_counter()
     trainer = Trainer(prepared.model, prepared.tokenizer, config, data, prepared.device, emit, cancel)
+    trainer.lr_source = prepared.lr_source  # kept in checkpoints: a resumed run says why it has its rate
     trainer.planned_steps = method.planned_steps(trainer)
     checkpoint_file = checkpoint_path(store.artifact_dir(run_id)) if checkpoint else None
     if checkpoint_file is not None:

@@ -205,7 +205,8 @@ def run_rows(conn: sqlite3.Connection, ids: Sequence[int], keys: Iterable[str] |
     """The columns (``keys``; all by default) and ``EXTRA_FIELDS`` of the runs ``ids``, by id;
     ids not in the store are left out (``evaluation``: accuracies from that evaluation)."""
     names = [*(keys or RUN_COLUMN), *EXTRA_FIELDS]
-    columns = ", ".join(column_sql(RUN_COLUMN[name], evaluation) if name in RUN_COLUMN else name for name in names)
+    columns = ", ".join(_tolerant(column_sql(RUN_COLUMN[name], evaluation)) if name in RUN_COLUMN else name
+                        for name in names)
     rows: dict[int, dict] = {}
     for start in range(0, len(ids), 500):  # SQLite's limit on parameters is far above 500
         chunk = list(ids[start:start + 500])
@@ -213,6 +214,14 @@ def run_rows(conn: sqlite3.Connection, ids: Sequence[int], keys: Iterable[str] |
         for row in _read(conn, f"SELECT id, {columns} FROM runs WHERE id IN ({marks})", chunk):
             rows[row[0]] = dict(zip(names, row[1:]))
     return rows
+
+
+def _tolerant(sql: str) -> str:
+    """``sql`` reading a damaged JSON cell as empty instead of failing the whole query, so one
+    bad row hides no other (for the shown values only: sorting keeps the indexed expression)."""
+    for cell in ("results", "config"):
+        sql = sql.replace(f"json_extract({cell},", f"json_extract(CASE WHEN json_valid({cell}) THEN {cell} END,")
+    return sql
 
 
 def distinct_values(conn: sqlite3.Connection, key: str) -> list[str]:

@@ -165,7 +165,7 @@ def test_a_grid_too_big_is_refused_as_you_type(qtbot, window):
                         ("train.seed", ", ".join(str(i) for i in range(101)))])
     assert "10,100 trials" in page.count_label.text() and "at most 10,000" in page.count_label.text()
     page.axes.set_axes([("method.alpha", "0.1, 0.2")])
-    assert page.count_label.text() == "2 trials"
+    assert page.count_label.text().startswith("2 trials of cast")  # then the sweep's name
 
 
 def test_a_sweep_queues_behind_runs_and_the_monitor_follows_its_trials(qtbot, window, store_path, tiny_config):
