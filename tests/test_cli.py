@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixture_folders import fixture_folder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def cast(*args: str, db: Path) -> subprocess.CompletedProcess:
 
 def test_run_list_show_export_on_an_nli_folder(tiny_model_dir, tmp_path):
     db = tmp_path / "runs.sqlite"
-    cad_dir = REPO / "tests" / "fixtures" / "kaushik"  # a tiny folder of the Kaushik layout
+    cad_dir = fixture_folder("kaushik")  # a tiny folder of the Kaushik layout
     common = ["--data", str(cad_dir), "--task", "nli", "--variant", "RH1", "--model", str(tiny_model_dir),
               "--train-limit", "48", "--eval-limit", "24", "--max-epochs", "2", "--batch-size", "16",
               "--max-length", "64", "--seed", "1", "--device", "cpu"]

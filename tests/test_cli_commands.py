@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from cast_engine.store import RunStore
+from fixture_folders import fixture_folder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-KAUSHIK = REPO / "tests" / "fixtures" / "kaushik"  # a tiny hand-made folder of the Kaushik layout
+KAUSHIK = fixture_folder("kaushik")  # a tiny hand-made folder of the Kaushik layout
 
 
 def cast(*args: str, db: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:

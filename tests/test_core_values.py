@@ -16,8 +16,9 @@ from cast_engine.sparse.kspec import parse_k
 from cast_engine.sparse.stats import jaccard, layer_of, per_layer_counts
 from cast_engine.sparse.topk import _key, _unkey, split_k_by_size
 from cast_engine.store import RunStore
+from fixture_folders import fixture_folder  # noqa: E402
 
-ORIG_NEW = Path(__file__).parent / "fixtures" / "kaushik_orig_new"  # sentiment/orig + sentiment/new, row by row
+ORIG_NEW = fixture_folder("kaushik_orig_new")  # sentiment/orig + sentiment/new, row by row
 
 
 def _comparison(p_value, low, high):
@@ -186,7 +187,7 @@ def test_a_missing_revision_row_is_named(tmp_path):
 def test_a_missing_revision_folder_is_named(tmp_path):
     import shutil
 
-    shutil.copytree(Path(__file__).parent / "fixtures" / "kaushik" / "NLI" / "original", tmp_path / "NLI" / "original")
+    shutil.copytree(fixture_folder("kaushik") / "NLI" / "original", tmp_path / "NLI" / "original")
     with pytest.raises(DataError) as caught:
         load_kaushik(tmp_path, "nli", "RP1")
     assert caught.value.path == str(tmp_path / "NLI" / "revised_premise")

@@ -1,16 +1,16 @@
 """The Kaushik et al. loaders on a tiny hand-made folder of the same layout
-(tests/fixtures/kaushik: invented sentences, not the real data): which revision
+(tests/fixtures/kaushik.json: invented sentences, not the real data): which revision
 each NLI variant takes, the pairing, the labels, the sentiment batches."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from cast_engine.data.kaushik import is_kaushik_folder, load_kaushik
+from fixture_folders import fixture_folder  # noqa: E402
 
-FOLDER = Path(__file__).parent / "fixtures" / "kaushik"
+FOLDER = fixture_folder("kaushik")
 E, N, C = 0, 1, 2  # entailment, neutral, contradiction
 
 # NLI/revised_premise/train.tsv rows 2i and 2i+1 revise original row i
