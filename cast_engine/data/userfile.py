@@ -149,20 +149,7 @@ def load_aligned_files(
 ) -> CadDataset:
     """Load two aligned files: row i of ``revisions`` revises row i of ``originals``; split 80/10/10 by row."""
     task = normalize_task(task)
-    tables = [read_table(originals), read_table(revisions)]
-    examples = []
-    for table in tables:
-        columns = resolve_columns(table, task, text_columns, label_column, pair_column=None, need_pair=False)
-        if not table.rows:
-            raise DataError("file has no data rows", table.path)
-        examples.append([_example(table, i, task, columns) for i in range(len(table.rows))])
-    factual, revised = examples
-    if len(factual) != len(revised):
-        raise DataError(
-            f"has {len(revised)} rows but the originals file {tables[0].path} has {len(factual)}; "
-            "aligned files need one revision per original",
-            tables[1].path,
-        )
+    factual, revised, tables = _read_aligned(originals, revisions, task, text_columns, label_column)
     variant = _user_variant(task, variant, False, [], tables[1].path)
     assignment = _split_assignment(list(range(len(factual))), seed, tables[0].path, "rows")
     splits = {}
@@ -220,6 +207,13 @@ def load_aligned_pairs(
 ) -> tuple[CadSplit, list[Path]]:
     """Every row of two aligned files as one split of pairs, for evaluation: (split, files)."""
     task = normalize_task(task)
+    factual, revised, tables = _read_aligned(originals, revisions, task, text_columns, label_column)
+    return CadSplit("test", factual, revised, [(k, k) for k in range(len(factual))]), [t.path for t in tables]
+
+
+def _read_aligned(originals, revisions, task: str, text_columns, label_column) -> tuple[list, list, list]:
+    """(originals' examples, revisions' examples, the two tables) of two files aligned row by row;
+    DataError naming the file when one is empty or their row counts differ."""
     tables = [read_table(originals), read_table(revisions)]
     examples = []
     for table in tables:
@@ -231,7 +225,7 @@ def load_aligned_pairs(
     if len(factual) != len(revised):
         raise DataError(f"has {len(revised)} rows but the originals file {tables[0].path} has {len(factual)}; "
                         "aligned files need one revision per original", tables[1].path)
-    return CadSplit("test", factual, revised, [(k, k) for k in range(len(factual))]), [t.path for t in tables]
+    return factual, revised, tables
 
 
 def find_split_file(folder: Path, split: str) -> Path:
