@@ -8,8 +8,8 @@ import sqlite3
 
 from cast_engine.store.migrations import MIGRATIONS
 
-PROCESSES = 6
-ROUNDS = 4
+PROCESSES = 8
+ROUNDS = 6
 
 
 def _open_and_write(path: str, start, errors) -> None:
@@ -23,7 +23,7 @@ def _open_and_write(path: str, start, errors) -> None:
         errors.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_six_processes_open_a_new_store_at_once(tmp_path):
+def test_eight_processes_open_a_new_store_at_once(tmp_path):
     context = multiprocessing.get_context("fork")  # fast starts, so the opens really overlap
     failures = []
     for round_ in range(ROUNDS):
@@ -45,3 +45,24 @@ def test_six_processes_open_a_new_store_at_once(tmp_path):
         if not failures:
             assert runs == PROCESSES
     assert failures == []
+
+
+def test_switching_to_wal_waits_for_a_writer_of_the_new_file(tmp_path):
+    """SQLite reports "database is locked" at once for a journal-mode change; opening waits instead."""
+    import threading
+    import time
+
+    from sqlite_utils import Database
+
+    from cast_engine.store.connection import configure
+
+    path = tmp_path / "runs.sqlite"
+    writer = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")  # a write lock on the file, still in its first journal mode
+    threading.Timer(0.5, lambda: writer.execute("COMMIT")).start()
+    started = time.monotonic()
+    configure(Database(sqlite3.connect(path)), path)
+    assert time.monotonic() - started >= 0.4  # it waited for the writer rather than failing
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    writer.close()

@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,10 +64,32 @@ def open_read_only(path: Path) -> sqlite3.Connection:
         raise StoreError(f"cannot open run store {path}: {exc}") from exc
 
 
+def _switch_to_wal(db: Database) -> str:
+    """Set the WAL journal and return the mode now in force.
+
+    SQLite does not call the busy handler for a journal-mode change, so when
+    several processes open a new store at once, all but one get "database is
+    locked" at once instead of waiting; this retries for as long as the busy
+    timeout allows.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            return db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
 def configure(db: Database, path: Path) -> None:
     """Set busy timeout, WAL journal, synchronous=NORMAL and foreign keys."""
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    mode = _switch_to_wal(db)
     if str(mode).lower() != "wal":
         warnings.warn(
             f"run store {path}: journal_mode is {mode!r}, not 'wal'; "
