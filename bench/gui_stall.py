@@ -13,7 +13,8 @@ happened just before them. Goal (issue 17): no gap over 50 ms.
   filter, one action every 0.3 s;
 - ``sweep``: a 3 × 3 α × K sweep (tiny model) trains from the Sweep page while
   its heat map and line chart refresh after every trial;
-- ``pairs``: the Pairs view filtering 1,000 pairs, when the studio has one;
+- ``pairs``: the flip ledger (Pairs view) of two runs over 1,000 real pairs, filtered, sorted and
+  scrolled (``bench/pairs_stall.py``);
 - ``idle`` (the reference, measured first in the same run): the same window
   doing nothing for 10 s. On a loaded machine the operating system alone
   delays the timer; this is how much.
@@ -249,13 +250,15 @@ def scenario_sweep(app, args, tmp: Path) -> dict:
 
 
 def scenario_pairs(app, args, tmp: Path) -> dict | None:
-    import importlib.util
+    """The flip ledger of two runs over 1,000 real sentiment pairs, driven by bench/pairs_stall.py."""
+    import pairs_stall
 
-    if importlib.util.find_spec("cast_studio.pages.pairs_page") is None:
-        print("\n[pairs] skipped: this studio has no Pairs view yet (cast_studio/pages/pairs_page.py is absent)")
+    data = args.cad_data or pairs_stall.DEFAULT_DATA
+    if not Path(data).is_dir():
+        print(f"\n[pairs] skipped: no CAD data folder at {data} (give --cad-data)")
         return None
-    print("\n[pairs] skipped: a Pairs view exists but this benchmark does not drive it yet")
-    return None
+    print("\n[pairs: the flip ledger of 1,000 pairs, filtered, sorted, scrolled]")
+    return pairs_stall.measure(data, 1000)
 
 
 SCENARIOS = {"idle": scenario_idle, "monitor": scenario_monitor, "history": scenario_history, "sweep": scenario_sweep,
@@ -272,6 +275,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", default="64")
     parser.add_argument("--history-runs", type=int, default=10_000)
+    parser.add_argument("--cad-data", default="", help="The real CAD folder, for the pairs scenario (default: ../shared/data/cad).")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="profile the GUI thread and print its N most expensive calls per scenario")
     args = parser.parse_args()

@@ -61,19 +61,26 @@ def make_store(path: Path, data: str, n_pairs: int) -> list[int]:
     return ids
 
 
+DEFAULT_DATA = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cad")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cad"))
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--pairs", type=int, default=1000)
     args = parser.parse_args()
+    measure(args.data, args.pairs)
 
+
+def measure(data: str, n_pairs: int) -> dict:
+    """Drive the Pairs view as above and print what it measured; returns the longest gap and the p99 (ms)."""
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     tmp = Path(tempfile.mkdtemp())
     db = tmp / "runs.sqlite"
-    ids = make_store(db, args.data, args.pairs)
-    app = QApplication([])  # noqa: F841 (kept alive for the widgets)
+    ids = make_store(db, data, n_pairs)
+    app = QApplication.instance() or QApplication([])  # noqa: F841 (kept alive for the widgets)
     from cast_studio.pages.history_page import HistoryPage
 
     page = HistoryPage(db)
@@ -149,6 +156,7 @@ def main() -> None:
         window.view.selectRow(row)
         settle(20)
     pairs_gaps = list(gaps)
+    step[0] = "reference: building the Data page's table"
     # reference in the same run: the Data page's table of pairs (same diff delegate) scrolled the same way
     from cast_engine.runs.pair_data import run_pair_data
     from cast_engine.store import RunStore
@@ -186,6 +194,8 @@ def main() -> None:
           f"{reference[-1] if reference else 0} ms, 99th percentile {ref_p99} ms over {len(reference)} ticks; "
           f"Pairs view / Data page: longest {gaps[-1] / max(reference[-1], 1):.2f}, 99th percentile {p99 / max(ref_p99, 1):.2f}")
     window.close()
+    page.close()
+    return {"longest": gaps[-1] if gaps else 0, "p99": p99}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The Data page's preview of pairs: the table model, its word-diff delegate and the box around them.
 
 ``PairTableModel`` lists the pairs of one split (diff HTML in ``DIFF_HTML_ROLE``);
-``DiffDelegate`` draws that rich text, elided to the lines that fit a row;
+``DiffDelegate`` (diff_delegate.py) draws that rich text, elided to the lines that fit a row;
 ``PairPreview`` is the "Pairs" box: split chooser, colour legend and table.
 """
 
@@ -11,17 +11,13 @@ import dataclasses
 import html
 import re
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPainterPath, QPalette, QTextDocument
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -31,6 +27,7 @@ from cast_engine.data import NLI_LABELS, SENTIMENT_LABELS, CadSplit
 from cast_engine.data.diff import ADDED, PAIR_SEPARATOR, REMOVED, SAME, example_diff, example_text
 from cast_engine.data.types import SPLITS
 
+from .diff_delegate import DIFF_HTML_ROLE, PREVIEW_LINES, DiffDelegate, preview_row_height, visible_lines  # noqa: F401 (re-exported)
 from .small_widgets import heading
 
 #: HTML line breaks left in texts scraped from web pages (IMDb reviews): shown as a space in the preview.
@@ -49,8 +46,6 @@ def readable(example):
 REMOVED_STYLE = "color:#b3261e; text-decoration:line-through; background-color:#fde7e7;"
 ADDED_STYLE = "color:#1e6b2a; font-weight:bold; background-color:#dcf2df;"
 SEPARATOR_STYLE = "color:#8a8a8a; font-weight:bold;"
-PREVIEW_LINES = 4  # text lines shown per preview row; the tooltip has the rest
-DIFF_HTML_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def diff_html(segments: list[tuple[str, str]], side: str) -> str:
@@ -146,104 +141,6 @@ class PairTableModel(QAbstractTableModel):
                 segments = example_diff(factual, readable(self._split.counterfactual[c]))
                 self._html[row] = (diff_html(segments, "factual"), diff_html(segments, "revision"))
         return self._html[row]
-
-
-class DiffDelegate(QStyledItemDelegate):
-    """Draws DIFF_HTML_ROLE rich text, elided to the lines that fit the row."""
-
-    def html(self, index: QModelIndex) -> str | None:
-        """The rich text this delegate draws for ``index`` (None: drawn as plain text)."""
-        return index.data(DIFF_HTML_ROLE)
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        text = self.html(index)
-        if text is None:
-            super().paint(painter, option, index)
-            return
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        opt.text = ""
-        style = opt.widget.style() if opt.widget else None
-        if style is not None:
-            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
-        rect = opt.rect.adjusted(4, 3, -4, -3)
-        doc = self._document(text, opt, rect.width())
-        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
-        painter.save()
-        painter.translate(rect.topLeft())
-        self._draw(painter, doc, rect.height(), opt.palette, selected)
-        painter.restore()
-
-    def _document(self, text: str, opt: QStyleOptionViewItem, width: float) -> QTextDocument:
-        doc = QTextDocument()
-        doc.setDocumentMargin(0)
-        doc.setDefaultFont(opt.font)
-        doc.setHtml(text)
-        doc.setTextWidth(max(width, 10))
-        return doc
-
-    def _draw(self, painter: QPainter, doc: QTextDocument, height: float, palette: QPalette, selected: bool) -> None:
-        width = doc.textWidth()
-        cut = visible_lines(doc, height)
-        context = QAbstractTextDocumentLayout.PaintContext()
-        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
-        context.palette.setColor(QPalette.ColorRole.Text, palette.color(role))
-        context.clip = QRectF(0, 0, width, cut.bottom)
-        clip = QPainterPath()
-        clip.addRect(context.clip)
-        mark_width = painter.fontMetrics().horizontalAdvance(" …")
-        if cut.elided:  # keep room for the mark at the end of the last line shown
-            clip = clip.subtracted(_rect_path(QRectF(width - mark_width, cut.last_top, mark_width, cut.bottom - cut.last_top)))
-        painter.setClipPath(clip)
-        doc.documentLayout().draw(painter, context)
-        if cut.elided:
-            painter.setClipping(False)
-            painter.setPen(palette.color(role))
-            painter.drawText(QPointF(min(cut.last_end, width - mark_width), cut.last_baseline), " …")
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
-        return QSize(200, preview_row_height(option.fontMetrics.lineSpacing()))
-
-
-def preview_row_height(line_spacing: int) -> int:
-    return PREVIEW_LINES * line_spacing + 8
-
-
-@dataclasses.dataclass
-class VisibleLines:
-    """The whole text lines of a document that fit a height, and whether some were cut."""
-
-    bottom: float = 0.0  # where the last whole line ends
-    last_top: float = 0.0
-    last_baseline: float = 0.0
-    last_end: float = 0.0  # x where the text of the last whole line ends
-    elided: bool = False
-
-
-def visible_lines(doc: QTextDocument, height: float) -> VisibleLines:
-    """Which lines of ``doc`` (laid out at its text width) fit into ``height``."""
-    layout, seen = doc.documentLayout(), VisibleLines()
-    block = doc.begin()
-    while block.isValid():
-        top = layout.blockBoundingRect(block).topLeft()
-        lines = block.layout()
-        for i in range(lines.lineCount()):
-            line = lines.lineAt(i)
-            line_top = top.y() + line.y()
-            if line_top + line.height() > height + 0.5:
-                seen.elided = True
-                return seen
-            seen.bottom, seen.last_top = line_top + line.height(), line_top
-            seen.last_baseline = line_top + line.ascent()
-            seen.last_end = top.x() + line.x() + line.naturalTextWidth()
-        block = block.next()
-    return seen
-
-
-def _rect_path(rect: QRectF) -> QPainterPath:
-    path = QPainterPath()
-    path.addRect(rect)
-    return path
 
 
 class PairPreview(QWidget):

@@ -28,6 +28,9 @@ from cast_engine.runs.evaluation_data import EvaluateConfig
 from ..events import EvaluationEnded, EvaluationJobEnded, EvaluationProgress
 from ..forms import ConfigForm
 from ..worker import EvaluationJob, RunQueue
+from .mask_atlas import MaskAtlasWindow  # imported with the page, not when a window first opens
+from .pairs_view import PairsRequest, PairsWindow
+from .seed_compare import SeedGroupDialog
 
 TEST_SPLIT = "each run's test split"
 
@@ -208,8 +211,6 @@ class AnalysisBar(QWidget):
     # ------------------------------------------------------------------ windows
     def open_pairs(self, ids: list[int], ids_b: list[int] | None = None):
         """One run or a seed group: its pairs; two runs: the flip ledger of the second (B) against the first (A)."""
-        from .pairs_view import PairsRequest, PairsWindow
-
         if not ids:
             return None
         if ids_b is None and len(ids) == 2:
@@ -219,16 +220,12 @@ class AnalysisBar(QWidget):
 
     def open_atlas(self, ids: list[int]):
         """The mask atlas of the selected CAST / LT-SFT runs."""
-        from .mask_atlas import MaskAtlasWindow
-
         if not ids:
             return None
         return self._keep(MaskAtlasWindow(self.page.db_path, ids, self))
 
     def open_seed_groups(self, ids: list[int]):
         """The selected runs grouped over seeds (on the chosen evaluation when there is one)."""
-        from .seed_compare import SeedGroupDialog
-
         if len(ids) < 2 or self.page.store is None:
             return None
         runs, epochs = self.page.load_runs(ids)

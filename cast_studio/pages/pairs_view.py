@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThread, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -316,27 +316,6 @@ def preview_segments(segments: list[tuple[str, str]], side: str) -> list[tuple[s
     return trimmed
 
 
-class CachedDiffDelegate(DiffDelegate):
-    """The Data page's diff delegate, keeping the laid-out documents of the rows last drawn: a
-    long review is laid out once, not at every repaint (scrolling, filtering, selecting)."""
-
-    KEEP = 400  # documents; more than two screens of rows
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._documents: dict[tuple, object] = {}
-
-    def _document(self, text, opt, width):
-        key = (text, round(width), opt.font.key())
-        doc = self._documents.pop(key, None)
-        if doc is None:
-            doc = super()._document(text, opt, width)
-            if len(self._documents) >= self.KEEP:
-                self._documents.pop(next(iter(self._documents)))
-        self._documents[key] = doc  # most recent last
-        return doc
-
-
 class PairsWindow(QDialog):
     """A window with the pairs of one run or seed group, or the flip ledger between two."""
 
@@ -347,6 +326,7 @@ class PairsWindow(QDialog):
         self.db_path, self.request = Path(db_path), request
         self.loaded: LoadedPairs | None = None
         self.error: str | None = None
+        self._detail_row: int | None = None
         self.setWindowTitle(request.title())
         self.resize(1200, 760)
         self.model = PairsModel(self)
@@ -399,7 +379,7 @@ class PairsWindow(QDialog):
                         "lower probability of the two predictions)")
         self.view = QTableView()
         self.view.setModel(self.model)
-        delegate = CachedDiffDelegate(self)  # only the two text columns: the others draw in C++
+        delegate = DiffDelegate(self)  # only the two text columns: the others draw in C++
         self.view.setItemDelegateForColumn(PairsModel.ORIGINAL, delegate)
         self.view.setItemDelegateForColumn(PairsModel.REVISION, delegate)
         setup_pairs_view(self.view)
@@ -476,10 +456,16 @@ class PairsWindow(QDialog):
 
     # ------------------------------------------------------------------ detail
     def _show_detail(self, current: QModelIndex, _previous: QModelIndex = QModelIndex()) -> None:
-        if not current.isValid():
+        # after the table has drawn the new selection: laying out a long review and its revisions is
+        # an event of its own, not added to the repaint's
+        self._detail_row = self.model.visible[current.row()] if current.isValid() else None
+        QTimer.singleShot(0, self._fill_detail)
+
+    def _fill_detail(self) -> None:
+        if self._detail_row is None:
             self.detail.clear()
-            return
-        self.detail.setHtml(self.group_html(self.model.visible[current.row()]))
+        else:
+            self.detail.setHtml(self.group_html(self._detail_row))
 
     def group_html(self, number: int) -> str:
         """The original of row ``number`` with every revision of it, changes highlighted."""
@@ -538,7 +524,7 @@ def setup_pairs_view(view: QTableView) -> None:
     rows = view.verticalHeader()
     rows.setVisible(False)
     rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    from .data_preview import preview_row_height
+    from .diff_delegate import preview_row_height
 
     rows.setDefaultSectionSize(preview_row_height(view.fontMetrics().lineSpacing()))
     header = view.horizontalHeader()

@@ -109,7 +109,8 @@ def test_pairs_view_shows_counts_rows_and_highlighted_words(qtbot, page, db, tra
     assert window.shown_label.text() == f"{window.model.rowCount()} of 19 shown"
     window.min_spin.setValue(0)
     window.view.selectRow(0)
-    assert "Original #" in window.detail.toHtml() and "Revision" in window.detail.toHtml()
+    qtbot.waitUntil(lambda: "Original #" in window.detail.toHtml())  # filled just after the selection is drawn
+    assert "Revision" in window.detail.toHtml()
     window.close()
 
 
