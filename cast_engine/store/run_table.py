@@ -76,6 +76,10 @@ RUN_COLUMNS: tuple[RunColumn, ...] = (
     RunColumn("pair", "Pair", _result("pair"), True, "pair test accuracy (%): both examples of a pair right"),
     RunColumn("trainable_params", "Trainable", "trainable_params", True,
               "trainable parameters (share of all parameters)"),
+    RunColumn("train_examples", "Examples", "json_extract(runs.results, '$.train_examples')", True,
+              "training examples processed: forward and backward passes (CAST's two passes count twice)"),
+    RunColumn("train_time_s", "Train time", "json_extract(runs.results, '$.train_time_s')", True,
+              "time spent in training passes (no evaluation, no saving)", shown=False),
     RunColumn("started_at", "Started", "started_at", False, "start time (local)"),
     RunColumn("wall_time_s", "Wall time", "wall_time_s", True, shown=False),
 )

@@ -52,8 +52,10 @@ def cell_text(key: str, row: dict) -> str:
         return params_text(value, row.get("total_params"))
     if key == "started_at":
         return fmt_time(value)
-    if key == "wall_time_s":
+    if key == "wall_time_s" or key == "train_time_s":
         return fmt_duration(value)
+    if key == "train_examples" and isinstance(value, int):
+        return f"{value:,}"
     if key == "data":
         return _data_text(value)
     if key == "lr" and isinstance(value, float):

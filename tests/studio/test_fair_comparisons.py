@@ -119,3 +119,31 @@ def test_sweep_page_tuned_protocol_runs_each_methods_grid_and_names_the_pick(qtb
     note = sweep.view_note.text()
     assert "picked on mean validation accuracy over seeds (never test)" in note
     assert "method bitfit: lr " in note and "validation" in note and "test" in note
+
+
+def test_history_shows_the_examples_each_run_processed_and_sorts_by_them(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from cast_engine.store import RunStore
+    from cast_studio.pages.history_page import HistoryPage
+    from cast_studio.pages.history_table import COLUMN
+    from cast_studio.pages.run_format import fmt_duration
+
+    db = tmp_path / "runs.sqlite"
+    with RunStore(db) as store:
+        for method, examples, seconds in (("full", 9_996, 61.0), ("cast", 19_992, 130.5), ("lora", None, None)):
+            run_id = store.create_run({"method": {"name": method}}, method=method, task="nli", variant="RH1",
+                                      regime="cad", model="m", seed=1)
+            results = {"combined": 0.5} | ({"train_examples": examples, "train_time_s": seconds} if examples else {})
+            store.finish_run(run_id, "completed", results=results)
+    page = HistoryPage(db)
+    qtbot.addWidget(page)
+    model = page.model
+    examples, seconds, method = COLUMN["train_examples"], COLUMN["train_time_s"], COLUMN["method"]
+    assert model.headerData(examples, Qt.Orientation.Horizontal) == "Examples"
+    shown = {model.index(r, method).data(): (model.index(r, examples).data(), model.index(r, seconds).data())
+             for r in range(model.rowCount())}
+    assert shown["cast"][0] == "19,992" and shown["full"][0] == "9,996" and shown["lora"] == ("", "")
+    assert shown["cast"][1] == fmt_duration(130.5)
+    model.sort(examples, Qt.SortOrder.DescendingOrder)
+    assert [model.index(r, method).data() for r in range(2)] == ["cast", "full"]
