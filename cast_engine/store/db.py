@@ -28,7 +28,7 @@ from cast_engine.store.connection import StoreFile, configure, default_db_path, 
 from cast_engine.store.evaluations import EvaluationTables
 from cast_engine.store.interface import RunRecorder
 from cast_engine.store.locks import OwnerLock
-from cast_engine.store.migrations import MIGRATIONS, apply_migrations, is_cast_store, meta_value, unknown_migrations
+from cast_engine.store.migrations import apply_migrations, applied_names, meta_value, pending_names, unknown_migrations
 from cast_engine.store.places import backup_copy
 from cast_engine.store.runs import RunTables
 from cast_engine.store.sweeps import SweepTables
@@ -76,11 +76,12 @@ class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder)
     def _prepare_schema(self, read_only: bool) -> None:
         """Check what the file is, then migrate it (a backup first), in memory when read-only."""
         db = self._db
-        has_tables = bool(db.table_names())
-        if has_tables and not is_cast_store(db):
+        applied = applied_names(db)
+        has_tables = bool(applied) or bool(db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone())
+        if has_tables and not applied:
             raise StoreError(f"{self.path} is not a CAST Studio run store (an SQLite file of another program); "
                              "nothing was changed: give another --db")
-        newer = unknown_migrations(db)
+        newer = unknown_migrations(db, applied=applied)
         if newer:
             made_by = meta_value(db, "migrated_by") or "a newer version of CAST Studio"
             self.read_only_reason = (f"run store {self.path} was made by {made_by} (schema {', '.join(newer)}, unknown "
@@ -88,7 +89,7 @@ class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder)
             warnings.warn(self.read_only_reason, stacklevel=3)
             return
         if read_only:
-            if MIGRATIONS.pending(db):  # an older store: read through a migrated copy in memory
+            if pending_names(db, applied=applied):  # an older store: read through a migrated copy in memory
                 memory = sqlite3.connect(":memory:")
                 db.conn.backup(memory)
                 db.conn.close()
@@ -96,7 +97,7 @@ class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder)
                 apply_migrations(db)
             return
         configure(db, self.path)
-        if has_tables and MIGRATIONS.pending(db):
+        if has_tables and pending_names(db, applied=applied):
             self.backup_path = backup_copy(db.conn, self.path)
             warnings.warn(f"run store {self.path} is being updated to this version's schema; "
                           f"a copy of it as it was is at {self.backup_path}", stacklevel=3)

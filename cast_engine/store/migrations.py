@@ -12,6 +12,8 @@ when a later version of the engine adds migrations. Rules for new migrations:
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -247,22 +249,44 @@ def app_version() -> str:
         return "unknown"
 
 
-def unknown_migrations(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
+def applied_names(db: Database, migrations: Migrations = MIGRATIONS) -> list[str]:
+    """Names of the migrations of ``migrations``' set applied to ``db``, in order (one query: opening a
+    store for a listing must cost little more than the listing)."""
+    try:
+        rows = db.execute(f"SELECT name FROM {migrations.migrations_table} WHERE migration_set = ? ORDER BY rowid",
+                          (migrations.name,)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+    return [row[0] for row in rows]
+
+
+def unknown_migrations(db: Database, migrations: Migrations = MIGRATIONS, applied: list[str] | None = None) -> list[str]:
     """Migrations applied to ``db`` that this version does not know: a newer version made the store."""
     known = {migration.name for migration in migrations._migrations}
-    return [applied.name for applied in migrations.applied(db) if applied.name not in known]
+    return [name for name in (applied_names(db, migrations) if applied is None else applied) if name not in known]
+
+
+def pending_names(db: Database, migrations: Migrations = MIGRATIONS, applied: list[str] | None = None) -> list[str]:
+    """Migrations this version knows that ``db`` has not had yet."""
+    done = set(applied_names(db, migrations) if applied is None else applied)
+    return [migration.name for migration in migrations._migrations if migration.name not in done]
 
 
 def is_cast_store(db: Database, migrations: Migrations = MIGRATIONS) -> bool:
     """Whether ``db`` holds a run store: any of its migrations applied."""
-    return bool(migrations.applied(db))
+    return bool(applied_names(db, migrations))
 
 
 def meta_value(db: Database, key: str) -> str | None:
-    """A value of the store_meta table (None before migration 0003, or when unset)."""
-    if not db["store_meta"].exists():
-        return None
-    row = db.execute("SELECT value FROM store_meta WHERE key = ?", (key,)).fetchone()
+    """A value of the store_meta table (None before migration 0005, or when unset)."""
+    try:
+        row = db.execute("SELECT value FROM store_meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
     return row[0] if row else None
 
 
