@@ -3,8 +3,10 @@
 Drives the real main window (offscreen) as a user would: the Data page opens the
 CAD folder (sentiment, variant CAD), the Experiment page trains full
 fine-tuning and CAST with the packaged MiniLM (one queue, one run after the
-other), History's "Evaluate on…" evaluates both runs on another paired set
-(by default the dev split, which neither run was tested on), and then the
+other), History's "Evaluate on…" evaluates both runs on another paired set (a
+paired JSONL file of training pairs past the training limit, which neither
+run trained, validated or was tested on, written as a user would bring it),
+and then the
 Pairs view of each run, the flip ledger between them and the seed-group
 comparison are opened and photographed. The same numbers are printed with the
 command line (`cast show`, `cast pairs`, `cast compare`) into the output folder.
@@ -53,6 +55,26 @@ def cli(out: Path, name: str, db: Path, *args: str) -> str:
     return text
 
 
+def write_held_out_pairs(data: str, skip: int, count: int, path: Path) -> Path:
+    """Training pairs ``skip`` .. ``skip + count`` of sentiment CAD as a paired JSONL file (text, label,
+    pair_id, role), the format a user brings; originals the runs never saw (they trained on the first ``skip``)."""
+    import json
+
+    from cast_engine.data import SENTIMENT_LABELS, load_cad
+
+    train = load_cad(data, "sentiment", "CAD").train
+    pairs = [(f, c) for f, c in train.pairs if skip <= f < skip + count]
+    if not pairs:
+        raise SystemExit(f"no training pairs after the first {skip} originals in {data}")
+    with path.open("w") as out:
+        for f, c in pairs:
+            for role, example in (("original", train.factual[f]), ("revision", train.counterfactual[c])):
+                out.write(json.dumps({"text": example.text_a, "label": SENTIMENT_LABELS[example.label],
+                                      "pair_id": f"train-{f}", "role": role}) + "\n")
+    print(f"wrote {len(pairs)} held-out pairs to {path}")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="The CAD folder (Kaushik layout).")
@@ -62,7 +84,8 @@ def main() -> None:
     parser.add_argument("--eval-limit", default="0", help="First N dev and test originals during training (0: all).")
     parser.add_argument("--epochs", default="3", help="Epochs (CAST: iterations).")
     parser.add_argument("--max-length", default="256", help="Token limit.")
-    parser.add_argument("--eval-split", default="dev", help="The other paired set: this split of the same folder.")
+    parser.add_argument("--held-out", type=int, default=400,
+                        help="The other paired set: this many training pairs after the first --train-limit originals.")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -108,8 +131,9 @@ def main() -> None:
     history = win.history_page
     win.show_page("History")
     history.refresh()
-    name = f"sentiment-{args.eval_split}"
-    job = history.analysis.start_evaluation([full, cast], EvaluateConfig(split=args.eval_split, name=name))
+    name = "held-out-train-pairs"
+    held_out = write_held_out_pairs(args.data, int(args.train_limit), args.held_out, db.parent / f"{name}.jsonl")
+    job = history.analysis.start_evaluation([full, cast], EvaluateConfig(data=str(held_out), name=name))
     run_until(lambda: history.analysis.job is not job, 3600)
     win.close()
 

@@ -84,6 +84,7 @@ class SweepPage(QWidget):
         its own settings); ``check_config(config)``: the checks a run makes at its start that need the model
         (raises ConfigError)."""
         super().__init__(parent)
+        self._grid_stale = True  # checked when the page is first shown
         self.db_path, self.base_config, self.queue = db_path, base_config, queue
         self.methods, self.check_config = methods, check_config
         self.job: SweepJob | None = None
@@ -213,6 +214,7 @@ class SweepPage(QWidget):
     def _update_count(self) -> None:
         """How many trials the grid makes, which, and what does not apply; or why it makes none.
         Checked as the user types; Launch is enabled only for a grid that can run."""
+        self._grid_stale = False
         try:
             spec, trials = self._spec_and_trials()
         except CastError as exc:
@@ -254,9 +256,14 @@ class SweepPage(QWidget):
         self.launch_button.setToolTip("Run the trials this grid lacks" if ok else f"Cannot launch: {why}")
 
     def refresh_grid(self) -> None:
-        """Check the grid again (the Experiment page's settings changed)."""
-        if not self.is_running():
+        """Check the grid again (the Experiment page's settings changed): at once when the page is
+        shown, else when it is next shown (expanding and checking every trial is not free)."""
+        if self.is_running():
+            return
+        if self.isVisible():
             self._update_count()
+        else:
+            self._grid_stale = True
 
     def executor(self):
         from cast_engine.experiments.executors import make_executor
@@ -383,7 +390,8 @@ class SweepPage(QWidget):
         super().showEvent(event)
         if not self.is_running():
             self.refresh_sweeps()
-            self._update_count()
+            if self._grid_stale:
+                self._update_count()
 
     # ------------------------------------------------------------ export
     def export_figure(self, path: str | Path) -> Path:

@@ -193,3 +193,22 @@ def test_a_sweep_queues_behind_runs_and_the_monitor_follows_its_trials(qtbot, wi
     assert trial_logs and "cast" in trial_logs[-1] and "alpha=0.3" in trial_logs[-1]
     with RunStore(store_path) as store:
         assert len(store.list_runs(status="completed")) == 3
+
+
+def test_the_grid_follows_experiment_changes_made_while_the_page_was_hidden(window, tiny_model_dir):
+    page, sweep = window.experiment_page, window.sweep_page
+    page.set_model(str(tiny_model_dir))
+    page.set_checked_methods(["bitfit"])
+    page.set_devices([{"id": "cpu", "name": "CPU", "memory_bytes": None}])
+    page.device.setCurrentIndex(page.device.findData("cpu"))
+    window.show_page("Sweep")
+    sweep.axes.set_axes([("train.seed", "1, 2")])
+    assert sweep.count_label.text().startswith("2 trials of bitfit")
+    window.show_page("Experiment")
+    page.set_checked_methods(["bitfit", "lora"])
+    window.show_page("Sweep")
+    assert sweep.count_label.text().startswith("4 trials of bitfit, lora")
+    window.show_page("Experiment")
+    assert not page.train_form.set_text("max_length", "70000")  # refused: the grid cannot launch
+    window.show_page("Sweep")
+    assert not sweep.launch_button.isEnabled()
