@@ -16,6 +16,8 @@ from __future__ import annotations
 import collections
 import gc
 import logging
+import os
+import sys
 import threading
 import traceback
 from dataclasses import dataclass
@@ -71,6 +73,23 @@ def config_of(item: Job) -> RunConfig:
 GPU_SAMPLE_EVERY = 20  # steps between GPU memory samples
 
 
+def leave_a_core_to_the_interface() -> int:
+    """Train on one CPU thread fewer than the machine has (unless OMP_NUM_THREADS says otherwise).
+
+    PyTorch's CPU threads spin while they wait for work; with one per core they
+    hold every core, and the window, whose thread then waits for a core, stalls
+    for a tenth of a second at a time. Returns the number of threads set.
+    """
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    threads = max(1, (os.cpu_count() or 1) - 1)
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 class _RunThread(QThread):
     """Pulls configs (and resumes) from the queue and runs them until it is empty."""
 
@@ -82,6 +101,7 @@ class _RunThread(QThread):
     def run(self) -> None:  # runs in the background thread
         store = None
         try:
+            leave_a_core_to_the_interface()
             store = open_store(self.queue.db_path)
             while (item := self.queue._next()) is not None:
                 self.queue._run_one(item, store)
@@ -103,8 +123,14 @@ class RunQueue(QObject):
     queue_changed = Signal(int)  # configs waiting (the running one excluded)
     idle = Signal()
 
+    #: How long a thread holds the interpreter before one that waits for it gets it. Python's 5 ms
+    #: default is paid by the GUI thread each time it takes the interpreter back from a training
+    #: thread, and drawing a page takes it back hundreds of times (every call into Qt releases it).
+    GIL_SWITCH_S = 0.0005
+
     def __init__(self, db_path: str | Path | None, parent=None):
         super().__init__(parent)
+        sys.setswitchinterval(min(sys.getswitchinterval(), self.GIL_SWITCH_S))
         self.db_path = db_path
         self._waiting: collections.deque[Job] = collections.deque()
         self._lock = threading.Lock()

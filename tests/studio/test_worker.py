@@ -72,3 +72,23 @@ def test_store_writes_never_overlap(qtbot, tiny_config, store_path):
     gui_store.close()
     assert store_access.MONITOR.max_active == 1
     assert threading.main_thread().name in threads and len(threads) >= 2  # both threads wrote
+
+
+def test_training_leaves_one_core_to_the_window(monkeypatch):
+    import torch
+
+    from cast_studio import worker
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.setattr(worker.os, "cpu_count", lambda: 4)
+        torch.set_num_threads(4)
+        assert worker.leave_a_core_to_the_interface() == 3
+        monkeypatch.setattr(worker.os, "cpu_count", lambda: 1)
+        assert worker.leave_a_core_to_the_interface() == 1  # one core: one thread, never none
+        monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the user's own setting is kept
+        torch.set_num_threads(4)
+        assert worker.leave_a_core_to_the_interface() == 4
+    finally:
+        torch.set_num_threads(before)
