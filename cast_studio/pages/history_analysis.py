@@ -28,17 +28,33 @@ from cast_engine.runs.evaluation_data import EvaluateConfig
 from ..events import EvaluationEnded, EvaluationJobEnded, EvaluationProgress
 from ..forms import ConfigForm
 from ..worker import EvaluationJob, RunQueue
+from .data_dialogs import SourceDialogs
 
 TEST_SPLIT = "each run's test split"
 
 
 class EvaluateDialog(QDialog):
-    """The "Evaluate on…" form: the fields of EvaluateConfig."""
+    """The "Evaluate on…" form: the fields of EvaluateConfig, with Browse… buttons for the data."""
 
     def __init__(self, run_ids: list[int], parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"Evaluate {len(run_ids)} run(s) on…")
         self.form = ConfigForm(EvaluateConfig, owner="evaluate")
+        self.dialogs = SourceDialogs(self)
+        self.file_button = QPushButton("Browse file…")
+        self.file_button.setToolTip("One paired file (CSV, TSV, JSON lines or Parquet), or the file of originals "
+                                    "of two aligned files")
+        self.folder_button = QPushButton("Browse folder…")
+        self.folder_button.setToolTip("A Kaushik-layout CAD folder (sentiment/, NLI/) or a folder with "
+                                      "train/dev/test files")
+        self.revision_button = QPushButton("Browse…")
+        self.revision_button.setToolTip("The file of revisions, aligned row by row with the file of originals")
+        self.form.add_beside("data", self.file_button, self.folder_button)
+        self.form.add_beside("revision_file", self.revision_button)
+        self.file_button.clicked.connect(lambda: self._fill("data", self.dialogs.table_file("Data to evaluate on")))
+        self.folder_button.clicked.connect(lambda: self._fill("data", self.dialogs.folder("Data folder to evaluate on")))
+        self.revision_button.clicked.connect(
+            lambda: self._fill("revision_file", self.dialogs.table_file("File of revisions, aligned row by row")))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -49,6 +65,12 @@ class EvaluateDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(self.form)
         layout.addWidget(buttons)
+        self.form.editors["data"].setFocus()
+
+    def _fill(self, name: str, path: str) -> None:
+        """Put a chosen path into field ``name`` (a cancelled dialog gives "": the field stays)."""
+        if path:
+            self.form.set_text(name, path)
 
     def config(self) -> EvaluateConfig:
         return self.form.config()

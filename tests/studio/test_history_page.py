@@ -489,3 +489,28 @@ def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
     widget.select_runs([run_id])
     widget.method_filter.setCurrentText("cast")
     assert widget.selected_ids() == [run_id]  # a filter keeps the selection it still shows
+
+
+# ------------------------------------------------------------------ evaluate on…
+
+def test_the_evaluate_form_browses_for_its_data(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from cast_studio.pages.history_analysis import EvaluateDialog
+
+    chosen = {"file": str(tmp_path / "pairs.csv"), "folder": str(tmp_path / "cad")}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (chosen["file"], ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: chosen["folder"])
+    dialog = EvaluateDialog([1, 2])
+    qtbot.addWidget(dialog)
+    data = dialog.form.editors["data"]
+    qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
+    assert data.text() == chosen["folder"] and dialog.config().data == chosen["folder"]
+    qtbot.mouseClick(dialog.file_button, Qt.MouseButton.LeftButton)
+    assert data.text() == chosen["file"] and dialog.config().data == chosen["file"]
+    chosen["file"] = str(tmp_path / "revisions.csv")
+    qtbot.mouseClick(dialog.revision_button, Qt.MouseButton.LeftButton)
+    assert dialog.config().revision_file == chosen["file"]
+    chosen["folder"] = ""  # cancelled: the field keeps its path
+    qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
+    assert data.text() == str(tmp_path / "pairs.csv")
