@@ -1,6 +1,7 @@
 """History's analysis row: which evaluation the accuracy columns show, "Evaluate on…" (a job
-on the studio's one job queue, with progress and a Stop button), "Pairs…" (one run or seed
-group, or the flip ledger of two), "Seed groups…" and "Mask atlas…".
+on the studio's one job queue, with progress and a Stop button), "Group seeds" (the table's
+mode; the page acts on it), "Pairs…" (one run or seed group, or the flip ledger of two),
+"Seed groups…" and "Mask atlas…".
 
 Before each reload the page asks ``offer`` and ``evaluation`` (the table reads that
 evaluation's accuracies in SQL) and calls ``update_buttons`` when the selection changes;
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -98,6 +100,9 @@ class AnalysisBar(QWidget):
         self.pairs_button.setToolTip("One run (or several runs as a seed group): every test pair and its outcome. "
                                      "Two runs: the flip ledger between them.")
         self.atlas_button = QPushButton("Mask atlas…")
+        self.group_check = QCheckBox("Group seeds")
+        self.group_check.setToolTip("One row per group of completed runs whose configs differ only in seed: "
+                                    "n, and each accuracy as mean ± std over the seeds.")
         self.groups_button = QPushButton("Seed groups…")
         self.groups_button.setToolTip("The selected runs grouped over seeds: mean curves with a band, mean ± std (n), "
                                       "and the paired bootstrap CI and McNemar p between two groups.")
@@ -121,6 +126,8 @@ class AnalysisBar(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.stop_button)
         layout.addWidget(self.status_label, 1)
+        layout.addWidget(self.group_check)
+        layout.addSpacing(8)
         layout.addWidget(self.groups_button)
         layout.addWidget(self.pairs_button)
         layout.addWidget(self.atlas_button)
