@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from cast_engine.config import check_value, coerce
 from cast_engine.errors import ConfigError
@@ -44,6 +44,7 @@ class ConfigForm(QWidget):
         self.editors: dict[str, QWidget] = {}
         self.errors: dict[str, str] = {}
         self._extra_checks: dict[str, Callable[[Any], None]] = {}
+        self._beside: dict[str, list[QWidget]] = {}
         defaults = config_cls()
         self._values: dict[str, Any] = {f.name: getattr(defaults, f.name) for f in self.fields}
         layout = QFormLayout(self)
@@ -115,6 +116,24 @@ class ConfigForm(QWidget):
         self.error_label.setText(problems[0] + more if problems else "")
         self.error_label.setToolTip("\n".join(problems))
         self.error_label.setVisible(bool(problems))
+
+    def add_beside(self, name: str, *widgets: QWidget) -> None:
+        """Show ``widgets`` (a Browse… button) to the right of field ``name``'s editor."""
+        editor = self.editors[name]
+        layout: QFormLayout = self.layout()
+        row, _ = layout.getWidgetPosition(editor)
+        layout.removeWidget(editor)
+        box = QWidget()
+        line = QHBoxLayout(box)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(editor, 1)
+        for widget in widgets:
+            line.addWidget(widget)
+        layout.setWidget(row, QFormLayout.ItemRole.FieldRole, box)
+        self._beside[name] = list(widgets)
+        chain = [w for f in self.fields for w in (self.editors[f.name], *self._beside.get(f.name, ()))]
+        for before, after in zip(chain, chain[1:]):  # Tab still goes down the form (the moved editor went last)
+            QWidget.setTabOrder(before, after)
 
     def set_extra_check(self, name: str, check: Callable[[Any], None] | None) -> None:
         """A check of field ``name`` beyond its own limits (raises ConfigError); the field is checked again now."""

@@ -154,3 +154,34 @@ def test_flatten_and_diff():
     assert flatten_config(a) == {"train.lr": 1e-3, "train.seed": 1, "method.name": "cast", "method.alpha": 0.05}
     assert config_diff([a, b]) == {"method.alpha": [0.05, 0.2], "train.seed": [1, 2]}
     assert config_diff([b, c]) == {"method.alpha": [0.2, None], "method.name": ["cast", "full"]}
+
+
+def test_the_store_groups_seeds_as_the_results_table_does(tmp_path):
+    """stored_seed_groups (SQL, for History) finds the groups and values results_table finds."""
+    from cast_engine.experiments.seed_groups import group_run_ids, group_values, stored_seed_groups
+    from cast_engine.store import RunStore
+    from cast_engine.store.run_table import RunFilter
+
+    def add(store, seed, combined, status="completed", method="cast", device="cpu", **changes):
+        run = make_run(0, method=method, seed=seed, combined=combined, name=f"seed {seed} on {device}")
+        run["config"]["train"].update(device=device, **changes)
+        run_id = store.create_run(run["config"], method=method, task="sentiment", variant="CAD", regime="cad",
+                                  model="minilm", seed=seed, name=run["name"])
+        store.finish_run(run_id, status, results=run["results"])
+        return run_id
+
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        add(store, 1, 0.80), add(store, 2, 0.83, device="cuda"), add(store, 3, 0.85)  # device is ignored
+        add(store, 1, 0.70, lr=1e-5), add(store, 2, 0.74, lr=1e-5)
+        add(store, 1, 0.72, weight_decay=0.01)  # a setting History shows no column for still splits
+        add(store, 1, 0.765, method="full")
+        add(store, 4, 0.10, status="failed")
+        runs = [store.get_run(run["id"]) for run in store.list_runs()]
+        expected = {tuple(sorted(row.run_ids)): (row.mean, row.std) for row in results_table(runs).rows}
+        stored = stored_seed_groups(store.db.conn)
+        found = {tuple(group_run_ids(g)): (group_values(g, "combined").mean, group_values(g, "combined").std)
+                 for g in stored}
+        assert found.keys() == expected.keys() and len(found) == 4
+        for ids, (mean, std) in expected.items():
+            assert found[ids][0] == pytest.approx(mean) and found[ids][1] == pytest.approx(std)
+        assert [g["n"] for g in stored_seed_groups(store.db.conn, RunFilter({"method": "full"}))] == [1]

@@ -1,9 +1,11 @@
 """What a run leaves behind is the model it trained: the best epoch's weights when
 ``restore_best`` is on, a delta that stores only the entries CAST changed, and
-exports that give the in-memory model's logits and its test accuracies."""
+exports that give the in-memory model's logits and its test accuracies, and the
+mask of the weights it kept."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +15,9 @@ from cast_engine.export.delta import load_trained, read_delta
 from cast_engine.models import load_classifier
 from cast_engine.store import RunStore
 from cast_engine.runs import runner as runner_module
-from cast_engine.runs.runner import run
+from cast_engine.runs.runner import resume, run
+from cast_engine.sparse.mask_file import run_mask
+from cast_engine.train.events import CancelToken, EpochEnded, Message
 from cast_engine.train.trainer import Trainer
 
 from accuracy_check import cad_accuracies
@@ -70,6 +74,89 @@ def test_two_stage_cast_keeps_each_stages_best(tiny_config, store_path, scripted
     assert result.status == "completed" and len(seen) == 6 and result.best_epoch == 5
     saved = _saved_weights(store_path, result.run_id)
     assert _distance(saved, seen[4]) == 0.0 and _distance(saved, seen[5]) > 0
+
+
+@pytest.fixture
+def masks_at_validation(scripted_validation, monkeypatch):
+    """The mask the trainer carries at each validation (epoch 1, 2, ...), on top of the scripted scores."""
+    masks: list[dict[str, np.ndarray]] = []
+    scripted = Trainer.evaluate
+
+    def evaluate(self, split, keep_predictions=False):
+        if split is self.data.dev:
+            masks.append({n: m.cpu().numpy().copy() for n, m in self.carry["mask"].items()})
+        return scripted(self, split, keep_predictions)
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    return masks
+
+
+def _saved_mask(store_path, run_id) -> dict[str, np.ndarray]:
+    with RunStore(store_path) as store:
+        return run_mask(store, run_id)
+
+
+def _same_mask(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[n], b[n]) for n in a)
+
+
+# embeddings frozen: with them eligible, the tiny model's top 5 % is the same every epoch
+MASKED = {"k": "5%", "eligible": "no_embeddings"}
+
+
+def test_the_saved_cast_mask_is_the_best_epochs(tiny_config, store_path, scripted_validation, masks_at_validation):
+    curve, _ = scripted_validation
+    curve += [0.50, 0.80, 0.60, 0.70]  # best at epoch 2 of 4
+    result = run(tiny_config("cast", method_options=MASKED, max_epochs=4, patience=10), store=store_path)
+    assert result.status == "completed" and result.best_epoch == 2 and len(masks_at_validation) == 4
+    saved = _saved_mask(store_path, result.run_id)
+    assert _same_mask(saved, masks_at_validation[1])
+    assert not _same_mask(saved, masks_at_validation[3])  # the epochs' masks really differ, so the check can fail
+
+
+def _stop_after(epoch: int, token: CancelToken):
+    def sink(event):
+        if isinstance(event, EpochEnded) and event.epoch == epoch:
+            token.cancel(f"test stop after epoch {epoch}")
+    return sink
+
+
+@pytest.mark.parametrize("stop", [2, 3])  # stopped in the best epoch, and after it
+def test_a_resumed_cast_run_saves_the_best_epochs_mask(stop, tiny_config, store_path, scripted_validation,
+                                                       masks_at_validation):
+    curve, _ = scripted_validation
+    curve += [0.50, 0.80, 0.60, 0.70]  # best at epoch 2 of 4
+    config = tiny_config("cast", method_options=MASKED, max_epochs=4, patience=10)
+    with RunStore(store_path) as store:
+        token = CancelToken()
+        stopped = run(config, store=store, cancel=token, sinks=[_stop_after(stop, token)])
+        assert stopped.status == "cancelled" and len(masks_at_validation) == stop
+        resumed = resume(stopped.run_id, store=store)
+        assert resumed.status == "completed" and resumed.best_epoch == 2 and len(masks_at_validation) == 4
+    saved = _saved_mask(store_path, resumed.run_id)
+    assert _same_mask(saved, masks_at_validation[1])
+    assert not _same_mask(saved, masks_at_validation[3])
+
+
+def test_a_checkpoint_without_the_best_mask_resumes_with_the_last_mask(tiny_config, store_path, scripted_validation,
+                                                                       masks_at_validation):
+    """Checkpoints written before the best epoch's mask was kept still resume; the run keeps its last mask and says so."""
+    curve, _ = scripted_validation
+    curve += [0.50, 0.80, 0.60, 0.70]
+    config = tiny_config("cast", method_options=MASKED, max_epochs=4, patience=10)
+    with RunStore(store_path) as store:
+        token = CancelToken()
+        stopped = run(config, store=store, cancel=token, sinks=[_stop_after(3, token)])
+        path = store.artifact_dir(stopped.run_id) / "checkpoint.pt"
+        payload = torch.load(path, weights_only=True)
+        assert payload.pop("best_mask") is not None
+        torch.save(payload, path)
+        messages = []
+        resumed = resume(stopped.run_id, store=store,
+                         sinks=[lambda e: messages.append(e.text) if isinstance(e, Message) else None])
+        assert resumed.status == "completed" and resumed.best_epoch == 2
+    assert _same_mask(_saved_mask(store_path, resumed.run_id), masks_at_validation[3])
+    assert any("does not hold the mask of epoch 2" in text for text in messages)
 
 
 def _count_changed(tensors: dict, base_state: dict, skip: set) -> int:

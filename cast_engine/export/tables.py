@@ -148,6 +148,15 @@ def _group_settings(run: dict) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in IGNORED_KEYS and k not in SHOWN_KEYS}
 
 
+def group_by_sql() -> str:
+    """The grouping of ``results_table`` as a SQL GROUP BY list over the runs table: the identity
+    columns, and the config without the keys ``_group_settings`` leaves out. Configs are stored
+    with sorted keys, so equal settings give equal text; a damaged config groups as an empty one."""
+    identity = ", ".join(f"coalesce({column}, '')" for column in ID_COLUMNS)
+    paths = ", ".join(f"'$.{key}'" for key in (*IGNORED_KEYS, *SHOWN_KEYS))
+    return f"{identity}, CASE WHEN json_valid(config) THEN json_remove(config, {paths}) ELSE '{{}}' END"
+
+
 def _frozen(settings: dict[str, Any]) -> tuple:
     """A hashable form of a settings dict."""
     return tuple(sorted((key, repr(value)) for key, value in settings.items()))

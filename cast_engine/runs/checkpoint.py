@@ -5,7 +5,7 @@ At the end of every epoch the trainer hands its ``state_dict()`` to the run's
 artifact folder: the trainable weights, the optimiser and schedule
 state, the random-number state, the trainer's counters and history, the
 early-stopping state of the stage in progress (with the best epoch's weights
-when ``restore_best`` needs them), and what the method carries between epochs
+and mask when ``restore_best`` needs them), and what the method carries between epochs
 (CAST's previous mask, the two-stage branch weights, LT-SFT's mask).
 
 Frozen weights and the initial weights are not saved: a resumed run rebuilds
@@ -49,6 +49,8 @@ class Checkpoint:
     schedule_steps: int
     rng: dict
     carry: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    #: The mask of the best epoch when it is not the checkpoint's own (None in checkpoints written before it was kept).
+    best_mask: dict[str, torch.Tensor] | None = None
     resumes: list[dict] = field(default_factory=list)
     masks_done: int = 0
     #: The training losses reported so far, as (step, epoch, phase, loss, lr): a resumed run's monitor shows them.
@@ -124,6 +126,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
 
 def estimated_size(trainable_bytes: int, makes_masks: bool) -> int:
-    """Bytes one checkpoint takes: weights, Adam's two moments, best weights, and a mask for the sparse methods."""
-    masks = trainable_bytes // 4 if makes_masks else 0  # one bool per fp32 entry
+    """Bytes one checkpoint takes: weights, Adam's two moments, best weights, and for the sparse
+    methods the last mask and the best epoch's."""
+    masks = 2 * (trainable_bytes // 4) if makes_masks else 0  # one bool per fp32 entry
     return 4 * trainable_bytes + masks

@@ -418,7 +418,8 @@ def save_artifact(store, run_id: int, method, model, config: RunConfig, labels: 
 
 
 def save_final_mask(store, run_id: int, masks: dict | None) -> None:
-    """Keep the last mask a sparse method selected (CAST, LT-SFT) next to the saved model."""
+    """Keep the mask of the kept weights (the best epoch's with ``restore_best``) of a sparse method
+    (CAST, LT-SFT) next to the saved model."""
     if not masks:
         return
     from ..sparse.mask_file import MASK_FILE, save_mask

@@ -1,8 +1,8 @@
 """A run's final sparsity mask on disk, and the mask atlas: share kept per layer and per kind.
 
-CAST and LT-SFT select a mask over the eligible parameters; the last one a run
-selected is kept in its artifact folder as ``mask.safetensors`` (deleted with
-the run): one uint8 tensor of packed bits per parameter tensor (numpy's
+CAST and LT-SFT select a mask over the eligible parameters; the one of the
+weights a run kept (with ``restore_best``, the best epoch's) is kept in its
+artifact folder as ``mask.safetensors`` (deleted with the run): one uint8 tensor of packed bits per parameter tensor (numpy's
 ``packbits``, big-endian bit order), the shapes in the metadata. A mask of a
 MiniLM (22 M entries) takes about 3 MB.
 

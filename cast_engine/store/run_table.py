@@ -209,8 +209,7 @@ def run_rows(conn: sqlite3.Connection, ids: Sequence[int], keys: Iterable[str] |
     """The columns (``keys``; all by default) and ``EXTRA_FIELDS`` of the runs ``ids``, by id;
     ids not in the store are left out (``evaluation``: accuracies from that evaluation)."""
     names = [*(keys or RUN_COLUMN), *EXTRA_FIELDS]
-    columns = ", ".join(_tolerant(column_sql(RUN_COLUMN[name], evaluation)) if name in RUN_COLUMN else name
-                        for name in names)
+    columns = ", ".join(value_sql(name, evaluation) if name in RUN_COLUMN else name for name in names)
     rows: dict[int, dict] = {}
     for start in range(0, len(ids), 500):  # SQLite's limit on parameters is far above 500
         chunk = list(ids[start:start + 500])
@@ -218,6 +217,11 @@ def run_rows(conn: sqlite3.Connection, ids: Sequence[int], keys: Iterable[str] |
         for row in _read(conn, f"SELECT id, {columns} FROM runs WHERE id IN ({marks})", chunk):
             rows[row[0]] = dict(zip(names, row[1:]))
     return rows
+
+
+def value_sql(key: str, evaluation: str | None = None) -> str:
+    """Column ``key``'s SQL for reading its values (not for sorting): a damaged JSON cell reads as empty."""
+    return _tolerant(column_sql(RUN_COLUMN[key], evaluation))
 
 
 def _tolerant(sql: str) -> str:

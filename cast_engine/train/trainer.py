@@ -94,6 +94,7 @@ class Trainer:
         self.resume: dict | None = None  # a state_dict() to continue from (consumed by the fit stage it was saved in)
         self._stage_state: StageState | None = None  # the fit stage in progress, for state_dict()
         self._best_weights: Snapshot | None = None
+        self._best_mask: Masks | None = None
         self.carry: dict[str, Snapshot] = {}  # what the method keeps between epochs, saved with each checkpoint
         self.resumes: list[dict] = []  # where this run was resumed, for the record
         self.losses: list[tuple] = []  # every reported loss (step, epoch, phase, loss, lr), kept in checkpoints
@@ -313,17 +314,19 @@ class Trainer:
         """Run ``iteration`` once per epoch with validation and early stopping.
 
         Restores the best epoch's weights at the end when ``restore_best`` is
-        set. Returns the best epoch (global numbering). With a checkpoint to
+        set, and with them the mask the method carried in that epoch
+        (``carry["mask"]``): the kept mask is the one of the kept weights.
+        Returns the best epoch (global numbering). With a checkpoint to
         resume in this stage, continues after its epoch; with ``save_state``
         set, hands it ``state_dict()`` after every epoch.
         """
         cfg = self.train_cfg
-        state, best_weights = StageState(stage), None
+        state, best_weights, best_mask = StageState(stage), None, None
         if self.resume is not None:
             if self.resume_stage != stage:
                 raise CastError(f"the checkpoint was written in stage {self.resume_stage!r}, "
                                 f"but {self.config.method.name} starts here at stage {stage!r}")
-            state, best_weights = self._restore(self.resume)
+            state, best_weights, best_mask = self._restore(self.resume)
             self.resume = None
         while state.epochs_done < max_epochs and state.waited < cfg.patience:
             self.epoch += 1
@@ -337,13 +340,14 @@ class Trainer:
                 state.best_score, state.best_epoch, state.waited = score, self.epoch, 0
                 if cfg.restore_best:
                     best_weights = self.snapshot(device=torch.device("cpu"))  # one copy, kept off the GPU
+                    best_mask = mask_copy(self.carry.get("mask"))
             else:
                 state.waited += 1
             metrics = {**info, **{f"val_{k}": v for k, v in val.items()},
                        "lr": self.scheduler.get_last_lr()[0], "elapsed_s": time.perf_counter() - self.started,
                        "train_examples": self.examples, "train_time_s": self.train_s}
             self.history.append({"epoch": self.epoch, "stage": stage, **metrics})
-            self._stage_state, self._best_weights = state, best_weights
+            self._stage_state, self._best_weights, self._best_mask = state, best_weights, best_mask
             self._save_checkpoint()  # first: a resume restores the epoch's row from its history
             self.emit(EpochEnded(self.epoch, stage, metrics, improved, state.best_epoch))
             if state.waited >= cfg.patience:
@@ -351,8 +355,13 @@ class Trainer:
         if cfg.restore_best and best_weights is not None and state.best_epoch != self.epoch:
             self.load(best_weights)
             self.emit(Message(f"{stage}: restored the weights of epoch {state.best_epoch} (best validation accuracy {state.best_score:.4f})"))
+            if best_mask is None and self.carry.get("mask") is not None:
+                self.emit(Message(f"{stage}: the checkpoint this run resumed from does not hold the mask of epoch "
+                                  f"{state.best_epoch}; the saved mask is the last epoch's", "warning"))
+        if cfg.restore_best and best_mask is not None:
+            self.carry["mask"] = best_mask
         self.best_epoch = state.best_epoch
-        self._stage_state = self._best_weights = None
+        self._stage_state = self._best_weights = self._best_mask = None
         return state.best_epoch
 
     # ------------------------------------------------------------- resume state
@@ -361,8 +370,8 @@ class Trainer:
 
         Weights (trainable ones: a resumed run rebuilds the frozen ones from its
         seed), optimiser and schedule, random state, counters and history, the
-        early-stopping state of the stage in progress with its best weights, and
-        what the method carries. ``host_copy``: copies on the host (to write
+        early-stopping state of the stage in progress with its best weights and
+        mask, and what the method carries. ``host_copy``: copies on the host (to write
         while training goes on) instead of the live tensors.
         """
         state = self._stage_state
@@ -372,6 +381,7 @@ class Trainer:
             "stage": dict(vars(state)), "history": list(self.history),
             "weights": self.snapshot(device=torch.device("cpu")) if host_copy else trainable,
             "best_weights": None if state.best_epoch == self.epoch else self._best_weights,
+            "best_mask": None if state.best_epoch == self.epoch else self._best_mask,
             "optimizer": to_host(self.optimizer.state_dict()) if host_copy else self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "schedule_steps": self.schedule_steps,
             "rng": rng_state(self.device),
@@ -440,8 +450,9 @@ class Trainer:
                               f"({exc.strerror or exc}); training goes on, a crash now would resume from an earlier epoch",
                               "warning"))
 
-    def _restore(self, saved: dict) -> tuple[StageState, Snapshot | None]:
-        """Put weights, optimiser, schedule, random state and counters back as they were after its epoch."""
+    def _restore(self, saved: dict) -> tuple[StageState, Snapshot | None, Masks | None]:
+        """Put weights, optimiser, schedule, random state and counters back as they were after its epoch;
+        returns the stage's early-stopping state, best weights and best mask."""
         state = StageState(**saved["stage"])
         if saved["schedule_steps"] != self.schedule_steps:
             raise CastError(f"the checkpoint of epoch {saved['epoch']} plans {saved['schedule_steps']} steps "
@@ -458,10 +469,12 @@ class Trainer:
         self.losses = list(saved.get("losses", []))
         self.started = time.perf_counter() - saved["elapsed_s"]
         best = saved["best_weights"]
-        if best is None and state.best_epoch == saved["epoch"] and self.train_cfg.restore_best:
-            best = self.snapshot(device=torch.device("cpu"))
+        best_mask = saved.get("best_mask")  # absent from checkpoints written before it was kept
+        if state.best_epoch == saved["epoch"] and self.train_cfg.restore_best:
+            best = self.snapshot(device=torch.device("cpu")) if best is None else best
+            best_mask = mask_copy(saved["carry"].get("mask"))  # the checkpoint's epoch is the best: its mask
         self.emit(Message(f"resumed after epoch {saved['epoch']} ({state.stage}, step {self.step})"))
-        return state, best
+        return state, best, best_mask
 
 
 def train_autocast(device: torch.device, bf16: bool):
@@ -483,6 +496,13 @@ def bf16_native(device: torch.device) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def mask_copy(masks: Masks | None) -> Masks | None:
+    """A copy of ``masks`` on the host (None stays None): a mask to keep while the method selects new ones."""
+    if masks is None:
+        return None
+    return {name: mask.detach().to("cpu", copy=True) for name, mask in masks.items()}
 
 
 def to_host(value):

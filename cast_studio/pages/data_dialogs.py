@@ -22,10 +22,10 @@ class SourceDialogs:
         self.parent = parent
         self.last_dir = str(Path.home())
 
-    def folder(self) -> str:
+    def folder(self, title: str = "Open a CAD folder") -> str:
         """A CAD folder; "" when cancelled."""
         folder = QFileDialog.getExistingDirectory(
-            self.parent, "Open a CAD folder", self.last_dir,
+            self.parent, title, self.last_dir,
             QFileDialog.Option.ShowDirsOnly | QFileDialog.Option.DontUseNativeDialog,
         )
         if folder:

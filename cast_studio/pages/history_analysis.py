@@ -1,6 +1,7 @@
 """History's analysis row: which evaluation the accuracy columns show, "Evaluate on…" (a job
-on the studio's one job queue, with progress and a Stop button), "Pairs…" (one run or seed
-group, or the flip ledger of two), "Seed groups…" and "Mask atlas…".
+on the studio's one job queue, with progress and a Stop button), "Group seeds" (the table's
+mode; the page acts on it), "Pairs…" (one run or seed group, or the flip ledger of two),
+"Seed groups…" and "Mask atlas…".
 
 Before each reload the page asks ``offer`` and ``evaluation`` (the table reads that
 evaluation's accuracies in SQL) and calls ``update_buttons`` when the selection changes;
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -28,6 +30,7 @@ from cast_engine.runs.evaluation_data import EvaluateConfig
 from ..events import EvaluationEnded, EvaluationJobEnded, EvaluationProgress
 from ..forms import ConfigForm
 from ..worker import EvaluationJob, RunQueue
+from .data_dialogs import SourceDialogs
 from .mask_atlas import MaskAtlasWindow  # imported with the page, not when a window first opens
 from .pairs_view import PairsRequest, PairsWindow
 from .seed_compare import SeedGroupDialog
@@ -36,12 +39,27 @@ TEST_SPLIT = "each run's test split"
 
 
 class EvaluateDialog(QDialog):
-    """The "Evaluate on…" form: the fields of EvaluateConfig."""
+    """The "Evaluate on…" form: the fields of EvaluateConfig, with Browse… buttons for the data."""
 
     def __init__(self, run_ids: list[int], parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"Evaluate {len(run_ids)} run(s) on…")
         self.form = ConfigForm(EvaluateConfig, owner="evaluate")
+        self.dialogs = SourceDialogs(self)
+        self.file_button = QPushButton("Browse file…")
+        self.file_button.setToolTip("One paired file (CSV, TSV, JSON lines or Parquet), or the file of originals "
+                                    "of two aligned files")
+        self.folder_button = QPushButton("Browse folder…")
+        self.folder_button.setToolTip("A Kaushik-layout CAD folder (sentiment/, NLI/) or a folder with "
+                                      "train/dev/test files")
+        self.revision_button = QPushButton("Browse…")
+        self.revision_button.setToolTip("The file of revisions, aligned row by row with the file of originals")
+        self.form.add_beside("data", self.file_button, self.folder_button)
+        self.form.add_beside("revision_file", self.revision_button)
+        self.file_button.clicked.connect(lambda: self._fill("data", self.dialogs.table_file("Data to evaluate on")))
+        self.folder_button.clicked.connect(lambda: self._fill("data", self.dialogs.folder("Data folder to evaluate on")))
+        self.revision_button.clicked.connect(
+            lambda: self._fill("revision_file", self.dialogs.table_file("File of revisions, aligned row by row")))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -52,6 +70,12 @@ class EvaluateDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(self.form)
         layout.addWidget(buttons)
+        self.form.editors["data"].setFocus()
+
+    def _fill(self, name: str, path: str) -> None:
+        """Put a chosen path into field ``name`` (a cancelled dialog gives "": the field stays)."""
+        if path:
+            self.form.set_text(name, path)
 
     def config(self) -> EvaluateConfig:
         return self.form.config()
@@ -79,6 +103,9 @@ class AnalysisBar(QWidget):
         self.pairs_button.setToolTip("One run (or several runs as a seed group): every test pair and its outcome. "
                                      "Two runs: the flip ledger between them.")
         self.atlas_button = QPushButton("Mask atlas…")
+        self.group_check = QCheckBox("Group seeds")
+        self.group_check.setToolTip("One row per group of completed runs whose configs differ only in seed: "
+                                    "n, and each accuracy as mean ± std over the seeds.")
         self.groups_button = QPushButton("Seed groups…")
         self.groups_button.setToolTip("The selected runs grouped over seeds: mean curves with a band, mean ± std (n), "
                                       "and the paired bootstrap CI and McNemar p between two groups.")
@@ -102,6 +129,8 @@ class AnalysisBar(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.stop_button)
         layout.addWidget(self.status_label, 1)
+        layout.addWidget(self.group_check)
+        layout.addSpacing(8)
         layout.addWidget(self.groups_button)
         layout.addWidget(self.pairs_button)
         layout.addWidget(self.atlas_button)

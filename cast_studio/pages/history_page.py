@@ -3,12 +3,14 @@
 The table's model (``history_table``) asks the store for the ordered ids of
 the runs the filters let through and fetches only the rows on screen, so a
 store of 100,000 runs opens as quickly as a small one; filters and sorting are
-SQL. The user picks the columns (the header's context menu). Tables, model
-exports and config diffs are computed by ``cast_engine``; the page shows them
-and calls it. Actions that ask the user go through ``confirm`` and
-``show_error``, which tests replace. The table's model lives in
-``history_table``, its filter row in ``history_filters``, the model export
-thread in ``history_export``.
+SQL. The user picks the columns (the header's context menu). "Group seeds"
+shows a second table (``history_groups``) with one row per group of runs that
+differ only in seed; what the page does to selected rows there it does to the
+groups' runs. Tables, model exports and config diffs are computed by
+``cast_engine``; the page shows them and calls it. Actions that ask the user go
+through ``confirm`` and ``show_error``, which tests replace. The table's model
+lives in ``history_table``, its filter row in ``history_filters``, the model
+export thread in ``history_export``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -43,6 +46,7 @@ from .history_analysis import AnalysisBar
 from .history_export import (MODEL_FORMATS, ModelExportThread, export_model_with, folder_problem, keep_export,
                              model_problem)
 from .history_filters import RunFilterBar
+from .history_groups import ALWAYS_SHOWN, GROUP_COLUMN, GroupTableModel
 from .history_table import COLUMN, COLUMNS, ID_ROLE, RunTableModel, fit_columns
 from .run_format import METRICS
 
@@ -66,16 +70,22 @@ class HistoryPage(QWidget):
         self.export_thread: ModelExportThread | None = None
         self.model = RunTableModel(self)
         self.proxy = self.model  # what the view shows (filtered and sorted by the model itself)
+        self.groups = GroupTableModel(self)  # the table with seeds grouped, filled while it shows
+        self.grouped = False
         self._kept_selection: list[int] = []
-        self._sized = False
+        self._kept_groups: list[int] = []
+        self._sized = self._groups_sized = False
         self._build_filters()
         self.analysis = AnalysisBar(self)
         self.analysis.evaluation_changed.connect(lambda _: self.refresh())
+        self.analysis.group_check.toggled.connect(self.set_grouped)
         self._build_view()
         self._build_actions()
         self._build_layout()
         self.model.modelAboutToBeReset.connect(self._keep_selection)
         self.model.modelReset.connect(self._restore_selection)
+        self.groups.modelAboutToBeReset.connect(self._keep_group_selection)
+        self.groups.modelReset.connect(self._restore_group_selection)
         self._open_store()
         self.refresh()
 
@@ -87,26 +97,36 @@ class HistoryPage(QWidget):
         self.filters.changed.connect(self._apply_filters)
 
     def _build_view(self) -> None:
-        self.view = QTableView()
-        self.view.setModel(self.model)
-        self.view.setSortingEnabled(True)
-        self.view.sortByColumn(COLUMN["id"], Qt.SortOrder.DescendingOrder)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.setWordWrap(False)
-        self.view.verticalHeader().setVisible(False)
-        self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 8)
-        header = self.view.horizontalHeader()
+        self.view = self._table_view(self.model, COLUMN["id"])
+        self.group_view = self._table_view(self.groups, GROUP_COLUMN["runs"])
+        self.views = QStackedWidget()
+        self.views.addWidget(self.view)
+        self.views.addWidget(self.group_view)
+        self.show_columns([column.key for column in COLUMNS if column.shown])
+        self.view.doubleClicked.connect(lambda index: self.compare_runs([index.data(ID_ROLE)]))
+        self.group_view.doubleClicked.connect(lambda index: self.compare_runs(self.groups.run_ids(index.row())))
+
+    def _table_view(self, model, newest_column: int) -> QTableView:
+        """A view of ``model`` (runs or seed groups): rows selected whole, sorted newest first."""
+        view = QTableView()
+        view.setModel(model)
+        view.setSortingEnabled(True)
+        view.sortByColumn(newest_column, Qt.SortOrder.DescendingOrder)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setAlternatingRowColors(True)
+        view.setWordWrap(False)
+        view.verticalHeader().setVisible(False)
+        view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+        header = view.horizontalHeader()
         header.setHighlightSections(False)
         header.setResizeContentsPrecision(200)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        header.customContextMenuRequested.connect(self._column_menu)
-        self.show_columns([column.key for column in COLUMNS if column.shown])
-        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.view.doubleClicked.connect(lambda index: self.compare_runs([index.data(ID_ROLE)]))
+        header.customContextMenuRequested.connect(lambda point: self.column_menu().exec(header.mapToGlobal(point)))
+        view.selectionModel().selectionChanged.connect(self._update_buttons)
+        return view
 
     def _build_actions(self) -> None:
         self.refresh_button = QPushButton("Refresh")
@@ -146,7 +166,7 @@ class HistoryPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.filters)
         layout.addWidget(self.analysis)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.views, 1)
         layout.addLayout(buttons)
 
     def _open_store(self) -> None:
@@ -191,26 +211,68 @@ class HistoryPage(QWidget):
             self.model.where = dataclasses.replace(self.model.where, evaluation=self.analysis.evaluation())
             self.model.reload()
             self.filters.offer(self.model)
+            if self.grouped:
+                self._reload_groups()
         except StoreError as exc:
             self.show_error(f"Cannot read the run store: {exc}")
             return
         if self.model.rowCount():  # new runs may bring wider cells (a first α, a longer name): widen, never narrow
             fit_columns(self.view, self.model, grow_only=self._sized)
             self._sized = True
+        self._fit_groups()
         self._update_count()
         self._update_buttons()
 
     def _apply_filters(self, *_: Any) -> None:
         try:
             self.model.set_filter(**self.filters.values())
+            if self.grouped:
+                self._reload_groups()
         except StoreError as exc:
             self.show_error(f"Cannot read the run store: {exc}")
         self._update_count()
         self._update_buttons()
 
     def _update_count(self) -> None:
+        if self.grouped:
+            groups, runs = self.groups.rowCount(), self.groups.run_count
+            self.count_label.setText(f"{groups:,} seed group{'s' if groups != 1 else ''} of {runs:,} completed "
+                                     f"run{'s' if runs != 1 else ''}")
+            return
         shown, total = self.model.rowCount(), self.model.total
         self.count_label.setText(f"{total:,} runs" if shown == total else f"{shown:,} of {total:,} runs shown")
+
+    # -------------------------------------------------------------- seed groups
+    def set_grouped(self, on: bool) -> None:
+        """Show one row per seed group (``on``) or one per run, keeping the selected runs selected."""
+        if on == self.grouped:
+            return
+        ids = self.selected_ids()
+        self.grouped = on
+        self.analysis.group_check.setChecked(on)
+        if on:
+            try:
+                self._reload_groups()
+            except StoreError as exc:
+                self.show_error(f"Cannot read the run store: {exc}")
+            self._fit_groups()
+        self.views.setCurrentWidget(self.group_view if on else self.view)
+        self.select_runs(ids)
+        self._update_count()
+
+    def _fit_groups(self) -> None:
+        """Fit the grouped table's columns once it has rows; later only widen them."""
+        if self.grouped and self.groups.rowCount():
+            fit_columns(self.group_view, self.groups, grow_only=self._groups_sized)
+            self._groups_sized = True
+
+    def _reload_groups(self) -> None:
+        """Group the runs the filters let through (raises ``StoreError``)."""
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # a large store takes a moment
+        try:
+            self.groups.reload(self.model.conn, self.model.where)
+        finally:
+            QApplication.restoreOverrideCursor()
 
     # -------------------------------------------------------------- columns
     def shown_columns(self) -> list[str]:
@@ -219,15 +281,17 @@ class HistoryPage(QWidget):
 
     def show_columns(self, keys) -> None:
         """Show the columns ``keys`` (unknown keys are ignored; the ID column always shows)."""
-        wanted = {*keys, "id"}
-        newly = []
-        for index, column in enumerate(COLUMNS):
-            hidden = column.key not in wanted
-            if self.view.isColumnHidden(index) and not hidden:
-                newly.append(index)
-            self.view.setColumnHidden(index, hidden)
-        if newly and self._sized:
-            fit_columns(self.view, self.model, newly)
+        wanted = {*keys, "id", *ALWAYS_SHOWN}
+        tables = ((self.view, self.model, self._sized), (self.group_view, self.groups, self._groups_sized))
+        for view, model, sized in tables:
+            newly = []
+            for index, column in enumerate(model.columns):
+                hidden = column.key not in wanted
+                if view.isColumnHidden(index) and not hidden:
+                    newly.append(index)
+                view.setColumnHidden(index, hidden)
+            if newly and sized:
+                fit_columns(view, model, newly)
 
     def column_menu(self) -> QMenu:
         """The header's context menu: one ticked entry per column."""
@@ -241,9 +305,6 @@ class HistoryPage(QWidget):
             action.toggled.connect(lambda on, key=column.key: self._toggle_column(key, on))
         return menu
 
-    def _column_menu(self, point: QPoint) -> None:
-        self.column_menu().exec(self.view.horizontalHeader().mapToGlobal(point))
-
     def _toggle_column(self, key: str, on: bool) -> None:
         shown = [k for k in self.shown_columns() if k != key] + ([key] if on else [])
         self.show_columns(shown)
@@ -251,36 +312,56 @@ class HistoryPage(QWidget):
 
     # -------------------------------------------------------------- selection
     def selected_ids(self) -> list[int]:
-        """Ids of the selected rows, in the order shown."""
+        """Ids of the selected runs, in the order shown (with seeds grouped: the selected groups' runs)."""
+        return self._group_view_ids() if self.grouped else self._run_view_ids()
+
+    def _run_view_ids(self) -> list[int]:
         rows = sorted(index.row() for index in self.view.selectionModel().selectedRows())
         return [run_id for run_id in map(self.model.run_id, rows) if run_id is not None]
+
+    def _group_view_ids(self) -> list[int]:
+        rows = sorted(index.row() for index in self.group_view.selectionModel().selectedRows())
+        return [run_id for row in rows for run_id in self.groups.run_ids(row)]
 
     def visible_ids(self) -> list[int]:
         """Ids of the rows the filters let through, in the order shown."""
         return self.model.run_ids()
 
     def _keep_selection(self) -> None:
-        self._kept_selection = self.selected_ids()
+        self._kept_selection = self._run_view_ids()
 
     def _restore_selection(self) -> None:
         if self._kept_selection:
-            self.select_runs(self._kept_selection)
+            self._select(self.view, self.model, self._kept_selection)
+        self._update_buttons()
+
+    def _keep_group_selection(self) -> None:
+        self._kept_groups = self._group_view_ids()
+
+    def _restore_group_selection(self) -> None:
+        if self._kept_groups:
+            self._select(self.group_view, self.groups, self._kept_groups)
         self._update_buttons()
 
     def select_runs(self, ids) -> None:
-        """Select the rows of ``ids`` that are shown (and only those)."""
-        selection = QItemSelection()
-        for run_id in ids:
-            row = self.model.row_of(run_id)
-            if row is not None:
-                index = self.model.index(row, 0)
-                selection.select(index, index)
-        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
-        self.view.selectionModel().select(selection, flags)
+        """Select the rows of ``ids`` that are shown (and only those); with seeds grouped, their groups."""
+        if self.grouped:
+            self._select(self.group_view, self.groups, ids)
+        else:
+            self._select(self.view, self.model, ids)
         self._update_buttons()
 
+    @staticmethod
+    def _select(view: QTableView, model, ids) -> None:
+        selection = QItemSelection()
+        for row in {model.row_of(run_id) for run_id in ids} - {None}:
+            index = model.index(row, 0)
+            selection.select(index, index)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        view.selectionModel().select(selection, flags)
+
     def _update_buttons(self, *_: Any) -> None:
-        count = len(self.view.selectionModel().selectedRows())
+        count = len(self.selected_ids()) if self.grouped else len(self.view.selectionModel().selectedRows())
         busy = self.export_thread is not None
         self.compare_button.setEnabled(count >= 2)
         self.delete_button.setEnabled(count >= 1)

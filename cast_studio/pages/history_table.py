@@ -98,6 +98,7 @@ class RunTableModel(QAbstractTableModel):
 
     BLOCK = 64
     CACHED_BLOCKS = 16
+    columns = COLUMNS
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -302,17 +303,18 @@ def _name_tip(values: dict) -> str:
     return "\n".join(lines)
 
 
-def fit_columns(view: QTableView, model: RunTableModel, columns=None, grow_only: bool = False) -> None:
-    """Fit ``columns`` (all by default) to their title and the cells of the first block of rows,
-    which are fetched anyway; the last column takes what is left. ``grow_only`` widens a column
-    whose cells no longer fit and never narrows one (the user's own widths stay)."""
+def fit_columns(view: QTableView, model, columns=None, grow_only: bool = False) -> None:
+    """Fit ``columns`` (all by default) of ``model`` (the per-run or the grouped table) to their
+    title and the cells of the first block of rows, which are fetched anyway; the last column
+    takes what is left. ``grow_only`` widens a column whose cells no longer fit and never
+    narrows one (the user's own widths stay)."""
     metrics = view.fontMetrics()
     header = view.horizontalHeader()
     rows = range(min(model.rowCount(), model.BLOCK))
-    for index in columns if columns is not None else range(len(COLUMNS)):
-        title = metrics.horizontalAdvance(COLUMNS[index].title) + 20  # room for the sort arrow
+    for index in columns if columns is not None else range(len(model.columns)):
+        title = metrics.horizontalAdvance(model.columns[index].title) + 20  # room for the sort arrow
         cells = max((metrics.horizontalAdvance(model.text(row, index)) for row in rows), default=0) + 12
-        cap = 600 if index == _NAME else 300  # a longer cell shows in full in its tooltip
+        cap = 600 if model.columns[index].key == "name" else 300  # a longer cell shows in full in its tooltip
         width = min(max(title, cells), cap)
         if not grow_only or width > header.sectionSize(index):
             header.resizeSection(index, width)

@@ -489,3 +489,92 @@ def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
     widget.select_runs([run_id])
     widget.method_filter.setCurrentText("cast")
     assert widget.selected_ids() == [run_id]  # a filter keeps the selection it still shows
+
+
+# ------------------------------------------------------------------ evaluate on…
+
+def test_the_evaluate_form_browses_for_its_data(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from cast_studio.pages.history_analysis import EvaluateDialog
+
+    chosen = {"file": str(tmp_path / "pairs.csv"), "folder": str(tmp_path / "cad")}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (chosen["file"], ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: chosen["folder"])
+    dialog = EvaluateDialog([1, 2])
+    qtbot.addWidget(dialog)
+    data = dialog.form.editors["data"]
+    qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
+    assert data.text() == chosen["folder"] and dialog.config().data == chosen["folder"]
+    qtbot.mouseClick(dialog.file_button, Qt.MouseButton.LeftButton)
+    assert data.text() == chosen["file"] and dialog.config().data == chosen["file"]
+    chosen["file"] = str(tmp_path / "revisions.csv")
+    qtbot.mouseClick(dialog.revision_button, Qt.MouseButton.LeftButton)
+    assert dialog.config().revision_file == chosen["file"]
+    chosen["folder"] = ""  # cancelled: the field keeps its path
+    qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
+    assert data.text() == str(tmp_path / "pairs.csv")
+
+
+# ------------------------------------------------------------------ seeds grouped
+
+def group_cell(page, row, key):
+    from cast_studio.pages.history_groups import GROUP_COLUMN
+
+    return page.groups.index(row, GROUP_COLUMN[key]).data()
+
+
+def test_group_seeds_shows_one_row_per_seed_group(page, filled_store, qtbot):
+    from cast_studio.pages.history_groups import GROUP_COLUMN
+
+    _, ids = filled_store
+    page.resize(1300, 600)
+    page.show()
+    page.select_runs([ids["cast_a"][1]])
+    qtbot.mouseClick(page.analysis.group_check, Qt.MouseButton.LeftButton)
+    assert page.grouped and page.views.currentWidget() is page.group_view
+    # the completed runs: cast α 0.05 (3 seeds), cast α 0.2 (2), full (3), lora (2), bitfit on NLI (1)
+    assert page.groups.rowCount() == 5 and page.count_label.text() == "5 seed groups of 11 completed runs"
+    row = page.groups.row_of(ids["cast_a"][0])
+    mean, std = by_hand(CAST_A)
+    assert group_cell(page, row, "combined") == f"{mean:.1f} ± {std:.1f}" == "85.2 ± 1.0"
+    assert group_cell(page, row, "n") == "3" and group_cell(page, row, "alpha") == "0.05"
+    assert group_cell(page, row, "method") == "cast" and group_cell(page, row, "variant") == "CAD"
+    assert group_cell(page, page.groups.row_of(ids["nli"][0]), "combined") == "55.0"  # one seed: no ±
+    assert page.selected_ids() == ids["cast_a"]  # the group of the selected run, all its seeds
+    assert page.compare_button.isEnabled()
+    page.group_view.sortByColumn(GROUP_COLUMN["combined"], Qt.SortOrder.DescendingOrder)
+    assert [group_cell(page, r, "n") for r in range(5)] == ["3", "3", "2", "2", "1"]  # 85.2, 81.7, 81.2, 78.8, 55.0
+    assert page.selected_ids() == ids["cast_a"]  # sorting keeps the selection
+    page.method_filter.setCurrentText("full")
+    assert page.groups.rowCount() == 1 and page.count_label.text() == "1 seed group of 3 completed runs"
+    page.method_filter.setCurrentText("any")
+    page.select_runs(ids["lora"][:1])
+    qtbot.mouseClick(page.analysis.group_check, Qt.MouseButton.LeftButton)
+    assert not page.grouped and page.views.currentWidget() is page.view
+    assert page.model.rowCount() == 14 and page.count_label.text() == "14 runs"
+    assert sorted(page.selected_ids()) == sorted(ids["lora"])  # the selected group's runs stay selected
+
+
+def test_grouped_history_formats_only_the_rows_on_screen(qtbot, tmp_path):
+    path = tmp_path / "big.sqlite"
+    store = open_store(path)
+    run_id = add_run(store, epochs=1)
+    row = store.db.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    columns = [c[0] for c in store.db.conn.execute("SELECT * FROM runs").description]
+    copies = [tuple(None if name == "id" else value for name, value in zip(columns, row)) for _ in range(2999)]
+    with store.db.conn:
+        store.db.conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(columns))})", copies)
+        # 1,000 learning rates, three seeds each: 1,000 groups
+        store.db.conn.execute("UPDATE runs SET config = json_set(config, '$.train.lr', 1e-6 * ((id - 1) / 3 + 1)), "
+                              "seed = (id - 1) % 3 + 1")
+    store.close()
+    widget = HistoryPage(path)
+    qtbot.addWidget(widget)
+    widget.resize(1300, 700)
+    widget.show()
+    widget.set_grouped(True)
+    qtbot.wait(10)
+    assert widget.groups.rowCount() == 1000 and widget.count_label.text() == "1,000 seed groups of 3,000 completed runs"
+    assert len(widget.groups._texts) <= widget.groups.BLOCK  # the rows on screen and those the widths were fitted to
+    assert group_cell(widget, 0, "n") == "3" and group_cell(widget, 0, "runs") == "2998, 2999, 3000"
