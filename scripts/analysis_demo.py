@@ -1,18 +1,17 @@
 """The analysis workflow end to end in the studio, on real data: train, evaluate elsewhere, read the pairs.
 
-Drives the real main window (offscreen) as a user would: the Data page opens the
-CAD folder (sentiment, variant CAD), the Experiment page trains full
+Drives the real main window (offscreen) as a user would: the Data page opens a
+paired file made from sentiment CAD (the same number of originals of each
+label, with their revisions), the Experiment page trains full
 fine-tuning and CAST with the packaged MiniLM (one queue, one run after the
 other), History's "Evaluate on…" evaluates both runs on another paired set (a
-paired JSONL file of training pairs past the training limit, which neither
-run trained, validated or was tested on, written as a user would bring it),
-and then the
-Pairs view of each run, the flip ledger between them and the seed-group
-comparison are opened and photographed. The same numbers are printed with the
+paired JSONL file of other training pairs, which neither run trained,
+validated or was tested on), and then the Pairs view of each run, the flip
+ledger between them and the seed-group comparison are opened and photographed. The same numbers are printed with the
 command line (`cast show`, `cast pairs`, `cast compare`) into the output folder.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/analysis_demo.py --data ../shared/data/cad \\
-        --out bench/results/analysis-demo [--train-limit 300 --eval-limit 0 --epochs 3]
+        --out bench/results/analysis-demo [--per-label 100 --eval-per-label 50 --epochs 3]
 """
 
 from __future__ import annotations
@@ -55,24 +54,45 @@ def cli(out: Path, name: str, db: Path, *args: str) -> str:
     return text
 
 
-def write_held_out_pairs(data: str, skip: int, count: int, path: Path) -> Path:
-    """Training pairs ``skip`` .. ``skip + count`` of sentiment CAD as a paired JSONL file (text, label,
-    pair_id, role), the format a user brings; originals the runs never saw (they trained on the first ``skip``)."""
+def write_balanced_files(data: str, folder: Path, per_label: int, eval_per_label: int, held_out_per_label: int) -> tuple[Path, Path]:
+    """Two paired JSONL files (text, label, pair_id, role, split), the format a user brings, from sentiment CAD:
+    a small study set (train / dev / test, ``per_label`` and ``eval_per_label`` originals of each label with
+    their revisions) and a held-out set of training pairs the study set does not hold.
+
+    The Kaushik et al. sentiment files list the negative originals first (the first 800 training originals
+    hold 4 positive ones), so a slice of the first N originals would train CAST's factual pass on one
+    label; these files take the same number of originals of each label."""
     import json
 
     from cast_engine.data import SENTIMENT_LABELS, load_cad
 
-    train = load_cad(data, "sentiment", "CAD").train
-    pairs = [(f, c) for f, c in train.pairs if skip <= f < skip + count]
-    if not pairs:
-        raise SystemExit(f"no training pairs after the first {skip} originals in {data}")
-    with path.open("w") as out:
+    dataset = load_cad(data, "sentiment", "CAD")
+
+    def balanced(split, skip: int, count: int) -> list[tuple[int, int]]:
+        chosen = []
+        for label in range(len(SENTIMENT_LABELS)):
+            of_label = [(f, c) for f, c in split.pairs if split.factual[f].label == label]
+            chosen += of_label[skip: skip + count]
+        return sorted(chosen)
+
+    def rows(split, pairs, split_name):
         for f, c in pairs:
-            for role, example in (("original", train.factual[f]), ("revision", train.counterfactual[c])):
-                out.write(json.dumps({"text": example.text_a, "label": SENTIMENT_LABELS[example.label],
-                                      "pair_id": f"train-{f}", "role": role}) + "\n")
-    print(f"wrote {len(pairs)} held-out pairs to {path}")
-    return path
+            for role, example in (("original", split.factual[f]), ("revision", split.counterfactual[c])):
+                row = {"text": example.text_a, "label": SENTIMENT_LABELS[example.label],
+                       "pair_id": f"{split.name}-{f}", "role": role}
+                yield row | ({"split": split_name} if split_name else {})
+
+    study, held_out = folder / "sentiment-balanced.jsonl", folder / "held-out-train-pairs.jsonl"
+    with study.open("w") as out:
+        for split, count in ((dataset.train, per_label), (dataset.dev, eval_per_label), (dataset.test, eval_per_label)):
+            for row in rows(split, balanced(split, 0, count), split.name):
+                out.write(json.dumps(row) + "\n")
+    with held_out.open("w") as out:
+        for row in rows(dataset.train, balanced(dataset.train, per_label, held_out_per_label), None):
+            out.write(json.dumps(row) + "\n")
+    print(f"wrote {study} ({per_label} + {per_label} training originals, {eval_per_label} + {eval_per_label} dev and "
+          f"test) and {held_out} ({held_out_per_label} + {held_out_per_label} held-out training pairs)")
+    return study, held_out
 
 
 def main() -> None:
@@ -80,12 +100,12 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="The CAD folder (Kaushik layout).")
     parser.add_argument("--out", type=Path, required=True, help="Folder for the screenshots and the printed numbers.")
     parser.add_argument("--db", type=Path, default=None, help="Run store (default: a new one in a temporary folder).")
-    parser.add_argument("--train-limit", default="300", help="First N training originals (and their revisions).")
-    parser.add_argument("--eval-limit", default="0", help="First N dev and test originals during training (0: all).")
+    parser.add_argument("--per-label", type=int, default=100, help="Training originals of each label.")
+    parser.add_argument("--eval-per-label", type=int, default=50, help="Dev and test originals of each label.")
+    parser.add_argument("--held-out-per-label", type=int, default=100,
+                        help="The other paired set: this many more training originals of each label.")
     parser.add_argument("--epochs", default="3", help="Epochs (CAST: iterations).")
     parser.add_argument("--max-length", default="256", help="Token limit.")
-    parser.add_argument("--held-out", type=int, default=400,
-                        help="The other paired set: this many training pairs after the first --train-limit originals.")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -105,7 +125,9 @@ def main() -> None:
     win.show()
     loaded = []
     win.data_page.dataset_changed.connect(lambda *_: loaded.append(True))
-    win.data_page.set_data_config(DataConfig(data=str(Path(args.data).resolve()), task="sentiment", variant="CAD"))
+    study, held_out = write_balanced_files(args.data, db.parent, args.per_label, args.eval_per_label,
+                                           args.held_out_per_label)
+    win.data_page.set_data_config(DataConfig(data=str(study), task="sentiment", variant="CAD"))
     run_until(lambda: bool(loaded), 600)
 
     page = win.experiment_page
@@ -116,8 +138,6 @@ def main() -> None:
     for name, value in (("max_epochs", args.epochs), ("max_length", args.max_length), ("batch_size", "16")):
         assert page.train_form.set_text(name, value), name
     page.train_form.editors["bf16"].setChecked(True)  # ignored where the CPU has no native bfloat16
-    for name, value in (("train_limit", args.train_limit), ("eval_limit", args.eval_limit)):
-        assert page.subset_form.set_text(name, value), name
     started = time.monotonic()
     page.request_runs()
     run_until(lambda: not win.queue.is_running(), 4 * 3600)
@@ -132,13 +152,12 @@ def main() -> None:
     win.show_page("History")
     history.refresh()
     name = "held-out-train-pairs"
-    held_out = write_held_out_pairs(args.data, int(args.train_limit), args.held_out, db.parent / f"{name}.jsonl")
     job = history.analysis.start_evaluation([full, cast], EvaluateConfig(data=str(held_out), name=name))
     run_until(lambda: history.analysis.job is not job, 3600)
     win.close()
 
     subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshots_analysis.py"), "--db", str(db), "--eval", name,
-                    "--a", str(full), "--b", str(cast), "--out", str(out)], check=True, cwd=ROOT)
+                    "--a", str(full), "--b", str(cast), "--out", str(out), "--pairs-of-a"], check=True, cwd=ROOT)
     cli(out, "show-full", db, "show", str(full))
     cli(out, "show-cast", db, "show", str(cast))
     cli(out, "pairs-full", db, "pairs", str(full), "--eval", name, "--limit", "5")

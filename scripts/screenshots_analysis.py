@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--a", type=int, nargs="+", required=True, help="Runs of method A (one per seed).")
     parser.add_argument("--b", type=int, nargs="+", required=True, help="Runs of method B, CAST or LT-SFT (one per seed).")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--pairs-of-a", action="store_true", help="Also the Pairs view of A's first run (pairs-a.png).")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,14 @@ def main() -> None:
     save(dialog, "evaluate-on", out)
     dialog.close()
 
+    if args.pairs_of_a:
+        pairs_a = page.analysis.open_pairs([args.a[0]])
+        pairs_a.resize(1400, 860)
+        wait(pairs_a.ready)
+        pairs_a.view.selectRow(0)
+        settle()
+        save(pairs_a, "pairs-a", out)
+
     pairs = page.analysis.open_pairs([args.b[0]])
     pairs.resize(1400, 860)
     wait(pairs.ready)
@@ -81,6 +90,8 @@ def main() -> None:
     ledger.resize(1400, 860)
     wait(ledger.ready)
     ledger.ledger_combo.setCurrentText("B fixes")
+    if ledger.model.rowCount() == 0:  # B fixes nothing: show what it breaks
+        ledger.ledger_combo.setCurrentText("B breaks")
     ledger.view.selectRow(0)
     settle()
     save(ledger, "flip-ledger", out)

@@ -54,6 +54,7 @@ class CadDataset:
     test: CadSplit
     source: str
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what a user should know about this data (shown with a run)
 
     def split(self, name: str) -> CadSplit:
         return {"train": self.train, "dev": self.dev, "test": self.test}[name]

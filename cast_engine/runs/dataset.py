@@ -24,12 +24,35 @@ def load_data(cfg: DataConfig, cache_dir: str | None = None) -> CadDataset:
         pair_column=(cfg.pair_column or None) if user_file else None, revision_file=cfg.revision_file or None,
         cache_dir=cache_dir,
     )
-    if cfg.train_limit:
-        dataset.train = limit_split(dataset.train, cfg.train_limit)
-    if cfg.eval_limit:
-        dataset.dev = limit_split(dataset.dev, cfg.eval_limit)
-        dataset.test = limit_split(dataset.test, cfg.eval_limit)
+    for field, names in (("train_limit", ("train",)), ("eval_limit", ("dev", "test"))):
+        n = getattr(cfg, field)
+        for name in names if n else ():
+            whole = dataset.split(name)
+            setattr(dataset, name, limit_split(whole, n))
+            note = lopsided_limit_note(field, n, whole, dataset.split(name), dataset.labels)
+            if note:
+                dataset.notes.append(note)
     return dataset
+
+
+def lopsided_limit_note(field: str, n: int, whole: CadSplit, limited: CadSplit, labels: list[str]) -> str | None:
+    """A note when the first ``n`` originals hold (nearly) one label though the whole split does not:
+    files ordered by label (the Kaushik et al. sentiment files list the negative reviews first)."""
+    def counts(split: CadSplit) -> list[int]:
+        found = [0] * len(labels)
+        for example in split.factual:
+            found[example.label] += 1
+        return found
+
+    part, full = counts(limited), counts(whole)
+    if not limited.factual or max(part) < 0.95 * len(limited.factual) or max(full) >= 0.8 * len(whole.factual):
+        return None
+    shown = ", ".join(f"{label} {count}" for label, count in zip(labels, part))
+    overall = ", ".join(f"{label} {count}" for label, count in zip(labels, full))
+    effect = ("a method that trains on the originals alone (CAST's factual pass, the No CAD regime) sees one class"
+              if whole.name == "train" else "accuracy on them says little beyond how often the model predicts that label")
+    return (f"{field} {n}: the first {n} {whole.name} originals hold nearly one label ({shown}; the whole split: "
+            f"{overall}), as the file lists them by label; {effect}. Use a larger limit or a file that mixes the labels.")
 
 
 def limit_split(split: CadSplit, n: int) -> CadSplit:

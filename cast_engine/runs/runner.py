@@ -142,6 +142,8 @@ def prepare(config: RunConfig, emit: Emitter, dataset=None, lr_source: str | Non
     emit(Message(f"learning rate {config.train.lr:g} ({describe_lr_source(config, lr_source)})"))
     device = pick_device(config.train.device)
     dataset = dataset or load_data(config.data)
+    for note in dataset.notes:
+        emit(Message(note, "warning"))
     transformers.set_seed(config.train.seed)
     model, tokenizer = load_classifier(config.model, dataset.labels)
     base = base_model_identity(config.model, model)
