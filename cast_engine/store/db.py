@@ -81,7 +81,7 @@ class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder)
         if has_tables and not applied:
             raise StoreError(f"{self.path} is not a CAST Studio run store (an SQLite file of another program); "
                              "nothing was changed: give another --db")
-        newer = unknown_migrations(db, applied=applied)
+        newer = unknown_migrations(applied)
         if newer:
             made_by = meta_value(db, "migrated_by") or "a newer version of CAST Studio"
             self.read_only_reason = (f"run store {self.path} was made by {made_by} (schema {', '.join(newer)}, unknown "
@@ -89,7 +89,7 @@ class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder)
             warnings.warn(self.read_only_reason, stacklevel=3)
             return
         if read_only:
-            if pending_names(db, applied=applied):  # an older store: read through a migrated copy in memory
+            if pending_names(applied):  # an older store: read through a migrated copy in memory
                 memory = sqlite3.connect(":memory:")
                 db.conn.backup(memory)
                 db.conn.close()
@@ -97,7 +97,7 @@ class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder)
                 apply_migrations(db)
             return
         configure(db, self.path)
-        if has_tables and pending_names(db, applied=applied):
+        if has_tables and pending_names(applied):
             self.backup_path = backup_copy(db.conn, self.path)
             warnings.warn(f"run store {self.path} is being updated to this version's schema; "
                           f"a copy of it as it was is at {self.backup_path}", stacklevel=3)

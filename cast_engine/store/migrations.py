@@ -262,21 +262,16 @@ def applied_names(db: Database, migrations: Migrations = MIGRATIONS) -> list[str
     return [row[0] for row in rows]
 
 
-def unknown_migrations(db: Database, migrations: Migrations = MIGRATIONS, applied: list[str] | None = None) -> list[str]:
-    """Migrations applied to ``db`` that this version does not know: a newer version made the store."""
+def unknown_migrations(applied: list[str], migrations: Migrations = MIGRATIONS) -> list[str]:
+    """Of the ``applied`` migration names, those this version does not know: a newer version made the store."""
     known = {migration.name for migration in migrations._migrations}
-    return [name for name in (applied_names(db, migrations) if applied is None else applied) if name not in known]
+    return [name for name in applied if name not in known]
 
 
-def pending_names(db: Database, migrations: Migrations = MIGRATIONS, applied: list[str] | None = None) -> list[str]:
-    """Migrations this version knows that ``db`` has not had yet."""
-    done = set(applied_names(db, migrations) if applied is None else applied)
+def pending_names(applied: list[str], migrations: Migrations = MIGRATIONS) -> list[str]:
+    """Migrations this version knows that are not among the ``applied`` names."""
+    done = set(applied)
     return [migration.name for migration in migrations._migrations if migration.name not in done]
-
-
-def is_cast_store(db: Database, migrations: Migrations = MIGRATIONS) -> bool:
-    """Whether ``db`` holds a run store: any of its migrations applied."""
-    return bool(applied_names(db, migrations))
 
 
 def meta_value(db: Database, key: str) -> str | None:

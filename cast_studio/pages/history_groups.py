@@ -20,7 +20,7 @@ from cast_engine.experiments.seed_groups import (SHARED_COLUMNS, group_run_ids, 
                                                  stored_seed_groups)
 from cast_engine.store.run_table import RUN_COLUMN, RunColumn, RunFilter
 
-from .history_table import cell_text
+from .history_table import cell_text, column_header
 from .run_format import METRICS
 
 RUNS_KEY, N_KEY = "runs", "n"
@@ -160,14 +160,7 @@ class GroupTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(GROUP_COLUMNS)
 
     def headerData(self, section, orientation, role=_DISPLAY):  # noqa: N802 (Qt)
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        column = GROUP_COLUMNS[section]
-        if role == _DISPLAY:
-            return column.title
-        if role == _TIP:
-            return column.tip or column.title
-        return None
+        return column_header(GROUP_COLUMNS, section, orientation, role)
 
     def data(self, index: QModelIndex, role=_DISPLAY):
         if role == _DISPLAY:

@@ -43,6 +43,18 @@ _NAME = COLUMN["name"]
 _NUMERIC = tuple(column.numeric for column in COLUMNS)
 
 
+def column_header(columns, section: int, orientation, role):
+    """A horizontal header cell of ``columns`` (RunColumn-like: title, tip): its title, or its tip as tooltip."""
+    if orientation != Qt.Orientation.Horizontal:
+        return None
+    column = columns[section]
+    if role == _DISPLAY:
+        return column.title
+    if role == _TIP:
+        return column.tip or column.title
+    return None
+
+
 def cell_text(key: str, row: dict) -> str:
     """The text of one cell of a fetched row (``run_table.run_rows``)."""
     value = row.get(key)
@@ -241,14 +253,7 @@ class RunTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section, orientation, role=_DISPLAY):  # noqa: N802 (Qt)
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        column = COLUMNS[section]
-        if role == _DISPLAY:
-            return column.title
-        if role == _TIP:
-            return column.tip or column.title
-        return None
+        return column_header(COLUMNS, section, orientation, role)
 
     def data(self, index: QModelIndex, role=_DISPLAY):
         if role == _DISPLAY:  # the cell's text, from the block painted last when it is that one
