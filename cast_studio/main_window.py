@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         for page in (self.data_page, self.experiment_page, self.monitor_page, self.sweep_page, self.history_page):
             self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self._settle_plots)  # first: before the pages switch
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.currentRowChanged.connect(self._page_shown)
         body = QHBoxLayout()
@@ -126,7 +127,7 @@ class MainWindow(QMainWindow):
         self.queue.queue_changed.connect(self._queue_changed)
         self.queue.run_finished.connect(self._run_finished)
         self.queue.idle.connect(self._idle)
-        self.sweep_page.runs_changed.connect(self.history_page.refresh)
+        self.sweep_page.runs_changed.connect(self.history_page.refresh_when_seen)
         self.experiment_page.settings_changed.connect(self.sweep_page.refresh_grid)
         self.sweep_page.open_runs.connect(self.show_runs)
         self.history_page.resume_requested.connect(self.resume_run)
@@ -136,6 +137,12 @@ class MainWindow(QMainWindow):
         """The toolbar's Run follows the Experiment page's: disabled, with the reason, while it cannot start."""
         self.run_action.setEnabled(ok)
         self.run_action.setToolTip("Queue the Experiment page's runs (Ctrl+R)" if ok else f"Cannot run: {why}")
+
+    def _settle_plots(self, index: int) -> None:
+        """Plot items added since the pages were built (curves, epoch lines) stay quiet through the switch too."""
+        for page in (self.stack.currentWidget(), self.stack.widget(index)):
+            if page is not None:
+                cache_axes(page)
 
     def _page_shown(self, index: int) -> None:
         # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.
@@ -185,7 +192,7 @@ class MainWindow(QMainWindow):
         self.queue_label.setText(f"running, {waiting} queued" if running else "Idle")
 
     def _run_finished(self, run_id: int, status: str, reason: str, _results) -> None:
-        self.history_page.refresh()
+        self.history_page.refresh_when_seen()
         label = f"run {run_id}" if run_id >= 0 else "a run"
         text = f"{label} {status}" + (f": {reason}" if reason else "")
         self.statusBar().showMessage(text, 15000)

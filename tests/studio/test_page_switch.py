@@ -1,0 +1,78 @@
+"""Switching pages: a page of plots is drawn once when shown, and what is drawn is current."""
+
+from __future__ import annotations
+
+import collections
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication, QGraphicsItem
+
+from test_monitor_page import feed, synthetic_run
+
+
+class PaintCounter(QObject):
+    """Counts paint events per widget."""
+
+    def __init__(self):
+        super().__init__()
+        self.paints: collections.Counter = collections.Counter()
+
+    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Paint:
+            self.paints[id(watched)] += 1
+        return False
+
+
+def settle() -> None:
+    for _ in range(5):
+        QApplication.processEvents()
+
+
+def monitor_with_a_run(window):
+    window.show_page("Monitor")
+    feed(window.monitor_page, synthetic_run(epochs=3))
+    settle()
+    return [view for view in window.monitor_page.findChildren(pg.GraphicsView) if view.isVisible()]
+
+
+def test_showing_the_monitor_again_paints_each_plot_once(window):
+    """Before, a shown (or hidden) plot's scene told every item the window had been (de)activated, and
+    each item repainted: every plot of the Monitor was painted two or three times, in five passes."""
+    views = monitor_with_a_run(window)
+    assert len(views) >= 4
+    counter = PaintCounter()
+    for view in views:
+        view.viewport().installEventFilter(counter)
+    for _ in range(3):
+        window.show_page("Data")
+        settle()
+        window.show_page("Monitor")
+        settle()
+    assert [counter.paints[id(view.viewport())] for view in views] == [3] * len(views)
+
+
+def image_of(view) -> bytes:
+    image = view.grab().toImage()
+    return bytes(image.constBits())
+
+
+def test_a_plot_changed_while_its_page_was_hidden_is_drawn_as_it_is_now(window):
+    """The axes' pixmaps and the quiet page switch never show a stale plot."""
+    views = monitor_with_a_run(window)
+    loss = window.monitor_page.loss_plot
+    before = image_of(loss)
+    window.show_page("History")
+    settle()
+    feed(window.monitor_page, [event for event in synthetic_run(epochs=5, seed=3)
+                               if type(event).__name__ in ("LossReported", "Progress")])  # more steps, new ranges
+    window.show_page("Monitor")
+    settle()
+    shown = image_of(loss)
+    assert shown != before
+    for view in views:  # draw everything again without any cache: the same picture
+        for item in view.scene().items():
+            item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+            item.update()
+    settle()
+    assert image_of(loss) == shown
