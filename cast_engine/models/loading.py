@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from ..errors import ModelError
@@ -47,6 +48,35 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+_TOKENIZERS = threading.local()  # per thread: a fast tokenizer's settings change with each call, so threads never share one
+_TOKENIZERS_KEPT = 4
+
+
+def _folder_stamp(path: str) -> tuple:
+    """The names, sizes and times of a local model folder's files: a changed file is a new tokenizer."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file()))
+
+
+def _tokenizer(transformers, path: str, local_only: bool, pinned: dict):
+    """``AutoTokenizer.from_pretrained``, kept for the thread's next run of the same model.
+
+    Building a fast tokenizer parses its vocabulary in Rust while holding the interpreter (30 ms
+    for MiniLM); a sweep loads the same one for every trial, and the studio's window waited.
+    """
+    kept: dict = _TOKENIZERS.__dict__.setdefault("kept", {})
+    key = (path, local_only, tuple(sorted(pinned.items())), _folder_stamp(path))
+    if key not in kept:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_only,
+                                                               trust_remote_code=False, **pinned)
+        while len(kept) >= _TOKENIZERS_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[key] = tokenizer
+    return kept[key]
+
+
 def _from_pretrained(path: str, is_local: bool, kwargs: dict, revision: str | None = None):
     """(model, loading info, tokenizer): local files or the Hub cache first, then the Hub.
 
@@ -61,8 +91,7 @@ def _from_pretrained(path: str, is_local: bool, kwargs: dict, revision: str | No
     kwargs = {**kwargs, **pinned, "trust_remote_code": False}
 
     def load(local_only: bool):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            path, local_files_only=local_only, trust_remote_code=False, **pinned)
+        tokenizer = _tokenizer(transformers, path, local_only, pinned)
         try:
             model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
                 path, attn_implementation="sdpa", output_loading_info=True, local_files_only=local_only, **kwargs)
@@ -115,6 +144,8 @@ def load_classifier(spec: str, labels: list[str], revision: str | None = None):
     model.cast_new_tensors = sorted(info.get("missing_keys", []))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        tokenizer.cast_pad_added = True  # a kept tokenizer has it already; the new model still needs telling
+    if getattr(tokenizer, "cast_pad_added", False):
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 

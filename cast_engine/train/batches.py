@@ -36,8 +36,13 @@ class TokenizedSet:
 
 
 def _cache_key(examples: Sequence[Example], tokenizer, max_length: int) -> str:
+    """What the tokenised set depends on: the texts, the tokenizer (name, type, vocabulary size and
+    added tokens) and the length limit. Not ``len(tokenizer)``: a fast tokenizer builds its whole
+    vocabulary for it, 15 ms in Rust holding the interpreter, three times per run."""
+    added = tokenizer.get_added_vocab() if hasattr(tokenizer, "get_added_vocab") else {}
     digest = hashlib.sha256()
-    digest.update(json.dumps([getattr(tokenizer, "name_or_path", ""), type(tokenizer).__name__, len(tokenizer), max_length]).encode())
+    digest.update(json.dumps([getattr(tokenizer, "name_or_path", ""), type(tokenizer).__name__,
+                              getattr(tokenizer, "vocab_size", None), sorted(added.items()), max_length]).encode())
     for ex in examples:
         digest.update(ex.text_a.encode("utf-8", "replace"))
         digest.update(b"\x00" + (ex.text_b or "").encode("utf-8", "replace") + b"\x01")
@@ -76,20 +81,23 @@ def tokenize_examples(examples: Sequence[Example], tokenizer, max_length: int, c
         return tokenizer(*args, truncation=True, max_length=max_length)
 
     cache_dir = Path(cache_dir) if cache_dir else default_token_cache()
+    key = _cache_key(examples, tokenizer, max_length)
     cache_file = None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        cache_file = str(cache_dir / f"{_cache_key(examples, tokenizer, max_length)}.arrow")
+        cache_file = str(cache_dir / f"{key}.arrow")
     except OSError:
         pass  # an unwritable cache only costs time
     from ..data.quiet import datasets_quiet
     from ..imports import no_import_in_progress
 
-    # datasets looks transformers up while it maps: never while another thread is importing it
+    # datasets looks transformers up while it maps: never while another thread is importing it. The
+    # fingerprint is our key: without one, datasets pickles ``encode`` with its tokenizer to name the
+    # result, tens of milliseconds holding the interpreter (the studio's window waited for it).
     with no_import_in_progress(), datasets_quiet():
         table = datasets.Dataset.from_dict(columns).map(
-            encode, batched=True, remove_columns=list(columns), cache_file_name=cache_file, load_from_cache_file=True
-        )
+            encode, batched=True, remove_columns=list(columns), cache_file_name=cache_file, load_from_cache_file=True,
+            new_fingerprint=key)
     features = {name: table[name] for name in table.column_names}
     return TokenizedSet(features, labels)
 
