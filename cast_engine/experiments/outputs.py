@@ -282,38 +282,45 @@ def _sort_key(value) -> tuple:
         return (1, 0.0, str(value))
 
 
-def trial_value(trial, field_name: str):
-    """A trial's value of a dotted config field ('method' is the method's name)."""
-    from ..config import flatten_config
-
-    flat = flatten_config(trial.config.to_dict())
+def trial_value(trial, field_name: str, flat: dict | None = None):
+    """A trial's value of a dotted config field ('method' is the method's name); ``flat``: the
+    trial's flattened config, when the caller already has it."""
+    if flat is None:
+        flat = trial_fields(trial)
     return flat.get("method.name") if field_name == "method" else flat.get(field_name)
 
 
-def grid_axes(trials) -> tuple[str | None, str | None]:
+def trial_fields(trial) -> dict:
+    """A trial's config as ``{dotted field: value}``."""
+    from ..config import flatten_config
+
+    return flatten_config(trial.config.to_dict())
+
+
+def grid_axes(trials, flats: list[dict] | None = None) -> tuple[str | None, str | None]:
     """The two axes to lay a sweep out on: α and K when they vary, else the first two varying
-    fields other than the seed (None where there are fewer)."""
-    varying = []
-    for trial in trials:
-        for name in trial.assignment:
-            if name != "train.seed" and name not in varying:
-                if len({repr(trial_value(t, name)) for t in trials}) > 1:
-                    varying.append(name)
+    fields other than the seed (None where there are fewer). ``flats``: the trials' ``trial_fields``."""
+    flats = flats if flats is not None else [trial_fields(t) for t in trials]
+    names = dict.fromkeys(name for trial in trials for name in trial.assignment if name != "train.seed")
+    varying = [name for name in names if len({repr(trial_value(t, name, f)) for t, f in zip(trials, flats)}) > 1]
     preferred = [f for f in ("method.alpha", "method.k") if f in varying]
     ordered = preferred + [f for f in varying if f not in preferred]
     return (ordered + [None, None])[0], (ordered + [None, None])[1]
 
 
 def sweep_grid(trials, runs: dict[str, dict], metric: str = "combined", x_field: str | None = None,
-               y_field: str | None = None) -> SweepGrid:
-    """Completed runs grouped by (x, y) in grid order, each with its seeds' accuracies in percent."""
+               y_field: str | None = None, flats: list[dict] | None = None) -> SweepGrid:
+    """Completed runs grouped by (x, y) in grid order, each with its seeds' accuracies in percent.
+    ``flats``: the trials' ``trial_fields``, when the caller keeps them."""
+    if flats is None:
+        flats = [trial_fields(t) for t in trials]  # once per trial: a config's to_dict is the slow part
     if x_field is None:
-        x_field, y_field = grid_axes(trials)
+        x_field, y_field = grid_axes(trials, flats)
     x_field = x_field or "train.seed"
     points: dict[tuple, GridPoint] = {}
-    for trial in trials:
-        x = trial_value(trial, x_field)
-        y = trial_value(trial, y_field) if y_field else None
+    for trial, flat in zip(trials, flats):
+        x = trial_value(trial, x_field, flat)
+        y = trial_value(trial, y_field, flat) if y_field else None
         point = points.setdefault((repr(x), repr(y)), GridPoint(x, y, [], []))
         run = runs.get(trial.key)
         value = ((run or {}).get("results") or {}).get(metric)

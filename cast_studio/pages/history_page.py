@@ -75,6 +75,7 @@ class HistoryPage(QWidget):
         self._kept_selection: list[int] = []
         self._kept_groups: list[int] = []
         self._sized = self._groups_sized = False
+        self._stale = False  # runs changed while the page was hidden: refresh when it shows
         self._build_filters()
         self.analysis = AnalysisBar(self)
         self.analysis.evaluation_changed.connect(lambda _: self.refresh())
@@ -222,6 +223,20 @@ class HistoryPage(QWidget):
         self._fit_groups()
         self._update_count()
         self._update_buttons()
+
+    def refresh_when_seen(self) -> None:
+        """Refresh now if the page shows, else when it is next shown: a sweep records a run after
+        every trial, and re-reading a large store for a hidden table stalled the window."""
+        if self.isVisible():
+            self.refresh()
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.refresh()
 
     def _apply_filters(self, *_: Any) -> None:
         try:

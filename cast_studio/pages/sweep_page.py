@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
 
 from cast_engine.errors import CastError, ConfigError
 from cast_engine.config import flatten_config
-from cast_engine.experiments import SweepSpec, sweep_trial_runs
+from cast_engine.experiments import SweepSpec
 from cast_engine.experiments.grid import axis_notes, grid_title
-from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, write_text
-from cast_engine.experiments.sweep import SweepProgress
+from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdown, sweep_grid, trial_fields, write_text
+from cast_engine.experiments.sweep import SweepProgress, trial_runs
 from cast_engine.experiments.tuning import picked_rates, trained_lr, tuned_grids
 
 from ..events import SweepEnded
@@ -91,6 +91,7 @@ class SweepPage(QWidget):
         self._job_ended = False
         queue.event.connect(self._on_event)
         self._store = None
+        self._trials: dict[int, tuple[dict, list, list]] = {}  # sweep id → (stored spec, trials, their fields)
         self.axes = AxesEditor()
         self.axes.changed.connect(self._update_count)
         self.plots = SweepPlots()
@@ -363,10 +364,21 @@ class SweepPage(QWidget):
         self._picked = []
         if sweep_id is None:
             return None
-        _spec, trials, runs = sweep_trial_runs(self.store(), sweep_id)
+        trials, flats = self.trials_of(sweep_id)
+        runs = trial_runs(self.store(), sweep_id, trials)
         self._picked = picked_rates(self.store(), trials, runs, self.metric_box.currentText()) \
             if len({trained_lr(t.config) for t in trials}) > 1 else []
-        return sweep_grid(trials, runs, self.metric_box.currentText())
+        return sweep_grid(trials, runs, self.metric_box.currentText(), flats=flats)
+
+    def trials_of(self, sweep_id: int) -> tuple[list, list[dict]]:
+        """A stored sweep's trials and their config fields, made once: expanding validates every
+        trial's config, which took most of a redraw, and a running sweep redraws after every trial."""
+        spec = self.store().get_sweep(sweep_id)["spec"]
+        cached = self._trials.get(sweep_id)
+        if cached is None or cached[0] != spec:  # a sweep's spec is stored once; a new store may reuse the id
+            trials = SweepSpec.from_dict(spec).trials()
+            self._trials[sweep_id] = cached = (spec, trials, [trial_fields(t) for t in trials])
+        return cached[1], cached[2]
 
     def redraw(self) -> None:
         grid = self.current_grid()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import math
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from cast_engine.experiments.outputs import SweepGrid, y_label
 
+_UNSET = object()
 LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
@@ -71,12 +73,33 @@ class SweepPlots(QWidget):
                 plot.getPlotItem().getAxis(name).setTextPen("#333")  # pyqtgraph's grey is faint on white
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.error_bars: dict[str, pg.ErrorBarItem] = {}
+        self._shown: dict[tuple, object] = {}  # what each title, label, tick list and range was last set to
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.heat, 1)
         layout.addWidget(self.lines, 1)
 
     # ------------------------------------------------------------- drawing
+    def _set(self, key: tuple, value, apply: Callable) -> None:
+        """``apply(value)`` unless ``key`` already shows ``value``. A new title, label or tick list lays
+        the plot out and redraws its axis; a running sweep redraws after every trial, mostly unchanged."""
+        if self._shown.get(key, _UNSET) != value:
+            apply(value)
+            self._shown[key] = value
+
+    def _title(self, plot, name: str, text: str) -> None:
+        self._set((name, "title"), text, lambda t: plot.setTitle(t, color="#333", size="10pt"))
+
+    def _label(self, plot, name: str, axis: str, text: str) -> None:
+        self._set((name, "label", axis), text, lambda t: plot.setLabel(axis, t))
+
+    def _ticks(self, plot, name: str, axis: str, ticks) -> None:
+        self._set((name, "ticks", axis), ticks, plot.getAxis(axis).setTicks)
+
+    def _range(self, plot, name: str, x: tuple, y: tuple) -> None:
+        self._set((name, "x"), x, lambda r: plot.setXRange(*r, padding=0))
+        self._set((name, "y"), y, lambda r: plot.setYRange(*r, padding=0))
+
     def show_grid(self, grid: SweepGrid | None) -> None:
         """Draw ``grid`` (None clears both plots)."""
         self.grid = grid
@@ -104,40 +127,38 @@ class SweepPlots(QWidget):
             self.image.clear()
             self._show_texts(0)
             for axis in ("bottom", "left"):  # no cells: no ticks and no −0.5…0.5 axes
-                plot.getAxis(axis).setTicks([[]])
-            plot.setLabel("bottom", "")
-            plot.setLabel("left", "")
-            plot.setXRange(0, 1, padding=0)
-            plot.setYRange(0, 1, padding=0)
-            plot.setTitle("mean accuracy (%): no sweep to show yet", color="#333", size="10pt")
+                self._ticks(plot, "heat", axis, [[]])
+                self._label(plot, "heat", axis, "")
+            self._range(plot, "heat", (0, 1), (0, 1))
+            self._title(plot, "heat", "mean accuracy (%): no sweep to show yet")
             return
-        plot.setTitle("mean accuracy (%): click a cell to open its runs", color="#333", size="10pt")
+        self._title(plot, "heat", "mean accuracy (%): click a cell to open its runs")
         finite = matrix[np.isfinite(matrix)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
         if high - low < 1.0:
             low, high = low - 0.5, high + 0.5
         self.image.setImage(matrix, autoLevels=False)  # a cell without runs (NaN) stays blank, not the lowest colour
         self.image.setRect(QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
-        self.colorbar.setLevels((low, high))
+        self._set(("heat", "levels"), (low, high), self.colorbar.setLevels)
         xs, ys = grid.xs(), grid.ys()
         self._show_texts(len(xs) * len(ys))
         for i, (r, c) in enumerate((r, c) for r in range(len(ys)) for c in range(len(xs))):
             point = grid.point(xs[c], ys[r])
             if point is None or point.mean is None:
-                label, colour = "no run yet", QColor("#bbbbbb")
+                label, colour = "no run yet", "#bbbbbb"
             else:
                 label = f"{point.mean:.1f}\n(n={len(point.values)})"
                 share = (point.mean - low) / (high - low)
-                colour = QColor("#000000" if share > 0.6 else "#ffffff")
+                colour = "#000000" if share > 0.6 else "#ffffff"
             text = self.cell_texts[i]
-            text.setText(label, color=colour)
-            text.setPos(c + 0.5, r + 0.5)
-        plot.getAxis("bottom").setTicks([[(c + 0.5, _text(x)) for c, x in enumerate(xs)]])
-        plot.getAxis("left").setTicks([[(r + 0.5, _plain(y_label(grid, y)) if grid.y_field else "") for r, y in enumerate(ys)]])
-        plot.setLabel("bottom", grid.label(grid.x_field))
-        plot.setLabel("left", grid.label(grid.y_field) if grid.y_field else "")
-        plot.setXRange(0, len(xs), padding=0)
-        plot.setYRange(0, len(ys), padding=0)
+            self._set(("cell", id(text)), (label, colour, c, r), lambda shown, t=text: (
+                t.setText(shown[0], color=QColor(shown[1])), t.setPos(shown[2] + 0.5, shown[3] + 0.5)))
+        self._ticks(plot, "heat", "bottom", [[(c + 0.5, _text(x)) for c, x in enumerate(xs)]])
+        self._ticks(plot, "heat", "left", [[(r + 0.5, _plain(y_label(grid, y)) if grid.y_field else "")
+                                            for r, y in enumerate(ys)]])
+        self._label(plot, "heat", "bottom", grid.label(grid.x_field))
+        self._label(plot, "heat", "left", grid.label(grid.y_field) if grid.y_field else "")
+        self._range(plot, "heat", (0, len(xs)), (0, len(ys)))
 
     def _show_texts(self, count: int) -> None:
         """Make ``cell_texts`` the first ``count`` labels of a pool that only grows.
@@ -165,13 +186,11 @@ class SweepPlots(QWidget):
                 self.legend.removeItem(name)
                 gc.collect()  # here, on the GUI thread (see _show_texts)
         if grid is None:
-            plot.setXRange(0, 1, padding=0)
-            plot.setYRange(0, 100, padding=0)
-            plot.getAxis("bottom").setTicks([[]])
-            plot.setLabel("bottom", "")
-            plot.setTitle("accuracy against the sweep's first axis: no sweep to show yet", color="#333", size="10pt")
+            self._range(plot, "lines", (0, 1), (0, 100))
+            self._ticks(plot, "lines", "bottom", [[]])
+            self._label(plot, "lines", "bottom", "")
+            self._title(plot, "lines", "accuracy against the sweep's first axis: no sweep to show yet")
             return
-        plot.getAxis("bottom").setTicks(None)
         xs = grid.xs()
         numeric = all(isinstance(x, (int, float)) for x in xs)
         position = {x: (float(x) if numeric else i) for i, x in enumerate(xs)}
@@ -188,14 +207,11 @@ class SweepPlots(QWidget):
             stds = np.array([p.std or 0.0 for _, p in points], dtype=float)
             self.curves[name].setData(x_values, means)  # plots update, never rebuild
             self.error_bars[name].setData(x=x_values, y=means, height=2 * stds)
-        if not numeric:
-            plot.getAxis("bottom").setTicks([[(i, _text(x)) for i, x in enumerate(xs)]])
-        else:
-            plot.getAxis("bottom").setTicks(None)
-        plot.setLabel("bottom", grid.label(grid.x_field))
-        plot.setLabel("left", f"{grid.metric} test accuracy (%)")
+        self._ticks(plot, "lines", "bottom", None if numeric else [[(i, _text(x)) for i, x in enumerate(xs)]])
+        self._label(plot, "lines", "bottom", grid.label(grid.x_field))
+        self._label(plot, "lines", "left", f"{grid.metric} test accuracy (%)")
         per_line = f", a line per {grid.label(grid.y_field)}" if grid.y_field else ""
-        plot.setTitle(f"accuracy against {grid.label(grid.x_field)}{per_line} (error bars: ±1 std)", color="#333", size="10pt")
+        self._title(plot, "lines", f"accuracy against {grid.label(grid.x_field)}{per_line} (error bars: ±1 std)")
 
     # ------------------------------------------------------------- clicks
     def _clicked(self, column: int, row: int) -> None:

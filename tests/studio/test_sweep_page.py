@@ -59,7 +59,7 @@ class _Done:
                                  and self.page.launch_button.isEnabled(), timeout=300_000)
 
 
-def test_a_sweep_fills_the_heat_map_and_the_line_chart(qtbot, window, store_path):
+def test_a_sweep_fills_the_heat_map_and_the_line_chart(qtbot, window, store_path, monkeypatch):
     page = window.sweep_page
     _launch(qtbot, page, [("method.alpha", "0.01, 0.3"), ("method.k", "1000, 1%"), ("train.seed", "1, 2")])
     assert "completed" in page.status.text()
@@ -79,7 +79,18 @@ def test_a_sweep_fills_the_heat_map_and_the_line_chart(qtbot, window, store_path
     xs, ys = page.plots.curves["K = 10^3"].getData()
     assert list(xs) == [0.01, 0.3] and list(ys) == pytest.approx(list(matrix[0]))
     assert [t.toPlainText() for t in page.plots.cell_texts][0].endswith("(n=2)")
-    # The History page already lists the sweep's runs.
+    # Redrawing (after every trial of a running sweep) reads the runs again, never re-expands the grid.
+    from cast_engine.experiments import SweepSpec
+
+    expanded = []
+    trials = SweepSpec.trials
+    monkeypatch.setattr(SweepSpec, "trials", lambda spec: expanded.append(spec) or trials(spec))
+    page.refresh_sweeps()
+    page.refresh_sweeps()
+    assert expanded == [] and page.plots.cell_matrix() == pytest.approx(matrix, nan_ok=True)
+    # History, hidden while the sweep ran, reads the store when it is shown: it lists the sweep's runs.
+    assert window.history_page._stale
+    window.show_page("History")
     assert set(window.history_page.visible_ids()) >= {run["id"] for run in runs}
 
 
@@ -212,3 +223,32 @@ def test_the_grid_follows_experiment_changes_made_while_the_page_was_hidden(wind
     assert not page.train_form.set_text("max_length", "70000")  # refused: the grid cannot launch
     window.show_page("Sweep")
     assert not sweep.launch_button.isEnabled()
+
+
+def test_redrawing_an_unchanged_grid_keeps_the_plots_laid_out(qtbot):
+    """A running sweep redraws after every trial; titles, labels, ticks and ranges that did not change
+    are not set again (each new one lays the plot out and redraws its axes)."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from cast_engine.experiments.outputs import GridPoint, SweepGrid
+    from cast_studio.pages.sweep_plots import SweepPlots
+
+    plots = SweepPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 400)
+    plots.show()
+    points = [GridPoint(a, k, [70.0 + i], [i + 1]) for i, (a, k) in enumerate([(0.01, "1e3"), (0.3, "1e3"), (0.01, "1e5")])]
+    grid = SweepGrid("method.alpha", "method.k", "combined", points)
+    plots.show_grid(grid)
+    QApplication.processEvents()
+    axes = [item for view in (plots.heat, plots.lines) for item in view.scene().items() if isinstance(item, pg.AxisItem)
+            and item.isVisible()]
+    assert axes and all(axis.picture is not None for axis in axes)  # drawn
+    plots.show_grid(grid)
+    assert all(axis.picture is not None for axis in axes)  # nothing to draw again
+    texts = [text.toPlainText() for text in plots.cell_texts]
+    grid.points.append(GridPoint(0.3, "1e5", [90.0], [4]))  # the last trial ends: its cell fills
+    plots.show_grid(grid)
+    assert [text.toPlainText() for text in plots.cell_texts] == texts[:3] + ["90.0\n(n=1)"]
+    assert tuple(plots.colorbar.levels()) == (70.0, 90.0)
