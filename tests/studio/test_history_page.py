@@ -506,6 +506,46 @@ def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
     assert widget.selected_ids() == [run_id]  # a filter keeps the selection it still shows
 
 
+def test_a_new_sort_or_filter_shows_the_start_of_the_new_order_or_the_selected_run(qtbot, tmp_path):
+    """As paged run tables do. Staying at the end read every id of the new order (20-40 ms over
+    10,000 runs) to show rows nobody had asked for."""
+    path = tmp_path / "big.sqlite"
+    store = open_store(path)
+    run_id = add_run(store, epochs=1)
+    row = store.db.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    columns = [c[0] for c in store.db.conn.execute("SELECT * FROM runs").description]
+    copies = [tuple(None if name == "id" else value for name, value in zip(columns, row)) for _ in range(999)]
+    with store.db.conn:
+        store.db.conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(columns))})", copies)
+    store.close()
+    widget = HistoryPage(path)
+    qtbot.addWidget(widget)
+    widget.resize(1300, 700)
+    widget.show()
+    qtbot.wait(10)
+    bar = widget.view.verticalScrollBar()
+    widget.view.scrollToBottom()
+    qtbot.wait(10)
+    assert bar.value() == bar.maximum() > 0
+    widget.view.sortByColumn(COLUMN["combined"], Qt.SortOrder.AscendingOrder)
+    qtbot.wait(10)
+    assert bar.value() == 0 and widget.model._all is None  # the first rows, read without every id
+    assert widget.view.rowAt(0) == 0
+    widget.view.scrollToBottom()
+    widget.name_filter.setText("cast")
+    qtbot.wait(10)
+    assert bar.value() == 0 and widget.model._all is None
+    last = widget.model.rowCount() - 1
+    widget.select_runs([widget.model.run_id(last)])
+    widget.view.sortByColumn(COLUMN["combined"], Qt.SortOrder.DescendingOrder)  # the selected run is now first
+    qtbot.wait(10)
+    assert widget.selected_ids() == [widget.model.run_id(0)] and bar.value() == 0
+    widget.view.sortByColumn(COLUMN["combined"], Qt.SortOrder.AscendingOrder)  # … and last again: it is followed
+    qtbot.wait(10)
+    selected = widget.view.selectionModel().selectedRows()[0]
+    assert selected.row() == last and widget.view.viewport().rect().intersects(widget.view.visualRect(selected))
+
+
 # ------------------------------------------------------------------ evaluate on…
 
 def test_the_evaluate_form_browses_for_its_data(qtbot, tmp_path, monkeypatch):
