@@ -90,6 +90,26 @@ def leave_a_core_to_the_interface() -> int:
     return torch.get_num_threads()
 
 
+TRAINING_NICENESS = 10  # how much lower than the window's the training thread's CPU priority is (Linux)
+
+
+def yield_the_cpu_to_the_interface() -> bool:
+    """Lower the calling thread's CPU priority (Linux, where a thread has its own nice value).
+
+    Where training and the window want the same core, the scheduler then runs the window first:
+    a page switch or a plot update no longer waits behind a training step. Training loses nothing
+    on an idle machine. Returns whether the priority was lowered.
+    """
+    if not sys.platform.startswith("linux"):
+        return False  # elsewhere the call would take a thread id for a process id
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + TRAINING_NICENESS))
+    except OSError:
+        return False
+    return True
+
+
 class _RunThread(QThread):
     """Pulls configs (and resumes) from the queue and runs them until it is empty."""
 
@@ -102,6 +122,7 @@ class _RunThread(QThread):
         store = None
         try:
             leave_a_core_to_the_interface()
+            yield_the_cpu_to_the_interface()  # threads torch starts from here inherit the lower priority
             store = open_store(self.queue.db_path)
             while (item := self.queue._next()) is not None:
                 self.queue._run_one(item, store)

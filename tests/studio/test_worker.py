@@ -4,7 +4,10 @@ and never writes to the store from two threads at once."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -92,3 +95,28 @@ def test_training_leaves_one_core_to_the_window(monkeypatch):
         assert worker.leave_a_core_to_the_interface() == 4
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own CPU priority is a Linux feature")
+def test_the_training_thread_runs_at_a_lower_cpu_priority_than_the_window(qtbot, store_path, tiny_config, monkeypatch):
+    """The queue's thread lowers its own priority before it trains; the window's thread keeps its own."""
+    from cast_studio import worker
+
+    seen = []
+    real = worker.yield_the_cpu_to_the_interface
+
+    def lowered() -> bool:
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        result = real()
+        seen.append((result, before, os.getpriority(os.PRIO_PROCESS, tid)))
+        return result
+
+    window_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    monkeypatch.setattr(worker, "yield_the_cpu_to_the_interface", lowered)
+    queue = worker.RunQueue(store_path)
+    with qtbot.waitSignal(queue.idle, timeout=120_000):
+        queue.submit([tiny_config("full", max_epochs=1)])
+    assert seen and seen[0][0] is True
+    assert seen[0][2] == min(19, seen[0][1] + worker.TRAINING_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == window_priority
