@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from cast_engine.export.tables import format_value
 
+from .fast_axis import plot_widget
 from .run_format import METRICS, fmt_count, fmt_duration, fmt_percent, lr_text, params_text
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -146,7 +147,7 @@ class CompareDialog(QDialog):
 
     # -------------------------------------------------------------- plots
     def _make_plot(self, ylabel: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="w")
+        plot = plot_widget(background="w")
         plot.getViewBox().setDefaultPadding(0.05)
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setLabel("bottom", "epoch")

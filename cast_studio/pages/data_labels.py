@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .fast_axis import plot_widget
 from .small_widgets import heading
 
 BAR_COLOR = "#4a7fb5"
@@ -48,7 +49,7 @@ class LabelPanel(QWidget):
         layout.addWidget(self.no_pairs_note, 1)
 
     def _build_chart(self) -> pg.PlotWidget:
-        self.chart = pg.PlotWidget()
+        self.chart = plot_widget()
         self.chart.setMinimumHeight(220)
         palette = self.palette()
         self.chart.setBackground(palette.color(QPalette.ColorRole.Base))

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .fast_axis import plot_widget
 from .compare import run_colour
 
 
@@ -88,7 +89,7 @@ class MaskAtlasWindow(QDialog):
 
     @staticmethod
     def _plot(title: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="w")
+        plot = plot_widget(background="w")
         plot.setTitle(title, color="#222")
         plot.showGrid(y=True, alpha=0.3)
         plot.setMouseEnabled(x=False, y=False)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QStackedWidget, QToolTip, QWidget
 
+from .fast_axis import FastAxis, plot_widget
 from .monitor_series import VAL_SERIES, RunSeries
 
 VAL_COLOURS = {"factual": "#1f77b4", "counterfactual": "#ff7f0e", "combined": "#2ca02c", "pair": "#9467bd"}
@@ -20,7 +21,7 @@ VAL_SYMBOLS = {"factual": "o", "counterfactual": "t", "combined": "s", "pair": "
 MASK_PLACEHOLDER = "The mask's sparsity per layer appears here for CAST and LT-SFT runs."
 
 
-class EpochAxis(pg.AxisItem):
+class EpochAxis(FastAxis):
     """An axis that labels whole numbers only (epochs)."""
 
     def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph's name)
@@ -55,7 +56,7 @@ class RunPlots(QWidget):
     # ================================================================== layout
     def _plot(self, title: str, left: str, bottom: str, *, epoch_axis: bool = False) -> pg.PlotWidget:
         axis = {"bottom": EpochAxis("bottom")} if epoch_axis else {}
-        widget = pg.PlotWidget(axisItems=axis, background=self._bg)
+        widget = plot_widget(axis, background=self._bg)
         item = widget.getPlotItem()
         item.setTitle(title, color=self._fg.name(), size="10pt")
         for name in ("left", "bottom"):

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from cast_engine.experiments.seed_groups import BANDS, mean_curve, mean_std_text, seed_groups
 
+from .fast_axis import plot_widget
 from .compare import run_colour
 from .run_format import METRICS
 
@@ -86,7 +87,7 @@ class SeedGroupDialog(QDialog):
         self.metric_combo.addItems(METRICS)
         self.band_combo = QComboBox()
         self.band_combo.addItems(BANDS)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget(background="w")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "epoch")
         self.table = QTableWidget()

@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from cast_engine.experiments.outputs import SweepGrid, y_label
+from .fast_axis import plot_widget
 
 _UNSET = object()
 LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -51,7 +52,7 @@ class SweepPlots(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.grid: SweepGrid | None = None
-        self.heat = pg.PlotWidget(background="w")
+        self.heat = plot_widget(background="w")
         self.heat.setMenuEnabled(False)
         self.heat.setMouseEnabled(x=False, y=False)
         self.heat.hideButtons()
@@ -63,7 +64,7 @@ class SweepPlots(QWidget):
         self.heat.getPlotItem().setTitle("mean accuracy (%): click a cell to open its runs", color="#333", size="10pt")
         self.cell_texts: list[pg.TextItem] = []
         self._text_pool: list[pg.TextItem] = []
-        self.lines = pg.PlotWidget(background="w")
+        self.lines = plot_widget(background="w")
         self.lines.getPlotItem().setTitle("accuracy against the sweep's first axis", color="#333", size="10pt")
         self.lines.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.lines.addLegend(offset=(-10, 10), labelTextColor="#333")

@@ -1,0 +1,79 @@
+"""Plot axes whose grid costs a fraction of a millisecond to draw, and the studio's one way to make a plot.
+
+pyqtgraph draws an axis's grid as translucent lines over the data. Qt's raster
+engine draws a translucent line about 25 times slower than an opaque one
+(0.12 ms against 0.005 ms for a line across a plot), so one axis with its grid
+cost 7-12 ms to draw, and axes were most of what the Monitor painted when a run
+started or its page was shown. ``FastAxis`` draws each grid line opaque, in the
+colour the translucent line would have made on the plot's background, and puts
+the grid under the data (as matplotlib does) so that a curve crossing a grid
+line is drawn whole. We keep pyqtgraph for everything else; only this drawing
+step is ours.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QLineF, Qt
+from PySide6.QtGui import QColor, QPen
+
+SIDES = ("left", "bottom")  # the sides a plot shows (pyqtgraph shows every side it is given an axis for)
+GRID_UNDER_DATA_Z = -200  # below the ViewBox (pyqtgraph puts it at -100 and axes at 0.5)
+AXIS_Z = 0.5
+
+
+class FastAxis(pg.AxisItem):
+    """An AxisItem whose grid lines are opaque, pre-blended with the background, and drawn under the data."""
+
+    def setGrid(self, grid):  # noqa: N802 (pyqtgraph's name)
+        super().setGrid(grid)
+        self.setZValue(GRID_UNDER_DATA_Z if grid not in (False, None) else AXIS_Z)
+
+    def _background(self) -> QColor | None:
+        """The plot's opaque background colour; None when there is none to blend with (an export, say)."""
+        scene = self.scene()
+        views = scene.views() if scene is not None else []
+        if not views:
+            return None
+        brush = views[0].backgroundBrush()
+        colour = brush.color()
+        return colour if brush.style() == Qt.BrushStyle.SolidPattern and colour.alpha() == 255 else None
+
+    @staticmethod
+    def _opaque(pen: QPen, background: QColor | None) -> QPen:
+        colour = pen.color()
+        if background is None or colour.alpha() == 255:
+            return pen
+        a = colour.alphaF()
+        blended = QColor(*(round(a * c + (1 - a) * b) for c, b in zip(colour.getRgb()[:3], background.getRgb()[:3])))
+        opaque = QPen(pen)
+        opaque.setColor(blended)
+        return opaque
+
+    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):  # noqa: N802 (pyqtgraph's name)
+        p.setRenderHint(p.RenderHint.Antialiasing, False)
+        p.setRenderHint(p.RenderHint.TextAntialiasing, True)
+        pen, start, end = axisSpec
+        p.setPen(pen)
+        p.drawLine(start, end)
+        background = self._background()
+        by_pen: dict[tuple, tuple] = {}
+        for pen, start, end in tickSpecs:
+            key = (pen.color().rgba(), pen.widthF(), pen.style(), pen.isCosmetic(), pen.capStyle())
+            by_pen.setdefault(key, (pen, []))[1].append(QLineF(start, end))
+        for pen, lines in by_pen.values():
+            p.setPen(self._opaque(pen, background))
+            p.drawLines(lines)
+        if self.style["tickFont"] is not None:
+            p.setFont(self.style["tickFont"])
+        p.setPen(self.textPen())
+        p.setClipRect(self.boundingRect().toAlignedRect())
+        for rect, flags, text in textSpecs:
+            p.drawText(rect, int(flags), text)
+
+
+def plot_widget(axis_items: dict[str, pg.AxisItem] | None = None, **kwargs) -> pg.PlotWidget:
+    """A PlotWidget whose left and bottom axes are FastAxis (or the given ones, which should subclass it)."""
+    axes = {side: FastAxis(side) for side in SIDES}
+    axes.update(axis_items or {})
+    return pg.PlotWidget(axisItems=axes, **kwargs)
