@@ -11,11 +11,12 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from cast_engine.data import download_cad
 from cast_engine.errors import RunCancelled
 
+from .lazy_progress import LazyProgressBar
 from .data_loading import problem_text
 
 
@@ -67,7 +68,7 @@ class CadDownload(QObject):
         super().__init__(parent)
         self.thread: DownloadThread | None = None
         self.status = QLabel("")
-        self.bar = QProgressBar()
+        self.bar = LazyProgressBar()
         self.bar.setFixedWidth(160)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the download before its next file (files already fetched stay cached)")

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -31,6 +30,7 @@ from cast_engine.data import TASKS, CadDataset
 from cast_engine.data.types import DEFAULT_VARIANTS, normalize_task, normalize_variant, variants_for
 from cast_engine.errors import ConfigError
 
+from .lazy_progress import LazyProgressBar
 from .data_dialogs import SourceDialogs, confirm_download
 from .data_download import CadDownload
 from .data_labels import LabelPanel
@@ -214,7 +214,7 @@ class DataPage(QWidget):
         row.addWidget(QLabel("Source:"))
         self.source_label = ElidedLabel("none yet: choose demo data, a folder, a file or download CAD")
         row.addWidget(self.source_label, 1)
-        self.busy_bar = QProgressBar()
+        self.busy_bar = LazyProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setTextVisible(False)
         self.busy_bar.setFixedWidth(90)

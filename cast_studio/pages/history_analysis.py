@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from cast_engine.runs.evaluation_data import EvaluateConfig
 
+from .lazy_progress import LazyProgressBar
 from ..events import EvaluationEnded, EvaluationJobEnded, EvaluationProgress
 from ..forms import ConfigForm
 from ..worker import EvaluationJob, RunQueue
@@ -110,7 +110,7 @@ class AnalysisBar(QWidget):
         self.groups_button.setToolTip("The selected runs grouped over seeds: mean curves with a band, mean ± std (n), "
                                       "and the paired bootstrap CI and McNemar p between two groups.")
         self.stop_button = QPushButton("Stop")
-        self.progress = QProgressBar()
+        self.progress = LazyProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setFormat("%v / %m examples")
         self.status_label = QLabel()

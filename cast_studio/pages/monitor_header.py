@@ -6,10 +6,11 @@ import html
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from cast_engine.train.events import PhaseChanged, Progress
 
+from .lazy_progress import LazyProgressBar
 from .monitor_text import format_duration
 
 STATUS_STYLES = {  # background, text
@@ -78,7 +79,7 @@ class RunHeader(QFrame):
         self.reason_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.reason_label.hide()
 
-        self.progress_bar = QProgressBar()
+        self.progress_bar = LazyProgressBar()
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setMinimumHeight(22)
         self.phase_label = QLabel()

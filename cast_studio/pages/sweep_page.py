@@ -21,7 +21,7 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from cast_engine.errors import CastError, ConfigError
@@ -32,6 +32,7 @@ from cast_engine.experiments.outputs import figure2_plot, grid_csv, grid_markdow
 from cast_engine.experiments.sweep import SweepProgress, trial_runs
 from cast_engine.experiments.tuning import picked_rates, trained_lr, tuned_grids
 
+from .lazy_progress import LazyProgressBar
 from ..events import SweepEnded
 from ..store_access import open_store
 from ..worker import RunQueue, SweepJob
@@ -153,7 +154,7 @@ class SweepPage(QWidget):
         row.addWidget(self.stop_button)
         layout.addLayout(row)
         self.count_label = QLabel()
-        self.progress = QProgressBar()
+        self.progress = LazyProgressBar()
         self.progress.setFormat("%v of %m trials")
         self.status = QLabel()
         self.status.setWordWrap(True)
