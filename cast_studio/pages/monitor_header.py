@@ -35,6 +35,16 @@ class RunHeader(QFrame):
         self._fg = fg
         self._build()
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """The header only grows: its wrapped lines change with every run (a name, a status, a details line),
+        and each change of its height resized every plot below it, which then drew itself anew (40-100 ms of
+        the window's time at each run's start). It fits itself again when its width changes, or on reset."""
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.setMinimumHeight(0)
+        elif event.size().height() > self.minimumHeight():
+            self.setMinimumHeight(event.size().height())
+
     def _build(self) -> None:
         self.setFrameShape(QFrame.Shape.StyledPanel)
         grid = QGridLayout(self)
@@ -122,6 +132,7 @@ class RunHeader(QFrame):
 
     def reset(self) -> None:
         """No run yet: title, details, progress, phase, elapsed and ETA as before the first run."""
+        self.setMinimumHeight(0)
         self.title_label.setText("No run yet")
         self.details_label.setText("Start a run on the Experiment page; it shows here while it trains.")
         self.data_label.setText("")

@@ -76,3 +76,26 @@ def test_a_plot_changed_while_its_page_was_hidden_is_drawn_as_it_is_now(window):
             item.update()
     settle()
     assert image_of(loss) == shown
+
+
+def test_a_new_run_does_not_resize_the_plots_back_and_forth(window):
+    """The header's wrapped lines change with each run; it grows when it must and never shrinks back
+    while its width stays, so the plots below are not resized (and drawn anew) at every run's start."""
+    from cast_engine.config import RunConfig
+    from test_monitor_page import cast_config
+
+    monitor_with_a_run(window)
+    page = window.monitor_page
+    long_name = "a run whose name is long enough to wrap the header's title onto a second line " * 3
+    sizes = []
+    for name in ("short", long_name, "short", long_name, "short"):
+        page.next_run(RunConfig.from_dict(cast_config(name=name)))
+        settle()
+        sizes.append(page.loss_plot.size().toTuple())
+    assert sizes[1] != sizes[0]  # the long name needed more room: the header grew once
+    assert sizes[1:] == [sizes[1]] * 4  # … and kept it
+    window.resize(window.width() + 200, window.height())  # a new width: the header fits itself again
+    settle()
+    page.next_run(RunConfig.from_dict(cast_config(name="short")))
+    settle()
+    assert page.loss_plot.height() > sizes[1][1]
