@@ -480,13 +480,13 @@ def test_columns_widen_for_runs_that_arrive_later_and_keep_the_users_widths(qtbo
     assert header.sectionSize(COLUMN["status"]) == 300
 
 
-def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
-    path = tmp_path / "big.sqlite"
+def large_history(qtbot, path, runs: int):
+    """A History page, shown, over a store of ``runs`` copies of one run; returns (page, the first run's id)."""
     store = open_store(path)
     run_id = add_run(store, epochs=1)
     row = store.db.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     columns = [c[0] for c in store.db.conn.execute("SELECT * FROM runs").description]
-    copies = [tuple(None if name == "id" else value for name, value in zip(columns, row)) for _ in range(2999)]
+    copies = [tuple(None if name == "id" else value for name, value in zip(columns, row)) for _ in range(runs - 1)]
     with store.db.conn:
         store.db.conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(columns))})", copies)
     store.close()
@@ -495,6 +495,11 @@ def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
     widget.resize(1300, 700)
     widget.show()
     qtbot.wait(10)
+    return widget, run_id
+
+
+def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
+    widget, run_id = large_history(qtbot, tmp_path / "big.sqlite", 3000)
     assert widget.model.rowCount() == 3000 and widget.count_label.text() == "3,000 runs"
     assert list(widget.model._blocks) == [0]  # one block of rows fetched: the ones on screen
     widget.view.scrollToBottom()
@@ -509,20 +514,7 @@ def test_a_large_history_fetches_only_the_rows_on_screen(qtbot, tmp_path):
 def test_a_new_sort_or_filter_shows_the_start_of_the_new_order_or_the_selected_run(qtbot, tmp_path):
     """As paged run tables do. Staying at the end read every id of the new order (20-40 ms over
     10,000 runs) to show rows nobody had asked for."""
-    path = tmp_path / "big.sqlite"
-    store = open_store(path)
-    run_id = add_run(store, epochs=1)
-    row = store.db.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-    columns = [c[0] for c in store.db.conn.execute("SELECT * FROM runs").description]
-    copies = [tuple(None if name == "id" else value for name, value in zip(columns, row)) for _ in range(999)]
-    with store.db.conn:
-        store.db.conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(columns))})", copies)
-    store.close()
-    widget = HistoryPage(path)
-    qtbot.addWidget(widget)
-    widget.resize(1300, 700)
-    widget.show()
-    qtbot.wait(10)
+    widget, _ = large_history(qtbot, tmp_path / "big.sqlite", 1000)
     bar = widget.view.verticalScrollBar()
     widget.view.scrollToBottom()
     qtbot.wait(10)
