@@ -19,7 +19,7 @@ import html
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
@@ -332,7 +332,9 @@ class SweepPage(QWidget):
     def _on_done(self, status: str, message: str) -> None:
         self._job_ended = True
         self.stop_button.setEnabled(False)
-        self._update_count()  # Launch comes back (if the grid can run)
+        # Launch comes back (if the grid can run) on the next turn of the event loop: checking the grid
+        # expands every trial, and with the last redraw in the same turn the window stalled for 70 ms
+        QTimer.singleShot(0, self._update_count)
         style = ERROR_STYLE if status in ("error", "failed") else ""
         text = html.escape(message, quote=False)
         self.status.setText(f"<span style='{style}'>{text}</span>" if style else text)
