@@ -192,6 +192,10 @@ class SweepPlots(QWidget):
             self._label(plot, "lines", "bottom", "")
             self._title(plot, "lines", "accuracy against the sweep's first axis: no sweep to show yet")
             return
+        if ("lines", "x") in self._shown:  # the empty chart's fixed range no longer holds: fit the lines
+            self._shown.pop(("lines", "x"))
+            self._shown.pop(("lines", "y"), None)
+            plot.enableAutoRange()
         xs = grid.xs()
         numeric = all(isinstance(x, (int, float)) for x in xs)
         position = {x: (float(x) if numeric else i) for i, x in enumerate(xs)}

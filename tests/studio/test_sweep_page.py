@@ -238,6 +238,7 @@ def test_redrawing_an_unchanged_grid_keeps_the_plots_laid_out(qtbot):
     qtbot.addWidget(plots)
     plots.resize(900, 400)
     plots.show()
+    plots.show_grid(None)  # the page opens on an empty chart (0 to 1)
     points = [GridPoint(a, k, [70.0 + i], [i + 1]) for i, (a, k) in enumerate([(0.01, "1e3"), (0.3, "1e3"), (0.01, "1e5")])]
     grid = SweepGrid("method.alpha", "method.k", "combined", points)
     plots.show_grid(grid)
@@ -252,3 +253,6 @@ def test_redrawing_an_unchanged_grid_keeps_the_plots_laid_out(qtbot):
     plots.show_grid(grid)
     assert [text.toPlainText() for text in plots.cell_texts] == texts[:3] + ["90.0\n(n=1)"]
     assert tuple(plots.colorbar.levels()) == (70.0, 90.0)
+    QApplication.processEvents()
+    (x_low, x_high), _ = plots.lines.getPlotItem().viewRange()
+    assert x_low < 0.01 and 0.3 < x_high < 0.5  # the line chart fits the α values, not the empty chart's 0 to 1
