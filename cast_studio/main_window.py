@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QMainWindow, QM
 from cast_engine.config import DataConfig
 from cast_engine.store import default_db_path
 
-from .pages.plot_cache import cache_axes
+from .pages.plot_cache import settle_plots
 from .pages.data_page import DataPage
 from .pages.experiment_page import ExperimentPage
 from .pages.history_page import HistoryPage
@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
                                     check_config=self.experiment_page.check_config)
         self.history_page = HistoryPage(self.db_path)
         self._build_layout()
-        cache_axes(self)  # switching pages repaints plots from pixmaps (see plot_cache)
+        settle_plots(self)  # switching pages repaints no plot that did not change (see plot_cache)
         self._connect()
         self.devices_found.connect(self.experiment_page.set_devices)
         self.first_start = self._history_is_empty()
@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
         """Plot items added since the pages were built (curves, epoch lines) stay quiet through the switch too."""
         for page in (self.stack.currentWidget(), self.stack.widget(index)):
             if page is not None:
-                cache_axes(page)
+                settle_plots(page)
 
     def _page_shown(self, index: int) -> None:
         # Listing devices imports torch: do it, off the GUI thread, when the device list is first needed.

@@ -57,7 +57,8 @@ def _folder_stamp(path: str) -> tuple:
     folder = Path(path)
     if not folder.is_dir():
         return ()
-    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file()))
+    stats = ((f.name, f.stat()) for f in folder.iterdir() if f.is_file())
+    return tuple(sorted((name, stat.st_size, stat.st_mtime_ns) for name, stat in stats))
 
 
 def _tokenizer(transformers, path: str, local_only: bool, pinned: dict):

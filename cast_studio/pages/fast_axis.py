@@ -14,7 +14,7 @@ step is ours.
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QLineF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPen
 
 SIDES = ("left", "bottom")  # the sides a plot shows (pyqtgraph shows every side it is given an axis for)
@@ -57,13 +57,9 @@ class FastAxis(pg.AxisItem):
         p.setPen(pen)
         p.drawLine(start, end)
         background = self._background()
-        by_pen: dict[tuple, tuple] = {}
         for pen, start, end in tickSpecs:
-            key = (pen.color().rgba(), pen.widthF(), pen.style(), pen.isCosmetic(), pen.capStyle())
-            by_pen.setdefault(key, (pen, []))[1].append(QLineF(start, end))
-        for pen, lines in by_pen.values():
             p.setPen(self._opaque(pen, background))
-            p.drawLines(lines)
+            p.drawLine(start, end)
         if self.style["tickFont"] is not None:
             p.setFont(self.style["tickFont"])
         p.setPen(self.textPen())

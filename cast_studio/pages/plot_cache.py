@@ -43,7 +43,7 @@ def _activation_filter() -> _ActivationFilter:
     return _FILTER
 
 
-def cache_axes(root: QWidget) -> int:
+def settle_plots(root: QWidget) -> int:
     """Give every pyqtgraph axis under ``root`` (plots and colour bars) a pixmap cache, and keep every
     plot item under it from repainting when its page is shown or hidden; returns how many items were new."""
     settled = 0
