@@ -6,6 +6,8 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 
+import pytest
+
 from cast_engine.store.migrations import MIGRATIONS
 
 PROCESSES = 8
@@ -66,3 +68,37 @@ def test_switching_to_wal_waits_for_a_writer_of_the_new_file(tmp_path):
     assert time.monotonic() - started >= 0.4  # it waited for the writer rather than failing
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     writer.close()
+
+
+@pytest.mark.parametrize("made", ["before", "after"])
+def test_a_store_made_by_another_opener_meanwhile_is_still_a_run_store(tmp_path, monkeypatch, made):
+    """Another process may create the store while this one looks at what the file holds
+    (its tables, its migrations): the file must not be taken for another program's."""
+    from cast_engine.store import RunStore
+    from cast_engine.store import db as store_db
+
+    path = tmp_path / "runs.sqlite"
+    real_applied_names = store_db.applied_names
+    made_elsewhere = []
+
+    def applied_names_while_another_makes_the_store(db):
+        if made_elsewhere:
+            return real_applied_names(db)
+        made_elsewhere.append(path)
+        if made == "before":
+            RunStore(path).close()
+            return real_applied_names(db)
+        applied = real_applied_names(db)
+        RunStore(path).close()
+        return applied
+
+    monkeypatch.setattr(store_db, "applied_names", applied_names_while_another_makes_the_store)
+    with RunStore(path) as store:
+        assert not store.read_only
+        store.create_run({"train": {}}, method="full", task="nli", variant="RH1", regime="cad", model="m", seed=1)
+    assert made_elsewhere
+    conn = sqlite3.connect(path)
+    assert [row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations")] == [
+        m.name for m in MIGRATIONS._migrations]  # each applied once
+    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    conn.close()

@@ -76,8 +76,13 @@ class RunStore(RunTables, SweepTables, EvaluationTables, StoreFile, RunRecorder)
     def _prepare_schema(self, read_only: bool) -> None:
         """Check what the file is, then migrate it (a backup first), in memory when read-only."""
         db = self._db
+        # Tables first, then migrations: another process may create the store between the two
+        # reads, and its tables and migration records commit together, so tables seen first mean
+        # their records are seen next. The other order took a store being made for another
+        # program's file.
+        has_tables = bool(db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone())
         applied = applied_names(db)
-        has_tables = bool(applied) or bool(db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone())
+        has_tables = has_tables or bool(applied)
         if has_tables and not applied:
             raise StoreError(f"{self.path} is not a CAST Studio run store (an SQLite file of another program); "
                              "nothing was changed: give another --db")
