@@ -1,7 +1,8 @@
 """`cast-studio`: start the studio's main window.
 
-torch and transformers are not imported here: they load on the first run
-(or when devices are detected in the background), so the window shows at once.
+torch and transformers are not imported here: they load in the training
+process (started once the window shows) and when devices are detected in the
+background, so the window shows at once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("CAST Studio")
     window = MainWindow(args.db)
     window.show()
+    window.queue.warm_up()  # the training process imports the engine while the user sets up the first run
     smoke = SmokeRun(window, app) if args.smoke_run else None  # noqa: F841  (kept alive until exec returns)
     return app.exec()
 
@@ -40,7 +42,7 @@ class SmokeRun:
 
     It goes through the window's Run action, the same path as the toolbar
     button and Ctrl+R: the Experiment page builds the configs, the run queue
-    trains them in its background thread and the engine records them in the
+    trains them in the training process and the engine records them in the
     store. Only max epochs is changed (to 1), by typing into its field.
     """
 

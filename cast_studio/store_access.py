@@ -1,10 +1,11 @@
 """The studio's access to the run store: one connection per thread, one writer at a time.
 
-The training thread writes epochs and masks while the GUI thread may delete
-runs. SQLite would serialise them anyway, but the studio promises more: its
-writes never overlap. Every studio connection is a ``GuardedStore``: every
-write of the store goes through one path (``StoreFile._write``), which it
-runs under one process-wide lock.
+The window's threads (the GUI's, a pairs loader's) share one process; the
+training process writes epochs and masks beside them, ordered by SQLite's own
+lock as the ``cast`` command line is. Within a process the studio promises
+more: its writes never overlap. Every studio connection is a ``GuardedStore``:
+every write of the store goes through one path (``StoreFile._write``), which
+it runs under one process-wide lock.
 """
 
 from __future__ import annotations

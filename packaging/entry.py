@@ -12,8 +12,8 @@ import sys
 
 
 def main() -> int:
-    # Sweep workers are spawned as this same executable: freeze_support() turns such a child
-    # into the worker it was started as and never returns there.
+    # The training process and sweep workers are spawned as this same executable: freeze_support()
+    # turns such a child into the process it was started as and never returns there.
     multiprocessing.freeze_support()
     args = sys.argv[1:]
     if os.path.basename(sys.argv[0]) == "cast" or args[:1] == ["--cli"]:

@@ -14,7 +14,6 @@ Monitor follows the trial it trains, and the toolbar's Stop stops it too.
 
 from __future__ import annotations
 
-import gc
 import html
 from pathlib import Path
 from typing import Callable
@@ -286,7 +285,6 @@ class SweepPage(QWidget):
         except CastError as exc:
             self.status.setText(f"<span style='{ERROR_STYLE}'>Cannot launch: {html.escape(str(exc), quote=False)}</span>")
             return False
-        gc.collect()  # the GUI's garbage goes here, on the GUI thread, before the queue's thread freezes the rest
         self.job, self._job_ended = SweepJob(spec, executor), False
         self.launch_button.setEnabled(False)
         self.stop_button.setEnabled(True)

@@ -17,7 +17,8 @@ from cast_studio.worker import RunQueue  # noqa: E402
 DIVERGES, OUT_OF_MEMORY, DISK_FULL, FINE = 11, 12, 13, 14  # seeds that pick each run's trouble
 
 
-def test_the_queue_survives_divergence_out_of_memory_and_a_full_disk(qtbot, tiny_config, store_path, monkeypatch):
+def _make_training_troubled() -> None:
+    """In the training process: each run's seed picks its trouble (a NaN loss, CUDA out of memory, a full disk)."""
     current = {}
     real_prepare, real_loss, real_usage = runner_module.prepare, torch.nn.functional.cross_entropy, shutil.disk_usage
 
@@ -36,10 +37,13 @@ def test_the_queue_survives_divergence_out_of_memory_and_a_full_disk(qtbot, tiny
             return namedtuple("usage", "total used free")(10**9, 10**9 - 2**20, 2**20)
         return real_usage(path)
 
-    monkeypatch.setattr(runner_module, "prepare", prepare)
-    monkeypatch.setattr(torch.nn.functional, "cross_entropy", loss)
-    monkeypatch.setattr(shutil, "disk_usage", usage)
-    queue = RunQueue(store_path)
+    runner_module.prepare = prepare
+    torch.nn.functional.cross_entropy = loss
+    shutil.disk_usage = usage
+
+
+def test_the_queue_survives_divergence_out_of_memory_and_a_full_disk(qtbot, tiny_config, store_path):
+    queue = RunQueue(store_path, trainer_setup=_make_training_troubled)
     finished = []
     queue.run_finished.connect(lambda *args: finished.append(args))
     with qtbot.waitSignal(queue.idle, timeout=180_000):

@@ -251,11 +251,11 @@ def test_evaluate_on_is_a_job_on_the_main_windows_queue_and_stop_cancels_it(qtbo
     gate, original = threading.Event(), window.queue._run_one
     blocker = EvaluationJob([], EvaluateConfig())
 
-    def held(item, store):
+    def held(item):
         if item is blocker:
             gate.wait(30)  # the job in progress
             return
-        original(item, store)
+        original(item)
 
     monkeypatch.setattr(window.queue, "_run_one", held)
     window.queue.submit([blocker])

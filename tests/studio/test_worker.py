@@ -1,5 +1,5 @@
-"""The run queue: runs one after another in a QThread, stops within a step, survives failures,
-and never writes to the store from two threads at once."""
+"""The run queue: runs one after another in the training process, stops within a step, survives
+failures and a crash of that process, and shares the store with the window."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from cast_engine.train.events import EpochEnded, Progress, RunEnded  # noqa: E402
-from cast_studio import store_access  # noqa: E402
 from cast_studio.store_access import open_store  # noqa: E402
 from cast_studio.worker import RunQueue  # noqa: E402
 
@@ -52,8 +51,8 @@ def test_stop_cancels_the_running_run_within_a_step(qtbot, tiny_config, store_pa
     assert max(steps) <= 3  # the request crosses threads: at most one more step
 
 
-def test_store_writes_never_overlap(qtbot, tiny_config, store_path):
-    """The GUI thread deletes runs while the training thread writes epochs."""
+def test_the_window_deletes_runs_while_the_training_process_writes_epochs(qtbot, tiny_config, store_path):
+    """Two processes write one store (SQLite orders them): every delete and every epoch is kept."""
     queue = RunQueue(store_path)
     with open_store(store_path) as store:
         doomed = [store.create_run({}, method="full", task="sentiment", variant="CAD", regime="cad", model="m", seed=s)
@@ -61,26 +60,89 @@ def test_store_writes_never_overlap(qtbot, tiny_config, store_path):
         for run_id in doomed:
             store.finish_run(run_id, "completed")
     gui_store = open_store(store_path)
-    store_access.MONITOR.max_active = 0
-    threads = set()
-    store_access.MONITOR.threads = threads
+    deleted, finished = [], []
 
     def delete_some(event):
         if isinstance(event, (Progress, EpochEnded)) and doomed:
-            gui_store.delete_run(doomed.pop())
+            deleted.append(doomed.pop())
+            gui_store.delete_run(deleted[-1])
 
     queue.event.connect(delete_some)
+    queue.run_finished.connect(lambda *args: finished.append(args))
     with qtbot.waitSignal(queue.idle, timeout=120_000):
         queue.submit([tiny_config("cast", method_options={"k": "1%"}, max_epochs=2)])
     gui_store.close()
-    assert store_access.MONITOR.max_active == 1
-    assert threading.main_thread().name in threads and len(threads) >= 2  # both threads wrote
+    assert len(deleted) >= 5 and finished[0][1] == "completed"
+    with open_store(store_path) as store:
+        left = {run["id"] for run in store.list_runs()}
+        epochs = store.epochs(finished[0][0])
+    assert not left & set(deleted) and left == set(doomed) | {finished[0][0]}
+    assert sorted({e["epoch"] for e in epochs}) == [1, 2]
+
+
+def test_training_runs_in_its_own_process(qtbot, tiny_config, store_path):
+    """The window's interpreter never trains: the run's events come from another process."""
+    from cast_engine.train.events import RunStarted
+
+    queue = RunQueue(store_path)
+    started = []
+    queue.event.connect(lambda event: isinstance(event, RunStarted) and started.append(event))
+    with qtbot.waitSignal(queue.idle, timeout=120_000):
+        queue.submit([tiny_config("full", max_epochs=1)])
+    assert started and queue.trainer.pid not in (None, os.getpid())
+    with open_store(store_path) as store:
+        assert store.get_run(started[0].run_id)["pid"] == queue.trainer.pid
+
+
+CRASHES = 21  # the seed of a run whose training process dies
+
+
+def _die_on_a_seed() -> None:
+    """In the training process: the run of seed CRASHES ends the process, as a crash in native code would."""
+    from cast_engine.runs import runner
+
+    real_prepare = runner.prepare
+
+    def prepare(config, *args, **kwargs):
+        if config.train.seed == CRASHES:
+            os._exit(3)
+        return real_prepare(config, *args, **kwargs)
+
+    runner.prepare = prepare
+
+
+def test_a_crash_of_the_training_process_fails_that_run_only(qtbot, tiny_config, store_path):
+    queue = RunQueue(store_path, trainer_setup=_die_on_a_seed)
+    finished, events = [], []
+    queue.run_finished.connect(lambda *args: finished.append(args))
+    queue.event.connect(events.append)
+    with qtbot.waitSignal(queue.idle, timeout=180_000):
+        queue.submit([tiny_config("full", max_epochs=1, seed=CRASHES), tiny_config("bitfit", max_epochs=1)])
+    assert [f[1] for f in finished] == ["failed", "completed"]
+    assert "training process ended" in finished[0][2] and "exit code 3" in finished[0][2]
+    assert any(isinstance(e, RunEnded) and e.status == "failed" and "exit code 3" in e.reason for e in events)
+    with open_store(store_path) as store:
+        assert [r["method"] for r in store.list_runs()] == ["bitfit"]  # the crash came before anything was written
+
+
+def test_closing_ends_the_training_process(qtbot, tiny_config, store_path):
+    from cast_studio.trainer import Trainer
+
+    trainer = Trainer()
+    reports = []
+    trainer.run(trainer.ticket(), store_path, tiny_config("full", max_epochs=1), lambda *r: reports.append(r[0]))
+    pid = trainer.pid
+    assert pid is not None and reports[0] == "run_starting" and "run_finished" in reports
+    trainer.close()
+    assert trainer.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_training_leaves_one_core_to_the_window(monkeypatch):
     import torch
 
-    from cast_studio import worker
+    from cast_studio import jobs as worker
 
     before = torch.get_num_threads()
     try:
@@ -98,25 +160,16 @@ def test_training_leaves_one_core_to_the_window(monkeypatch):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own CPU priority is a Linux feature")
-def test_the_training_thread_runs_at_a_lower_cpu_priority_than_the_window(qtbot, store_path, tiny_config, monkeypatch):
-    """The queue's thread lowers its own priority before it trains; the window's thread keeps its own."""
+def test_the_training_process_runs_at_a_lower_cpu_priority_than_the_window(qtbot, store_path, tiny_config):
+    """The training process lowers its priority before it starts a thread; the window keeps its own."""
     from cast_studio import worker
-
-    seen = []
-    real = worker.yield_the_cpu_to_the_interface
-
-    def lowered() -> bool:
-        tid = threading.get_native_id()
-        before = os.getpriority(os.PRIO_PROCESS, tid)
-        result = real()
-        seen.append((result, before, os.getpriority(os.PRIO_PROCESS, tid)))
-        return result
+    from cast_studio.jobs import TRAINING_NICENESS
 
     window_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    monkeypatch.setattr(worker, "yield_the_cpu_to_the_interface", lowered)
     queue = worker.RunQueue(store_path)
     with qtbot.waitSignal(queue.idle, timeout=120_000):
         queue.submit([tiny_config("full", max_epochs=1)])
-    assert seen and seen[0][0] is True
-    assert seen[0][2] == min(19, seen[0][1] + worker.TRAINING_NICENESS)
+    pid = queue.trainer.pid
+    threads = os.listdir(f"/proc/{pid}/task")
+    assert {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in threads} == {min(19, window_priority + TRAINING_NICENESS)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == window_priority
