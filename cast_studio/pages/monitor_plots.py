@@ -21,6 +21,25 @@ VAL_SYMBOLS = {"factual": "o", "counterfactual": "t", "combined": "s", "pair": "
 MASK_PLACEHOLDER = "The mask's sparsity per layer appears here for CAST and LT-SFT runs."
 
 
+NICE_MANTISSAS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)  # a range ends at most a quarter past its data
+
+
+def nice_ceiling(value: float) -> float:
+    """The least round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at least ``value`` (> 0)."""
+    magnitude = 10 ** np.floor(np.log10(value))
+    return float(next(m * magnitude for m in NICE_MANTISSAS if m * magnitude >= value * (1 - 1e-12)))
+
+
+def snapped_range(low: float, high: float, headroom: float = 1.1) -> tuple[float, float]:
+    """A range over ``[low, high]`` whose ends are nice numbers (``nice_ceiling``) at least ``headroom``
+    times beyond the data, or zero: as points arrive, it changes a few times in a run, not with each."""
+    top = nice_ceiling(high * headroom) if high > 0 else 0.0
+    bottom = -nice_ceiling(-low * headroom) if low < 0 else 0.0
+    if top == bottom:
+        top = bottom + 1.0
+    return bottom, top
+
+
 class EpochAxis(FastAxis):
     """An axis that labels whole numbers only (epochs)."""
 
@@ -51,6 +70,7 @@ class RunPlots(QWidget):
         self._grid_alpha = 0.25
         self._autoranged: set[str] = set()
         self._drawn: dict[str, tuple] = {}  # what each plot was last drawn with (see _changed)
+        self._user_ranged: set[str] = set()  # plots whose view the user moved
         self._build()
 
     # ================================================================== layout
@@ -101,6 +121,7 @@ class RunPlots(QWidget):
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
         self._epoch_lines: list[pg.InfiniteLine] = []
+        self.loss_plot.getPlotItem().getViewBox().sigRangeChangedManually.connect(self._on_loss_view_moved)
 
         # validation accuracy per epoch
         self.val_plot = self._plot("Validation accuracy", "accuracy (%)", "epoch", epoch_axis=True)
@@ -210,6 +231,7 @@ class RunPlots(QWidget):
         self.gpu_plot.getPlotItem().enableAutoRange()
         self._autoranged = set()
         self._drawn = {}
+        self._user_ranged = set()
         self.jaccard_plot.setXRange(0.5, 3.5, padding=0)
         self.update_side()
 
@@ -256,9 +278,8 @@ class RunPlots(QWidget):
     def _draw_loss(self) -> None:
         s = self.series
         self.loss_curve.setData(s.loss_x, s.loss_y)
-        if len(set(s.loss_x)) >= 2 and "loss" not in self._autoranged:  # from the second point on, follow the data
-            self._autoranged.add("loss")
-            self.loss_plot.getPlotItem().enableAutoRange()
+        if len(set(s.loss_x)) >= 2:  # from the second point on, follow the data in steps
+            self._follow_loss()
         elif s.loss_x and "loss" not in self._autoranged:  # one point: a range around it, from zero
             finite = [y for y in s.loss_y if y == y]
             self.loss_plot.setXRange(0, max(2 * s.loss_x[0], 10), padding=0)
@@ -271,6 +292,33 @@ class RunPlots(QWidget):
             line.setToolTip(f"end of epoch {epoch}")
             self.loss_plot.addItem(line, ignoreBounds=True)
             self._epoch_lines.append(line)
+
+    def _follow_loss(self) -> None:
+        """Range the loss plot from zero over its points, to nice numbers with some headroom.
+
+        pyqtgraph's auto-range moved both axes with every point, and an axis whose range
+        moves lays out its tick labels again: most of what a redraw of the plot cost. Snapped,
+        the axes move a few times in a run. A view the user zoomed or panned is
+        left alone until its auto-range button is pressed (then the snapping resumes)."""
+        view = self.loss_plot.getPlotItem().getViewBox()
+        if "loss" in self._user_ranged:
+            if not any(view.autoRangeEnabled()):
+                return
+            self._user_ranged.discard("loss")
+        view.disableAutoRange()
+        s = self.series
+        finite = [y for y in s.loss_y if y == y and abs(y) != float("inf")]
+        if not finite:
+            return
+        x_range = snapped_range(0, max(s.loss_x))
+        y_range = snapped_range(min(finite), max(finite))
+        if self._drawn.get("loss range") != (x_range, y_range):
+            self._drawn["loss range"] = (x_range, y_range)
+            view.setRange(xRange=x_range, yRange=y_range, padding=0)
+
+    def _on_loss_view_moved(self, *_args) -> None:
+        """The user zoomed or panned the loss plot: stop ranging it until they press auto-range."""
+        self._user_ranged.add("loss")
 
     def _draw_val(self) -> None:
         s = self.series

@@ -242,6 +242,32 @@ def test_a_one_point_plot_is_ranged_around_its_point(monitor):
     assert v_low == 40 and v_high == 60
 
 
+def test_the_loss_plot_follows_its_points_in_steps_and_keeps_a_users_zoom(monitor):
+    """The axes move a few times in a run, not with each point (their labels are laid out again each
+    time they move); a zoomed view stays as the user left it until auto-range is pressed."""
+    view = monitor.loss_plot.getPlotItem().getViewBox()
+    losses = [0.9, 0.7, 0.65, 0.6, 0.6, 0.58]
+    _feed(monitor, [RunStarted(1, _config(), 10, 10, "cpu"),
+                    *(LossReported(step, 1, "factual pass", loss, 1e-4) for step, loss in enumerate(losses, 1))])
+    (x_low, x_high), (y_low, y_high) = view.viewRange()
+    assert (x_low, y_low) == (0, 0) and 6 < x_high <= 8 and 0.9 < y_high <= 1  # every point shown
+    moved = []
+    view.sigRangeChanged.connect(lambda *args: moved.append(args))
+    _feed(monitor, [LossReported(7, 1, "factual pass", 0.55, 1e-4)])  # within the ends: nothing moves
+    assert moved == []
+    _feed(monitor, [LossReported(40, 1, "factual pass", 1.7, 1e-4)])  # past the ends: the view grows
+    (_, x_high), (_, y_high) = view.viewRange()
+    assert 40 < x_high <= 50 and 1.7 < y_high <= 2
+    view.setRange(xRange=(10, 20), padding=0)  # as a mouse zoom does, which pyqtgraph reports so
+    view.sigRangeChangedManually.emit(view.state["mouseEnabled"])
+    _feed(monitor, [LossReported(60, 1, "factual pass", 0.5, 1e-4)])
+    assert view.viewRange()[0] == [10, 20]
+    view.enableAutoRange()  # the plot's auto-range button
+    _feed(monitor, [LossReported(80, 1, "factual pass", 0.5, 1e-4)])
+    (x_low, x_high), _ = view.viewRange()
+    assert x_low == 0 and 80 < x_high <= 100 and not any(view.autoRangeEnabled())
+
+
 def test_a_resumed_run_is_replayed_as_it_was(qtbot, monitor, tiny_config, store_path, tmp_path):
     """Rows of the mask heat map in model order and the losses before the resume kept."""
     from cast_engine.store import RunStore
