@@ -68,10 +68,12 @@ class RunPlots(QWidget):
         self.series = series
         self._fg, self._bg = fg, bg
         self._grid_alpha = 0.25
-        self._autoranged: set[str] = set()
         self._drawn: dict[str, tuple] = {}  # what each plot was last drawn with (see _changed)
         self._user_ranged: set[str] = set()  # plots whose view the user moved
         self._build()
+        self._views = {"loss": self.loss_plot.getPlotItem().getViewBox(), "val": self.val_plot.getPlotItem().getViewBox()}
+        for part, view in self._views.items():
+            view.sigRangeChangedManually.connect(lambda *_args, part=part: self._on_view_moved(part))
 
     # ================================================================== layout
     def _plot(self, title: str, left: str, bottom: str, *, epoch_axis: bool = False) -> pg.PlotWidget:
@@ -121,7 +123,6 @@ class RunPlots(QWidget):
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
         self._epoch_lines: list[pg.InfiniteLine] = []
-        self.loss_plot.getPlotItem().getViewBox().sigRangeChangedManually.connect(self._on_loss_view_moved)
 
         # validation accuracy per epoch
         self.val_plot = self._plot("Validation accuracy", "accuracy (%)", "epoch", epoch_axis=True)
@@ -229,7 +230,6 @@ class RunPlots(QWidget):
         self.val_plot.setXRange(0.5, 3.5, padding=0)
         self.val_plot.setYRange(0, 100, padding=0)
         self.gpu_plot.getPlotItem().enableAutoRange()
-        self._autoranged = set()
         self._drawn = {}
         self._user_ranged = set()
         self.jaccard_plot.setXRange(0.5, 3.5, padding=0)
@@ -280,7 +280,7 @@ class RunPlots(QWidget):
         self.loss_curve.setData(s.loss_x, s.loss_y)
         if len(set(s.loss_x)) >= 2:  # from the second point on, follow the data in steps
             self._follow_loss()
-        elif s.loss_x and "loss" not in self._autoranged:  # one point: a range around it, from zero
+        elif s.loss_x and "loss" not in self._user_ranged:  # one point: a range around it, from zero
             finite = [y for y in s.loss_y if y == y]
             self.loss_plot.setXRange(0, max(2 * s.loss_x[0], 10), padding=0)
             self.loss_plot.setYRange(0, max(1.25 * max(finite, default=1.0), 1e-3), padding=0)
@@ -294,31 +294,33 @@ class RunPlots(QWidget):
             self._epoch_lines.append(line)
 
     def _follow_loss(self) -> None:
-        """Range the loss plot from zero over its points, to nice numbers with some headroom.
-
-        pyqtgraph's auto-range moved both axes with every point, and an axis whose range
-        moves lays out its tick labels again: most of what a redraw of the plot cost. Snapped,
-        the axes move a few times in a run. A view the user zoomed or panned is
-        left alone until its auto-range button is pressed (then the snapping resumes)."""
-        view = self.loss_plot.getPlotItem().getViewBox()
-        if "loss" in self._user_ranged:
-            if not any(view.autoRangeEnabled()):
-                return
-            self._user_ranged.discard("loss")
-        view.disableAutoRange()
+        """Range the loss plot from zero over its points, to round numbers with some headroom."""
         s = self.series
         finite = [y for y in s.loss_y if y == y and abs(y) != float("inf")]
-        if not finite:
-            return
-        x_range = snapped_range(0, max(s.loss_x))
-        y_range = snapped_range(min(finite), max(finite))
-        if self._drawn.get("loss range") != (x_range, y_range):
-            self._drawn["loss range"] = (x_range, y_range)
+        if finite:
+            self._follow("loss", snapped_range(0, max(s.loss_x)), snapped_range(min(finite), max(finite)))
+
+    def _follow(self, part: str, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+        """Show ``x_range`` × ``y_range`` on plot ``part`` unless the user moved its view.
+
+        pyqtgraph's auto-range moved both axes with every point, and an axis whose range
+        moves lays out its tick labels again, while every curve recomputes what it shows:
+        most of what a redraw cost. The ranges given here move a few times in a run. A view
+        the user zoomed or panned is left alone until its auto-range button is pressed."""
+        view = self._views[part]
+        if part in self._user_ranged:
+            if not any(view.autoRangeEnabled()):
+                return
+            self._user_ranged.discard(part)
+            self._drawn.pop(f"{part} range", None)
+        view.disableAutoRange()
+        if self._drawn.get(f"{part} range") != (x_range, y_range):
+            self._drawn[f"{part} range"] = (x_range, y_range)
             view.setRange(xRange=x_range, yRange=y_range, padding=0)
 
-    def _on_loss_view_moved(self, *_args) -> None:
-        """The user zoomed or panned the loss plot: stop ranging it until they press auto-range."""
-        self._user_ranged.add("loss")
+    def _on_view_moved(self, part: str) -> None:
+        """The user zoomed or panned plot ``part``: stop ranging it until they press auto-range."""
+        self._user_ranged.add(part)
 
     def _draw_val(self) -> None:
         s = self.series
@@ -326,16 +328,16 @@ class RunPlots(QWidget):
             xs, ys = s.val[key]
             curve.setData(xs, ys)
         shown = {round(y, 6) for _, ys in s.val.values() for y in ys}
-        if len(shown) >= 2 and "val" not in self._autoranged:
-            self._autoranged.add("val")
-            self.val_plot.getPlotItem().enableAutoRange(axis="y")
-        elif len(shown) == 1 and "val" not in self._autoranged:  # one value: ±10 points around it, within 0–100 %
-            (value,) = shown
-            self.val_plot.setYRange(max(0.0, value - 10), min(100.0, value + 10), padding=0)
         self.best_marker.setData([s.best[0]] if s.best else [], [s.best[1]] if s.best else [])
         last_epoch = max([xs[-1] for xs, _ in s.val.values() if xs] + [0])
-        if last_epoch:
-            self.val_plot.getPlotItem().getViewBox().setXRange(0.5, max(last_epoch, 3) + 0.5, padding=0)
+        epochs = (0.5, max(last_epoch, 3) + 0.5)
+        if len(shown) >= 2:  # whole tens of per cent around the values, within 0–100 %
+            low, high = max(0.0, 10 * np.floor(min(shown) / 10 - 0.2)), min(100.0, 10 * np.ceil(max(shown) / 10 + 0.2))
+            self._follow("val", epochs, (float(low), float(high)))
+        elif len(shown) == 1 and "val" not in self._user_ranged:  # one value: ±10 points around it, within 0–100 %
+            (value,) = shown
+            self.val_plot.getPlotItem().getViewBox().setRange(
+                xRange=epochs, yRange=(max(0.0, value - 10), min(100.0, value + 10)), padding=0)
 
     def _draw_jaccard(self) -> None:
         s = self.series

@@ -268,6 +268,20 @@ def test_the_loss_plot_follows_its_points_in_steps_and_keeps_a_users_zoom(monito
     assert x_low == 0 and 80 < x_high <= 100 and not any(view.autoRangeEnabled())
 
 
+def test_the_validation_plot_moves_in_whole_tens_of_per_cent(monitor):
+    view = monitor.val_plot.getPlotItem().getViewBox()
+    metrics = [{"val_combined": 0.52, "val_factual": 0.61}, {"val_combined": 0.58, "val_factual": 0.66},
+               {"val_combined": 0.71, "val_factual": 0.93}]
+    _feed(monitor, [RunStarted(1, _config(), 10, 10, "cpu"), EpochEnded(1, "cast", metrics[0], True, 1)])
+    assert view.viewRange()[1] == [50, 70]  # 52 and 61, with room above and below
+    moved = []
+    view.sigRangeChanged.connect(lambda *args: moved.append(args))
+    _feed(monitor, [EpochEnded(2, "cast", metrics[1], True, 2)])
+    assert moved == []  # 58 and 66 are inside: the axes stay as they were
+    _feed(monitor, [EpochEnded(3, "cast", metrics[2], True, 3)])
+    assert view.viewRange()[1] == [50, 100] and not any(view.autoRangeEnabled())
+
+
 def test_a_resumed_run_is_replayed_as_it_was(qtbot, monitor, tiny_config, store_path, tmp_path):
     """Rows of the mask heat map in model order and the losses before the resume kept."""
     from cast_engine.store import RunStore
