@@ -22,8 +22,40 @@ GRID_UNDER_DATA_Z = -200  # below the ViewBox (pyqtgraph puts it at -100 and axe
 AXIS_Z = 0.5
 
 
+SPECS_KEPT = 24  # tick layouts an axis keeps (the Monitor's ranges come from a few round numbers)
+
+
 class FastAxis(pg.AxisItem):
-    """An AxisItem whose grid lines are opaque, pre-blended with the background, and drawn under the data."""
+    """An AxisItem whose grid lines are opaque, pre-blended with the background, and drawn under the data,
+    and which keeps the tick layouts of the ranges it showed lately.
+
+    Laying out ticks (values, labels, the labels' sizes) is pyqtgraph's Python and cost 3 ms an
+    axis each time a range changed: at every run's start the Monitor's plots go back to the same
+    empty ranges, and their ranges move between round numbers, so most layouts are seen before.
+    """
+
+    def generateDrawSpecs(self, p):  # noqa: N802 (pyqtgraph's name)
+        key = self._layout_key()
+        kept = self.__dict__.setdefault("_kept_specs", {})
+        if key not in kept:
+            if len(kept) >= SPECS_KEPT:
+                del kept[next(iter(kept))]
+            kept[key] = super().generateDrawSpecs(p)
+        return kept[key]
+
+    def _layout_key(self) -> tuple:
+        """Everything a tick layout depends on: range, geometry and placement (the axis's and its grid's),
+        ticks given by hand, scale, grid, pens and the style (fonts and spacings)."""
+        view = self.linkedView()
+        grid_rect = self.mapRectFromItem(view, view.boundingRect()).getRect() if view is not None else None
+        style = tuple((name, value.toString() if hasattr(value, "toString") else repr(value))
+                      for name, value in sorted(self.style.items()))
+        scene = self.sceneTransform()  # the pixel length of the axis, which sets how many ticks fit
+        placed = (scene.m11(), scene.m12(), scene.m21(), scene.m22())
+        return (tuple(self.range), self.mapRectFromParent(self.geometry()).getRect(), grid_rect, placed, self.orientation,
+                repr(self._tickLevels), repr(getattr(self, "_tickSpacing", None)), self.grid, self.logMode, self.scale,
+                self.autoSIPrefixScale, self.pen().color().rgba(), self.pen().widthF(), self.tickPen().color().rgba(),
+                self.textPen().color().rgba(), style, type(self))
 
     def setGrid(self, grid):  # noqa: N802 (pyqtgraph's name)
         super().setGrid(grid)

@@ -73,3 +73,33 @@ def test_grid_lines_are_opaque_and_under_the_data(qtbot):
     assert pens and all(pen.color().alpha() == 255 for pen in pens)
     widget.getPlotItem().showGrid(x=False, y=False)
     assert axis.zValue() > widget.getPlotItem().getViewBox().zValue()  # no grid: where pyqtgraph puts axes
+
+
+def test_a_range_shown_before_reuses_its_tick_layout_and_draws_the_same(qtbot, monkeypatch):
+    """At each run's start the Monitor's plots return to the same ranges: their tick layouts are kept."""
+    widget = gridded(qtbot, lambda bg: plot_widget(background=bg), "w")
+    item, axis = widget.getPlotItem(), widget.getPlotItem().getAxis("left")
+    first = axis_pixels(axis, "w")
+    laid_out = []
+    real = pg.AxisItem.generateDrawSpecs
+    monkeypatch.setattr(pg.AxisItem, "generateDrawSpecs",
+                        lambda self, p: (self is axis and laid_out.append(self)) or real(self, p))
+    for low, high in ((0, 1), (60, 80)):  # a new range, then the first again (the axis's width may change once)
+        item.setYRange(low, high, padding=0)
+        axis_pixels(axis, "w")
+    assert laid_out
+    seen = len(laid_out)
+    item.setYRange(0, 1, padding=0)
+    assert (axis_pixels(axis, "w") != first).any()
+    item.setYRange(60, 80, padding=0)
+    kept = axis_pixels(axis, "w")
+    assert len(laid_out) == seen  # both seen before: kept
+    axis._kept_specs.clear()
+    assert np.array_equal(kept, axis_pixels(axis, "w")) and len(laid_out) == seen + 1  # the pixels of a fresh layout
+    seen = len(laid_out)
+    axis.setTicks([[(65, "sixty-five")]])  # ticks given by hand are another layout
+    assert (axis_pixels(axis, "w") != first).any() and len(laid_out) > seen
+    axis.setTicks(None)
+    seen = len(laid_out)
+    axis.setTextPen(pg.mkPen("r"))  # so is another colour
+    assert (axis_pixels(axis, "w") != first).any() and len(laid_out) > seen
