@@ -21,6 +21,7 @@ VAL_SYMBOLS = {"factual": "o", "counterfactual": "t", "combined": "s", "pair": "
 MASK_PLACEHOLDER = "The mask's sparsity per layer appears here for CAST and LT-SFT runs."
 
 
+FOLLOW_PADDING = 0.02  # of a followed range, beyond each end: a point on a round end is drawn whole
 NICE_MANTISSAS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)  # a range ends at most a quarter past its data
 
 
@@ -316,7 +317,7 @@ class RunPlots(QWidget):
         view.disableAutoRange()
         if self._drawn.get(f"{part} range") != (x_range, y_range):
             self._drawn[f"{part} range"] = (x_range, y_range)
-            view.setRange(xRange=x_range, yRange=y_range, padding=0)
+            view.setRange(xRange=x_range, yRange=y_range, padding=FOLLOW_PADDING)
 
     def _on_view_moved(self, part: str) -> None:
         """The user zoomed or panned plot ``part``: stop ranging it until they press auto-range."""

@@ -250,14 +250,14 @@ def test_the_loss_plot_follows_its_points_in_steps_and_keeps_a_users_zoom(monito
     _feed(monitor, [RunStarted(1, _config(), 10, 10, "cpu"),
                     *(LossReported(step, 1, "factual pass", loss, 1e-4) for step, loss in enumerate(losses, 1))])
     (x_low, x_high), (y_low, y_high) = view.viewRange()
-    assert (x_low, y_low) == (0, 0) and 6 < x_high <= 8 and 0.9 < y_high <= 1  # every point shown
+    assert -0.2 < x_low <= 0 and -0.03 < y_low <= 0 and 6 < x_high <= 8.2 and 0.9 < y_high <= 1.02  # every point shown
     moved = []
     view.sigRangeChanged.connect(lambda *args: moved.append(args))
     _feed(monitor, [LossReported(7, 1, "factual pass", 0.55, 1e-4)])  # within the ends: nothing moves
     assert moved == []
     _feed(monitor, [LossReported(40, 1, "factual pass", 1.7, 1e-4)])  # past the ends: the view grows
     (_, x_high), (_, y_high) = view.viewRange()
-    assert 40 < x_high <= 50 and 1.7 < y_high <= 2
+    assert 40 < x_high <= 51 and 1.7 < y_high <= 2.04
     view.setRange(xRange=(10, 20), padding=0)  # as a mouse zoom does, which pyqtgraph reports so
     view.sigRangeChangedManually.emit(view.state["mouseEnabled"])
     _feed(monitor, [LossReported(60, 1, "factual pass", 0.5, 1e-4)])
@@ -265,7 +265,7 @@ def test_the_loss_plot_follows_its_points_in_steps_and_keeps_a_users_zoom(monito
     view.enableAutoRange()  # the plot's auto-range button
     _feed(monitor, [LossReported(80, 1, "factual pass", 0.5, 1e-4)])
     (x_low, x_high), _ = view.viewRange()
-    assert x_low == 0 and 80 < x_high <= 100 and not any(view.autoRangeEnabled())
+    assert -2.5 < x_low <= 0 and 80 < x_high <= 102 and not any(view.autoRangeEnabled())
 
 
 def test_the_validation_plot_moves_in_whole_tens_of_per_cent(monitor):
@@ -273,13 +273,15 @@ def test_the_validation_plot_moves_in_whole_tens_of_per_cent(monitor):
     metrics = [{"val_combined": 0.52, "val_factual": 0.61}, {"val_combined": 0.58, "val_factual": 0.66},
                {"val_combined": 0.71, "val_factual": 0.93}]
     _feed(monitor, [RunStarted(1, _config(), 10, 10, "cpu"), EpochEnded(1, "cast", metrics[0], True, 1)])
-    assert view.viewRange()[1] == [50, 70]  # 52 and 61, with room above and below
+    low, high = view.viewRange()[1]
+    assert 49 < low < 50 and 70 < high < 71  # 52 and 61: whole tens with room above and below
     moved = []
     view.sigRangeChanged.connect(lambda *args: moved.append(args))
     _feed(monitor, [EpochEnded(2, "cast", metrics[1], True, 2)])
     assert moved == []  # 58 and 66 are inside: the axes stay as they were
     _feed(monitor, [EpochEnded(3, "cast", metrics[2], True, 3)])
-    assert view.viewRange()[1] == [50, 100] and not any(view.autoRangeEnabled())
+    low, high = view.viewRange()[1]
+    assert 48.5 < low < 50 and 100 < high < 101.5 and not any(view.autoRangeEnabled())
 
 
 def test_a_resumed_run_is_replayed_as_it_was(qtbot, monitor, tiny_config, store_path, tmp_path):
