@@ -303,6 +303,9 @@ def main() -> None:
     else:
         args.model_path = "minilm"
     app = QApplication([])
+    from cast_studio.garbage import collect_on_the_gui_thread
+
+    collector = collect_on_the_gui_thread()  # noqa: F841  (as the studio does)
     gc.collect()
     results = {}
     names = list(SCENARIOS) if args.scenario == "all" else list(dict.fromkeys(["idle", args.scenario]))

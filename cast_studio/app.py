@@ -25,11 +25,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from .garbage import collect_on_the_gui_thread
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("CAST Studio")
     app.setOrganizationName("CAST Studio")
+    collector = collect_on_the_gui_thread()  # noqa: F841  (kept alive until exec returns)
     window = MainWindow(args.db)
     window.show()
     window.queue.warm_up()  # the training process imports the engine while the user sets up the first run

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def no_collection_inside_qt_calls():
+    """As in the studio (cast_studio.garbage): no cyclic collection starts inside a Qt call or on a
+    background thread during a test; its garbage is collected at teardown, between events."""
+    was_on = gc.isenabled()
+    gc.disable()
+    yield
+    gc.collect()
+    if was_on:
+        gc.enable()
 
 
 @pytest.fixture

@@ -98,17 +98,26 @@ CRASHES = 21  # the seed of a run whose training process dies
 
 
 def _die_on_a_seed() -> None:
-    """In the training process: the run of seed CRASHES ends the process, as a crash in native code would."""
+    """In the training process: the run of seed CRASHES ends the process at its third training step,
+    as a crash in native code would."""
+    import torch
+
     from cast_engine.runs import runner
 
-    real_prepare = runner.prepare
+    real_prepare, real_loss, current = runner.prepare, torch.nn.functional.cross_entropy, {"seed": None, "steps": 0}
 
     def prepare(config, *args, **kwargs):
-        if config.train.seed == CRASHES:
-            os._exit(3)
+        current["seed"] = config.train.seed
         return real_prepare(config, *args, **kwargs)
 
-    runner.prepare = prepare
+    def loss(*args, **kwargs):
+        if current["seed"] == CRASHES:
+            current["steps"] += 1
+            if current["steps"] == 3:
+                os._exit(3)
+        return real_loss(*args, **kwargs)
+
+    runner.prepare, torch.nn.functional.cross_entropy = prepare, loss
 
 
 def test_a_crash_of_the_training_process_fails_that_run_only(qtbot, tiny_config, store_path):
@@ -122,7 +131,8 @@ def test_a_crash_of_the_training_process_fails_that_run_only(qtbot, tiny_config,
     assert "training process ended" in finished[0][2] and "exit code 3" in finished[0][2]
     assert any(isinstance(e, RunEnded) and e.status == "failed" and "exit code 3" in e.reason for e in events)
     with open_store(store_path) as store:
-        assert [r["method"] for r in store.list_runs()] == ["bitfit"]  # the crash came before anything was written
+        status = {r["method"]: r["status"] for r in store.list_runs()}
+    assert status == {"full": "interrupted", "bitfit": "completed"}  # the crashed run is kept, resumable
 
 
 def test_closing_ends_the_training_process(qtbot, tiny_config, store_path):
