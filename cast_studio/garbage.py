@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
 
-COLLECT_EVERY_S = 0.5
+COLLECT_EVERY_S = 0.1
 
 
 def collect_on_the_gui_thread() -> GarbageCollector:
