@@ -152,19 +152,19 @@ def test_closing_ends_the_training_process(qtbot, tiny_config, store_path):
 def test_training_leaves_one_core_to_the_window(monkeypatch):
     import torch
 
-    from cast_studio import jobs as worker
+    from cast_studio import jobs
 
     before = torch.get_num_threads()
     try:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-        monkeypatch.setattr(worker.os, "cpu_count", lambda: 4)
+        monkeypatch.setattr(jobs.os, "cpu_count", lambda: 4)
         torch.set_num_threads(4)
-        assert worker.leave_a_core_to_the_interface() == 3
-        monkeypatch.setattr(worker.os, "cpu_count", lambda: 1)
-        assert worker.leave_a_core_to_the_interface() == 1  # one core: one thread, never none
+        assert jobs.leave_a_core_to_the_interface() == 3
+        monkeypatch.setattr(jobs.os, "cpu_count", lambda: 1)
+        assert jobs.leave_a_core_to_the_interface() == 1  # one core: one thread, never none
         monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the user's own setting is kept
         torch.set_num_threads(4)
-        assert worker.leave_a_core_to_the_interface() == 4
+        assert jobs.leave_a_core_to_the_interface() == 4
     finally:
         torch.set_num_threads(before)
 
