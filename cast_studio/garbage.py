@@ -11,7 +11,6 @@ on a timer of the GUI thread instead, between events, with the same thresholds.
 
 from __future__ import annotations
 
-
 from pyqtgraph.util.garbage_collector import GarbageCollector
 
 COLLECT_EVERY_S = 0.1

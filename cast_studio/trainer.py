@@ -9,8 +9,8 @@ training never holds the window's interpreter; and a crash in training (a
 native library, the out-of-memory killer) ends that process, not the studio.
 
 The process is started with ``spawn`` (as on macOS and Windows; forking a
-process that runs Qt's threads is unsafe) on the first job, imports the
-engine once, and then serves job after job. One pipe carries:
+process that runs Qt's threads is unsafe) when the studio opens or on the
+first job, imports the engine once, and then serves job after job. One pipe carries:
 
 - studio to trainer: ``(ticket, db_path, environment, job)``, or ``None`` to end;
 - trainer to studio: ``(kind, ticket, *payload)``, the reports of ``jobs.JobRunner``,

@@ -34,14 +34,17 @@ class FastAxis(pg.AxisItem):
     empty ranges, and their ranges move between round numbers, so most layouts are seen before.
     """
 
+    def __init__(self, *args, **kwargs):
+        self._kept_specs: dict[tuple, tuple] = {}  # layout key -> pyqtgraph's draw specs, oldest first
+        super().__init__(*args, **kwargs)
+
     def generateDrawSpecs(self, p):  # noqa: N802 (pyqtgraph's name)
         key = self._layout_key()
-        kept = self.__dict__.setdefault("_kept_specs", {})
-        if key not in kept:
-            if len(kept) >= SPECS_KEPT:
-                del kept[next(iter(kept))]
-            kept[key] = super().generateDrawSpecs(p)
-        return kept[key]
+        if key not in self._kept_specs:
+            if len(self._kept_specs) >= SPECS_KEPT:
+                del self._kept_specs[next(iter(self._kept_specs))]
+            self._kept_specs[key] = super().generateDrawSpecs(p)
+        return self._kept_specs[key]
 
     def _layout_key(self) -> tuple:
         """Everything a tick layout depends on: range, geometry and placement (the axis's and its grid's),
