@@ -32,7 +32,10 @@ import gc
 import os
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -47,7 +50,7 @@ MONITOR_MEASURED_S = 15.0  # the monitor scenario trains (run after run) at leas
 class StallMeter:
     """Gaps between ticks of a 10 ms timer on the GUI thread, with what happened before each long one."""
 
-    def __init__(self):
+    def __init__(self, explain: bool = False):
         from PySide6.QtCore import QElapsedTimer, QTimer
 
         self.clock = QElapsedTimer()
@@ -59,16 +62,22 @@ class StallMeter:
         self.started = 0.0
         self.collections: list[tuple[float, float, int]] = []  # (at s, ms, generation) of slow garbage collections
         self._collecting = 0.0
+        self.last_tick = 0.0
+        self.sampler = StackSampler(self) if explain else None
 
     def start(self) -> None:
-        self.started = time.perf_counter()
+        self.started = self.last_tick = time.perf_counter()
         self.clock.start()
         self.timer.start()
         gc.callbacks.append(self._gc)
+        if self.sampler:
+            self.sampler.start()
 
     def stop(self) -> None:
         self.timer.stop()
         gc.callbacks.remove(self._gc)
+        if self.sampler:
+            self.sampler.stop()
 
     def _gc(self, phase: str, info: dict) -> None:
         """Python's cyclic collections (any thread's) hold every thread: note the slow ones."""
@@ -83,7 +92,8 @@ class StallMeter:
         self.note = note
 
     def _tick(self) -> None:
-        self.gaps.append((time.perf_counter() - self.started, self.clock.restart(), self.note))
+        self.last_tick = time.perf_counter()
+        self.gaps.append((self.last_tick - self.started, self.clock.restart(), self.note))
 
     def report(self, name: str) -> dict:
         kept = sorted(gap for at, gap, _ in self.gaps if at >= WARM_S)
@@ -94,12 +104,78 @@ class StallMeter:
         for at, gap, note in self.gaps:
             if gap > GOAL_MS:
                 print(f"  stall {gap} ms at {at:.1f} s{' (warm-up, not counted)' if at < WARM_S else ''} after {note}")
+                if self.sampler and at >= WARM_S:
+                    self.sampler.explain(self.started + at)
         for at, ms, generation in self.collections:
             print(f"  garbage collection (generation {generation}) {ms:.0f} ms ending at {at:.1f} s")
         if wall - WARM_S < 5:
             print(f"  (only {max(wall - WARM_S, 0):.1f} s measured after the warm-up: too short to tell)")
         print(f"[{name}] longest GUI stall {longest} ms, 99th percentile {p99} ms (goal ≤ {GOAL_MS} ms)")
         return {"longest": longest, "p99": p99, "ticks": len(kept)}
+
+
+class StackSampler:
+    """``--explain``: while a tick is late, sample the GUI thread's Python stack every few milliseconds.
+
+    A background thread reads the GUI thread's frames (it needs the GIL, which Python code
+    hands over every few ms and Qt's C++ mostly holds): each long gap is printed with the
+    calls its samples were in, most frequent first.
+    """
+
+    EVERY_S = 0.004
+    LATE_S = 0.015
+
+    def __init__(self, meter: StallMeter):
+        self.meter = meter
+        self.gui = threading.get_ident()
+        self.samples: list[tuple[float, tuple[str, ...]]] = []  # (perf_counter, call chain) while late
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stall sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.EVERY_S):
+            now = time.perf_counter()
+            if now - self.meter.last_tick < self.LATE_S:
+                continue
+            frame = sys._current_frames().get(self.gui)
+            if frame is None:
+                continue
+            chain = tuple(f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} {f.name}"
+                          for f in traceback.extract_stack(frame))
+            self.samples.append((now, chain))
+
+    def explain(self, ended_at: float) -> None:
+        """Print where the GUI thread was during the gap that ended at ``ended_at``."""
+        begun = max((t for t, _ in self.samples if t < ended_at), default=None)
+        inside = [chain for t, chain in self.samples if ended_at - 0.5 < t <= ended_at]
+        gap = []
+        for t, chain in reversed(self.samples):  # the samples of this gap: those just before its end
+            if t > ended_at:
+                continue
+            if gap and gap[-1][0] - t > 2 * self.EVERY_S + 0.01:
+                break
+            gap.append((t, chain))
+        if begun is None or not inside or not gap:
+            print("    (no Python samples: the thread was in C++ or the operating system held it)")
+            return
+        counts = Counter()
+        for _, chain in gap:
+            for depth in range(1, len(chain) + 1):
+                counts[chain[:depth]] += 1
+        # the deepest call chain that most samples share, then where its samples branched
+        total = len(gap)
+        shared = max((c for c in counts if counts[c] == total), key=len, default=())
+        print(f"    {total} samples; all in: " + " > ".join(shared[-4:]))
+        branches = Counter(chain[len(shared):len(shared) + 6] for _, chain in gap)
+        for branch, n in branches.most_common(4):
+            print(f"      {n}× " + " > ".join(branch))
 
 
 def run_until(condition, timeout_s: float, every_ms: int = 50) -> None:
@@ -154,7 +230,7 @@ def scenario_idle(app, args, tmp: Path) -> dict:
 
 def scenario_monitor(app, args, tmp: Path) -> dict:
     win = make_window(tmp / "monitor.sqlite", args, tmp / "monitor.ini")
-    meter = StallMeter()
+    meter = StallMeter(args.explain)
     win.queue.event.connect(lambda e: meter.mark(type(e).__name__ + ":" + str(getattr(e, "phase", ""))))
     pages = ("Monitor", "History", "Data", "Experiment", "Sweep")
     from PySide6.QtCore import QTimer
@@ -210,7 +286,7 @@ def scenario_history(app, args, tmp: Path) -> dict:
                  for text in ("c", "ca", "cas", "cast", "cast-n", "")),
                ("select the first run", lambda: history.select_runs(history.visible_ids()[:1])),
                ("scroll to the end", history.view.scrollToBottom)]
-    meter = StallMeter()
+    meter = StallMeter(args.explain)
     step = [0]
 
     def act():
@@ -243,7 +319,7 @@ def scenario_sweep(app, args, tmp: Path) -> dict:
     # two seeds a cell and two epochs a trial: the sweep trains well past the warm-up (one epoch and one seed
     # ended within 6 s once tokenised sets were plain lists)
     page.axes.set_axes([("method.alpha", "0.01, 0.05, 0.3"), ("method.k", "1000, 1%, 10%"), ("train.seed", "1, 2")])
-    meter = StallMeter()
+    meter = StallMeter(args.explain)
     meter.start()
     run_until(lambda: time.perf_counter() - meter.started > 1, 5)
     meter.mark("launch")
@@ -286,6 +362,8 @@ def main() -> None:
     parser.add_argument("--train-limit", default="64")
     parser.add_argument("--history-runs", type=int, default=10_000)
     parser.add_argument("--cad-data", default="", help="The real CAD folder, for the pairs scenario (default: ../shared/data/cad).")
+    parser.add_argument("--explain", action="store_true",
+                        help="sample the GUI thread's stack while it is late and print each long stall's calls")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="profile the GUI thread and print its N most expensive calls per scenario")
     args = parser.parse_args()
