@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QPainter, QPen, QPicture
 
 SIDES = ("left", "bottom")  # the sides a plot shows (pyqtgraph shows every side it is given an axis for)
 GRID_UNDER_DATA_Z = -200  # below the ViewBox (pyqtgraph puts it at -100 and axes at 0.5)
@@ -60,6 +60,18 @@ class FastAxis(pg.AxisItem):
                 self.autoSIPrefixScale, self.pen().color().rgba(), self.pen().widthF(), self.tickPen().color().rgba(),
                 self.textPen().color().rgba(), style, type(self))
 
+    def prepare(self) -> None:
+        """Lay out and record the axis's drawing now, outside a paint (see ``settle``). Laid out in a paint,
+        labels of a new width resize the axis there, and Qt paints the whole plot a second time."""
+        if self.picture is not None or not self.isVisible():
+            return
+        scratch = QPicture()  # pyqtgraph's paint records the axis, then plays it here, into nothing
+        painter = QPainter(scratch)
+        try:
+            self.paint(painter, None, None)
+        finally:
+            painter.end()
+
     def setGrid(self, grid):  # noqa: N802 (pyqtgraph's name)
         super().setGrid(grid)
         self.setZValue(GRID_UNDER_DATA_Z if grid not in (False, None) else AXIS_Z)
@@ -103,8 +115,39 @@ class FastAxis(pg.AxisItem):
             p.drawText(rect, int(flags), text)
 
 
+def settle(*plots: pg.PlotWidget) -> None:
+    """Move the plots' items to their views' new ranges now, rather than in the plots' next paint.
+
+    pyqtgraph defers a range change until a plot is about to paint; its items then move and
+    mark themselves changed in the middle of that paint, and Qt paints the plot again at once:
+    one new range drew a plot two or three times, with the window waiting through all of them.
+    Called after a plot's data or range changed, the plot's one paint finds everything in place."""
+    for plot in plots:
+        scene = plot.scene()
+        if scene is None or not plot.isVisible():
+            continue
+        scene.prepareForPaint()  # each of the scene's views applies its deferred range
+        item = plot.getPlotItem()
+        for added in item.getViewBox().addedItems:
+            added.boundingRect()  # items that size themselves to the view (epoch lines) do it now
+            if isinstance(added, pg.TextItem):
+                added.updateTransform()  # as do texts, which keep their size on screen
+        for axis in item.axes.values():
+            if isinstance(axis["item"], FastAxis):
+                axis["item"].prepare()  # labels of a new width resize the axis now
+        item.layout.activate()  # and the plot's parts take their new places now
+
+
 def plot_widget(axis_items: dict[str, pg.AxisItem] | None = None, **kwargs) -> pg.PlotWidget:
     """A PlotWidget whose left and bottom axes are FastAxis (or the given ones, which should subclass it)."""
     axes = {side: FastAxis(side) for side in SIDES}
     axes.update(axis_items or {})
-    return pg.PlotWidget(axisItems=axes, **kwargs)
+    widget = pg.PlotWidget(axisItems=axes, **kwargs)
+    settle_when_resized(widget.getPlotItem().getViewBox())
+    return widget
+
+
+def settle_when_resized(view: pg.ViewBox) -> None:
+    """A resized view moves its items at once, not in its next paint (see ``settle``); for views that a
+    plot holds besides its own (a colour bar's)."""
+    view.sigResized.connect(view.prepareForPaint)

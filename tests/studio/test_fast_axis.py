@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QImage, QPainter, QPen
 from PySide6.QtWidgets import QApplication
 
-from cast_studio.pages.fast_axis import FastAxis, plot_widget
+from cast_studio.pages.fast_axis import FastAxis, plot_widget, settle
 
 
 def axis_pixels(axis, background: str) -> np.ndarray:
@@ -103,3 +104,57 @@ def test_a_range_shown_before_reuses_its_tick_layout_and_draws_the_same(qtbot, m
     seen = len(laid_out)
     axis.setTextPen(pg.mkPen("r"))  # so is another colour
     assert (axis_pixels(axis, "w") != first).any() and len(laid_out) > seen
+
+
+class _Paints(QObject):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def test_a_settled_plot_paints_once_for_a_new_range(qtbot):
+    """pyqtgraph moves a plot's items to a new range in the middle of its next paint; they then mark
+    themselves changed and Qt paints the plot again at once. Settled beforehand, the plot paints once."""
+    widget = plot_widget()
+    qtbot.addWidget(widget)
+    curve = widget.plot([1, 2, 3], [1, 2, 3], symbol="o")
+    line = pg.InfiniteLine(pos=2, angle=90, label="2")
+    widget.addItem(line, ignoreBounds=True)
+    widget.resize(420, 320)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for _ in range(5):
+        QApplication.processEvents()
+    paints = _Paints()
+    widget.viewport().installEventFilter(paints)
+    for high in (10, 40, 160):
+        curve.setData([1, 2, 3, high], [1, 2, 3, high])
+        widget.setRange(xRange=(0, high), yRange=(0, high), padding=0)
+        settle(widget)
+        paints.count = 0
+        for _ in range(5):
+            QApplication.processEvents()
+        assert paints.count == 1, f"range 0-{high} painted {paints.count} times"
+
+
+def test_a_resized_plot_moves_its_items_before_it_paints(qtbot):
+    widget = plot_widget()
+    qtbot.addWidget(widget)
+    widget.plot([1, 2, 3], [1, 2, 3], symbol="o")
+    widget.setRange(xRange=(0, 4), yRange=(0, 4), padding=0)
+    widget.resize(420, 320)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for _ in range(5):
+        QApplication.processEvents()
+    paints = _Paints()
+    widget.viewport().installEventFilter(paints)
+    widget.resize(500, 300)
+    for _ in range(5):
+        QApplication.processEvents()
+    assert paints.count == 1
