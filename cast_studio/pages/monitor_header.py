@@ -34,6 +34,7 @@ class RunHeader(QFrame):
         super().__init__(parent)
         self._fg = fg
         self._build()
+        self._room = self._room_for_a_run()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """The header only grows: its wrapped lines change with every run (a name, a status, a details line),
@@ -41,9 +42,20 @@ class RunHeader(QFrame):
         the window's time at each run's start). It fits itself again when its width changes, or on reset."""
         super().resizeEvent(event)
         if event.size().width() != event.oldSize().width():
-            self.setMinimumHeight(0)
+            self.setMinimumHeight(self._room)
         elif event.size().height() > self.minimumHeight():
             self.setMinimumHeight(event.size().height())
+
+    def _room_for_a_run(self) -> int:
+        """The height of the header showing a typical run and its results: it has that room from the start, so
+        that neither the first run nor a results line resizes the plots below it."""
+        self.title_label.setText("Run #1 · run · CAST")
+        self.details_label.setText("device <b>cpu</b> · <b>1</b> of 1 parameters train (1 %)")
+        self.data_label.setText("data: demo")
+        self.phase_label.setText("<b>Epoch 1</b> · factual pass")
+        self.show_results("Test accuracy")
+        self.set_status("running", "Running")
+        return self.sizeHint().height()
 
     def _build(self) -> None:
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -132,7 +144,7 @@ class RunHeader(QFrame):
 
     def reset(self) -> None:
         """No run yet: title, details, progress, phase, elapsed and ETA as before the first run."""
-        self.setMinimumHeight(0)
+        self.setMinimumHeight(self._room)
         self.title_label.setText("No run yet")
         self.details_label.setText("Start a run on the Experiment page; it shows here while it trains.")
         self.data_label.setText("")

@@ -281,10 +281,12 @@ class MonitorPage(QWidget):
         config = event.config or {}
         method = dict(config.get("method") or {})
         self._announced = False
-        self._clear_curves()  # the previous run's curves stay until now
+        self._method = str(method.get("name", ""))
+        # the previous run's curves stay until now; the plots are cleared knowing what this run shows, so that a
+        # run like the last keeps every plot in place (hiding and showing plots re-laid out and redrew them all)
+        self._clear_curves(self._method in methods_where("makes_masks"), str(event.device).startswith("cuda"))
         if not self._stopping:
             self._set_status("running", "Running")
-        self._method = str(method.get("name", ""))
         self._run_id = event.run_id
         self._show_identity(event.run_id, config)
         options = method_options(method)
@@ -298,7 +300,6 @@ class MonitorPage(QWidget):
         if options:
             details.append(html.escape(options))
         self.details_label.setText(" · ".join(details))
-        self.series.masked_method = self._method in methods_where("makes_masks")
         self.plots.show_method(method_title(self._method))
         self._log(f"run {event.run_id} started on {event.device}: {self._method}"
                   f"{' (' + options + ')' if options else ''}, {event.trainable_params:,} of "
@@ -332,9 +333,13 @@ class MonitorPage(QWidget):
         self._dirty = True
         self.flush()
 
-    def _clear_curves(self) -> None:
-        if self.series.loss_x or self.series.mask_epochs or any(xs for xs, _ in self.series.val.values()):
+    def _clear_curves(self, masked_method: bool | None = None, on_cuda: bool = False) -> None:
+        """Forget the last run's numbers; the plots get ready for a run with (or without) a mask, on CUDA or not."""
+        had_numbers = self.series.loss_x or self.series.mask_epochs or any(xs for xs, _ in self.series.val.values())
+        if had_numbers:
             self.series.clear()
+        self.series.masked_method, self.series.on_cuda = masked_method, on_cuda
+        if had_numbers:
             self.plots.reset()
 
     def _on_run_ended(self, event: RunEnded) -> None:

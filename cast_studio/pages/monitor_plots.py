@@ -13,12 +13,14 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QStackedWidget, QToolTip, QWidget
 
-from .fast_axis import FastAxis, plot_widget
+from .fast_axis import FastAxis, plot_widget, settle, settle_when_resized
 from .monitor_series import VAL_SERIES, RunSeries
+from .staggered_paint import StaggeredPaint
 
 VAL_COLOURS = {"factual": "#1f77b4", "counterfactual": "#ff7f0e", "combined": "#2ca02c", "pair": "#9467bd"}
 VAL_SYMBOLS = {"factual": "o", "counterfactual": "t", "combined": "s", "pair": "d"}
 MASK_PLACEHOLDER = "The mask's sparsity per layer appears here for CAST and LT-SFT runs."
+MASK_WAITING = "The mask's sparsity per layer appears after the first mask is chosen."
 
 
 FOLLOW_PADDING = 0.02  # of a followed range, beyond each end: a point on a round end is drawn whole
@@ -59,7 +61,7 @@ class RunPlots(QWidget):
 
     #: The parts the Monitor page offers under the same names.
     PARTS = ("loss_plot", "loss_curve", "loss_smooth_curve", "val_plot", "val_legend", "val_curves", "best_marker",
-             "mask_plot", "mask_image", "mask_colorbar", "mask_placeholder", "mask_stack", "mask_note",
+             "mask_plot", "mask_image", "mask_waiting", "mask_colorbar", "mask_placeholder", "mask_stack", "mask_note",
              "jaccard_plot", "jaccard_curve", "gpu_plot", "gpu_legend", "gpu_curve", "gpu_reserved_curve",
              "side_note", "side_box", "plot_grid")
     _side_span = 1
@@ -72,6 +74,8 @@ class RunPlots(QWidget):
         self._drawn: dict[str, tuple] = {}  # what each plot was last drawn with (see _changed)
         self._user_ranged: set[str] = set()  # plots whose view the user moved
         self._build()
+        self.stagger = StaggeredPaint([self.loss_plot, self.val_plot, self.mask_plot, self.jaccard_plot, self.gpu_plot],
+                                      self)
         self._views = {"loss": self.loss_plot.getPlotItem().getViewBox(), "val": self.val_plot.getPlotItem().getViewBox()}
         for part, view in self._views.items():
             view.sigRangeChangedManually.connect(lambda *_args, part=part: self._on_view_moved(part))
@@ -151,9 +155,14 @@ class RunPlots(QWidget):
         mask_item.hideButtons()
         self.mask_image = pg.ImageItem(axisOrder="row-major")
         self.mask_plot.addItem(self.mask_image)
+        self.mask_waiting = pg.TextItem(MASK_WAITING, color=self._fg, anchor=(0.5, 0.5))
+        self.mask_waiting.setPos(0.5, 0.5)
+        self.mask_waiting.hide()
+        self.mask_plot.addItem(self.mask_waiting, ignoreBounds=True)
         self.mask_colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), values=(0, 1), width=14,
                                              interactive=False, colorMapMenu=False)
         self.mask_colorbar.setImageItem(self.mask_image, insert_in=mask_item)
+        settle_when_resized(self.mask_colorbar.getViewBox())
         bar_axis = getattr(self.mask_colorbar, "axis", None)
         if bar_axis is not None:
             bar_axis.setPen(pg.mkPen(self._fg))
@@ -207,9 +216,15 @@ class RunPlots(QWidget):
             grid.setColumnStretch(i, 1)
         self.plot_grid = grid
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Shown (its page chosen): the plots paint one per event-loop turn, not all in one."""
+        super().showEvent(event)
+        self.stagger.hold()
+
     # =================================================================== state
     def reset(self) -> None:
         """Empty plots with sensible axes, for a new run (the series is cleared already)."""
+        self.stagger.hold()
         for curve in [self.loss_curve, self.loss_smooth_curve, *self.val_curves.values(), self.jaccard_curve,
                       self.gpu_curve, self.gpu_reserved_curve]:
             curve.setData([], [])
@@ -221,8 +236,14 @@ class RunPlots(QWidget):
         self.mask_colorbar.setLevels((0, 1))
         self.mask_plot.getPlotItem().getAxis("left").setTicks([])
         self.mask_plot.getPlotItem().getAxis("bottom").setTicks([])
-        self.mask_placeholder.setText(MASK_PLACEHOLDER)
-        self.mask_stack.setCurrentWidget(self.mask_placeholder)
+        if self.series.masked_method and self.mask_stack.currentWidget() is self.mask_plot:
+            # a run with a mask follows one: the heat map stays in place, empty, and says what comes (swapping it
+            # for the placeholder and back re-laid out the page and redrew every plot at the run's start)
+            self.mask_plot.getPlotItem().getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self.mask_waiting.show()
+        else:
+            self.mask_placeholder.setText(MASK_PLACEHOLDER)
+            self.mask_stack.setCurrentWidget(self.mask_placeholder)
         self.mask_note.setText("")
         self.gpu_plot.getPlotItem().setTitle("GPU memory", color=self._fg.name(), size="10pt")
         # empty plots show sensible axes (steps, epochs 1–3, 0–100 %) until their first points
@@ -235,11 +256,12 @@ class RunPlots(QWidget):
         self._user_ranged = set()
         self.jaccard_plot.setXRange(0.5, 3.5, padding=0)
         self.update_side()
+        self.settle()
 
     def show_method(self, title: str) -> None:
         """Say where the mask will appear, or why there is none (``series.masked_method`` is set)."""
         if self.series.masked_method:
-            self.mask_placeholder.setText("The mask's sparsity per layer appears after the first mask is chosen.")
+            self.mask_placeholder.setText(MASK_WAITING)
             self.mask_note.setText("")
         else:
             self.mask_note.setText(f"No mask for this method ({title}): "
@@ -264,17 +286,22 @@ class RunPlots(QWidget):
     def draw(self) -> None:
         """Show every number of the series (redrawing only the plots whose numbers changed)."""
         s = self.series
-        if self._changed("loss", s.loss_x, s.epoch_ends):
-            self._draw_loss()
-        if self._changed("val", *(xs for xs, _ in s.val.values()), s.best):
-            self._draw_val()
-        if self._changed("jaccard", s.jac_x, s.mask_epochs):
-            self._draw_jaccard()
-        if self._changed("mask", s.mask_columns, s.masked_method):
-            self._draw_mask()
-        if self._changed("gpu", s.gpu_x, s.gpu_total):
-            self._draw_gpu()
+        changed = [(plot, draw) for plot, draw, changed in (
+            (self.loss_plot, self._draw_loss, self._changed("loss", s.loss_x, s.epoch_ends)),
+            (self.val_plot, self._draw_val, self._changed("val", *(xs for xs, _ in s.val.values()), s.best)),
+            (self.jaccard_plot, self._draw_jaccard, self._changed("jaccard", s.jac_x, s.mask_epochs)),
+            (self.mask_plot, self._draw_mask, self._changed("mask", s.mask_columns, s.masked_method)),
+            (self.gpu_plot, self._draw_gpu, self._changed("gpu", s.gpu_x, s.gpu_total))) if changed]
+        if len(changed) > 1:  # an epoch's end changes most plots: they paint one per turn
+            self.stagger.hold([plot for plot, _ in changed])
+        for _, draw in changed:
+            draw()
         self.update_side()
+        self.settle()
+
+    def settle(self) -> None:
+        """Apply the plots' new ranges before they paint, so that each paints once (see ``fast_axis.settle``)."""
+        settle(self.loss_plot, self.val_plot, self.mask_plot, self.jaccard_plot, self.gpu_plot)
 
     def _draw_loss(self) -> None:
         s = self.series
@@ -362,6 +389,7 @@ class RunPlots(QWidget):
             self.mask_stack.setCurrentWidget(wanted)
         if not s.mask_columns:
             return
+        self.mask_waiting.hide()
         percent = np.nan_to_num(100 * s.mask_matrix, nan=0.0)
         rows, cols = percent.shape
         high = float(percent.max()) if percent.size else 1.0
@@ -381,7 +409,7 @@ class RunPlots(QWidget):
         s = self.series
         no_mask = s.masked_method is False
         show_jaccard = bool(s.masked_method) or bool(s.jac_x)
-        show_gpu = bool(s.gpu_x)
+        show_gpu = bool(s.gpu_x) or s.on_cuda
         self.jaccard_plot.setVisible(show_jaccard)
         self.gpu_plot.setVisible(show_gpu)
         self.side_note.setVisible(not show_jaccard and not show_gpu)

@@ -37,6 +37,8 @@ class RunSeries:
         """Forget every number: ready for a new run."""
         #: True for methods with a sparse mask, False for those without, None before the run starts.
         self.masked_method: bool | None = None
+        #: Whether the run trains on a CUDA device (its GPU memory plot is shown from the start).
+        self.on_cuda = False
         self.loss_x: list[float] = []
         self.loss_y: list[float] = []
         self.loss_smooth: list[float] = []

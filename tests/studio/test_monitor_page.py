@@ -12,6 +12,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PySide6.QtCore import QEvent, QObject  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from cast_engine.train.events import (  # noqa: E402
     EpochEnded,
@@ -258,7 +260,8 @@ def test_reset_clears_everything(page):
 def test_gpu_memory_events_show_the_gpu_plot(page):
     page.on_event(RunStarted(2, cast_config("lora"), 10, 100, "cuda:0"))
     page.flush()
-    assert page.gpu_plot.isHidden()
+    assert not page.gpu_plot.isHidden()  # a CUDA run has its place for GPU memory from its start
+    assert curve_points(page.gpu_curve) == ([], [])
     samples = [GpuMemory(step, (500 + step) * 2**20, (1024 + 2 * step) * 2**20, 80 * 2**30) for step in (10, 20, 30)]
     for sample in samples:
         page.on_event(sample)
@@ -366,3 +369,68 @@ def test_real_engine_run(page, tiny_config, store_path):
     assert page.status_kind == "completed"
     assert f"Run #{result.run_id}" in page.title_label.text()
     assert not page.stop_button.isEnabled()
+
+
+class _LayoutChanges(QObject):
+    """Counts the widgets shown, hidden or resized."""
+
+    def __init__(self, widgets):
+        super().__init__()
+        self.changes: list[tuple[str, str]] = []
+        for widget in widgets:
+            widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.Resize):
+            self.changes.append((type(watched).__name__, event.type().name))
+        return False
+
+
+def test_a_run_like_the_last_keeps_every_plot_and_the_header_in_place(page):
+    """At each run's start the mask heat map was swapped for its placeholder and the mask overlap for a note,
+    and at its end the results line was shown: each re-laid out the page and redrew every plot."""
+    page.resize(1366, 700)
+    page.show()
+    feed(page, synthetic_run(epochs=3))
+    QApplication.processEvents()
+    header_height = page.header.height()
+    watched = [page.plots, page.header, page.loss_plot, page.val_plot, page.mask_stack, page.mask_plot,
+               page.jaccard_plot, page.side_box]
+    changes = _LayoutChanges(watched)
+    events = synthetic_run(epochs=3, seed=1)
+    page.next_run(events[1].config)
+    for event in events[:2]:  # the next run is announced and starts
+        page.on_event(event)
+    QApplication.processEvents()
+    assert changes.changes == []
+    assert page.mask_waiting.isVisible() and page.mask_image.image is None  # the heat map waits for the mask
+    assert "after the first mask" in page.mask_waiting.textItem.toPlainText()
+    feed(page, events[2:])
+    QApplication.processEvents()
+    assert not page.mask_waiting.isVisible() and page.mask_matrix.shape == (len(LAYERS), 3)
+    assert "Test accuracy" in page.results_label.text()
+    assert changes.changes == [] and page.header.height() == header_height
+
+
+def test_a_run_without_a_mask_after_one_with_gives_the_plots_the_room(page):
+    page.resize(1366, 700)
+    page.show()
+    feed(page, synthetic_run(epochs=2))
+    feed(page, synthetic_run(epochs=2, method="full")[:3])
+    assert not page.mask_stack.isVisibleTo(page) and not page.jaccard_plot.isVisibleTo(page)
+    feed(page, synthetic_run(epochs=2, seed=2)[:3])  # a masked method again: the placeholder says what comes
+    assert page.mask_stack.isVisibleTo(page) and page.mask_stack.currentWidget() is page.mask_placeholder
+    assert "after the first mask" in page.mask_placeholder.text()
+
+
+def test_the_header_has_room_for_a_run_before_the_first(page):
+    """The first run's details and results lines made the header taller, which resized every plot."""
+    page.resize(1366, 700)
+    page.show()
+    QApplication.processEvents()
+    header_height = page.header.height()
+    changes = _LayoutChanges([page.plots, page.header])
+    feed(page, synthetic_run(epochs=2))
+    QApplication.processEvents()
+    assert "Test accuracy" in page.results_label.text()
+    assert changes.changes == [] and page.header.height() == header_height

@@ -99,3 +99,33 @@ def test_a_new_run_does_not_resize_the_plots_back_and_forth(window):
     page.next_run(RunConfig.from_dict(cast_config(name="short")))
     settle()
     assert page.loss_plot.height() > sizes[1][1]
+
+
+def paints_per_turn(counter: PaintCounter, views, turns: int = 12) -> list[int]:
+    """How many of ``views`` painted in each of the next turns of the event loop."""
+    counts = []
+    for _ in range(turns):
+        before = sum(counter.paints[id(view.viewport())] for view in views)
+        QApplication.processEvents()
+        counts.append(sum(counter.paints[id(view.viewport())] for view in views) - before)
+    return counts
+
+
+def test_the_monitors_plots_paint_one_per_turn_of_the_event_loop(window):
+    """Shown, or cleared at a run's start, the Monitor's four plots painted all in one go: 30-60 ms in which
+    the window answered no click, key or timer. Now each paints in its own turn, a few milliseconds apart."""
+    views = monitor_with_a_run(window)
+    counter = PaintCounter()
+    for view in views:
+        view.viewport().installEventFilter(counter)
+    window.show_page("Data")
+    settle()
+    window.show_page("Monitor")
+    shown = paints_per_turn(counter, views)
+    assert max(shown) == 1 and sum(shown) == len(views), shown
+
+    page = window.monitor_page
+    page.on_event(synthetic_run(epochs=3, seed=1)[1])  # the next run starts: every plot is cleared
+    started = paints_per_turn(counter, views)
+    assert max(started) == 1 and sum(started) == len(views), started
+    assert page.loss_curve.getData()[0] is None or len(page.loss_curve.getData()[0]) == 0
