@@ -42,6 +42,7 @@ from .sweep_plots import SweepPlots
 METRICS = ("combined", "factual", "counterfactual", "pair")
 ERROR_STYLE = "color: #c0392b;"
 PREVIEW_ROWS = 500  # trials listed in the preview (the count covers them all)
+CHECK_AFTER_THE_END_MS = 100  # a sweep ended: the grid is checked again this long after, once its views are redrawn
 
 
 def own_settings(base_method: dict, name: str, values: dict, grid: dict) -> dict[str, list]:
@@ -330,13 +331,14 @@ class SweepPage(QWidget):
     def _on_done(self, status: str, message: str) -> None:
         self._job_ended = True
         self.stop_button.setEnabled(False)
-        # Launch comes back (if the grid can run) on the next turn of the event loop: checking the grid
-        # expands every trial, and with the last redraw in the same turn the window stalled for 70 ms
-        QTimer.singleShot(0, self._update_count)
         style = ERROR_STYLE if status in ("error", "failed") else ""
         text = html.escape(message, quote=False)
         self.status.setText(f"<span style='{style}'>{text}</span>" if style else text)
-        self.refresh_sweeps()
+        # The rest follows in later turns of the event loop, each on its own: the sweep's list and heat map
+        # again (its state changed), then Launch (if the grid can run), which expands and checks every trial.
+        # Done in the turn of the last trial's redraw, all of it held the window for 50-70 ms.
+        QTimer.singleShot(0, self, self.refresh_sweeps)
+        QTimer.singleShot(CHECK_AFTER_THE_END_MS, self, self._update_count)
 
     # ------------------------------------------------------------ viewing
     def store(self):

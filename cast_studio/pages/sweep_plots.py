@@ -15,7 +15,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from cast_engine.experiments.outputs import SweepGrid, y_label
-from .fast_axis import plot_widget
+from .fast_axis import plot_widget, settle, settle_when_resized
+from .staggered_paint import StaggeredPaint
 
 _UNSET = object()
 LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -61,6 +62,7 @@ class SweepPlots(QWidget):
         self.heat.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), values=(0, 100), width=14, interactive=False)
         self.colorbar.setImageItem(self.image, insert_in=self.heat.getPlotItem())
+        settle_when_resized(self.colorbar.getViewBox())
         self.heat.getPlotItem().setTitle("mean accuracy (%): click a cell to open its runs", color="#333", size="10pt")
         self.cell_texts: list[pg.TextItem] = []
         self._text_pool: list[pg.TextItem] = []
@@ -79,6 +81,12 @@ class SweepPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.heat, 1)
         layout.addWidget(self.lines, 1)
+        self.stagger = StaggeredPaint([self.heat, self.lines], self)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Shown (its page chosen): the two plots paint in two turns of the event loop."""
+        super().showEvent(event)
+        self.stagger.hold()
 
     # ------------------------------------------------------------- drawing
     def _set(self, key: tuple, value, apply: Callable) -> None:
@@ -104,8 +112,10 @@ class SweepPlots(QWidget):
     def show_grid(self, grid: SweepGrid | None) -> None:
         """Draw ``grid`` (None clears both plots)."""
         self.grid = grid
+        self.stagger.hold()  # the heat map paints in this turn of the event loop, the line chart in the next
         self._draw_heat(grid)
         self._draw_lines(grid)
+        settle(self.heat, self.lines)
 
     def cell_matrix(self) -> np.ndarray:
         """Mean accuracy per cell, rows = second-axis values, columns = first-axis values (NaN: none yet)."""

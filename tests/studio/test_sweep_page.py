@@ -242,7 +242,8 @@ def test_redrawing_an_unchanged_grid_keeps_the_plots_laid_out(qtbot):
     points = [GridPoint(a, k, [70.0 + i], [i + 1]) for i, (a, k) in enumerate([(0.01, "1e3"), (0.3, "1e3"), (0.01, "1e5")])]
     grid = SweepGrid("method.alpha", "method.k", "combined", points)
     plots.show_grid(grid)
-    QApplication.processEvents()
+    for _ in range(3):  # the two plots paint in turns of the event loop
+        QApplication.processEvents()
     axes = [item for view in (plots.heat, plots.lines) for item in view.scene().items() if isinstance(item, pg.AxisItem)
             and item.isVisible()]
     assert axes and all(axis.picture is not None for axis in axes)  # drawn
