@@ -74,8 +74,8 @@ class RunPlots(QWidget):
         self._drawn: dict[str, tuple] = {}  # what each plot was last drawn with (see _changed)
         self._user_ranged: set[str] = set()  # plots whose view the user moved
         self._build()
-        self.stagger = StaggeredPaint([self.loss_plot, self.val_plot, self.mask_plot, self.jaccard_plot, self.gpu_plot],
-                                      self)
+        self._plots = [self.loss_plot, self.val_plot, self.mask_plot, self.jaccard_plot, self.gpu_plot]
+        self.stagger = StaggeredPaint(self._plots, self, prepare=settle)
         self._views = {"loss": self.loss_plot.getPlotItem().getViewBox(), "val": self.val_plot.getPlotItem().getViewBox()}
         for part, view in self._views.items():
             view.sigRangeChangedManually.connect(lambda *_args, part=part: self._on_view_moved(part))
@@ -300,8 +300,10 @@ class RunPlots(QWidget):
         self.settle()
 
     def settle(self) -> None:
-        """Apply the plots' new ranges before they paint, so that each paints once (see ``fast_axis.settle``)."""
-        settle(self.loss_plot, self.val_plot, self.mask_plot, self.jaccard_plot, self.gpu_plot)
+        """Apply the plots' new ranges before they paint, so that each paints once (see ``fast_axis.settle``);
+        a plot waiting for its turn to paint is settled in that turn."""
+        held = self.stagger.held()
+        settle(*(plot for plot in self._plots if plot not in held))
 
     def _draw_loss(self) -> None:
         s = self.series

@@ -11,6 +11,8 @@ are set at once as before; only their pixels follow, a few milliseconds apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
@@ -18,9 +20,13 @@ from PySide6.QtWidgets import QWidget
 class StaggeredPaint(QObject):
     """Holds the paints of ``widgets`` on ``hold()`` and releases them one per event-loop turn."""
 
-    def __init__(self, widgets: list[QWidget], parent: QObject | None = None) -> None:
+    def __init__(self, widgets: list[QWidget], parent: QObject | None = None,
+                 prepare: Callable[[QWidget], None] | None = None) -> None:
+        """``prepare(widget)``, if given, readies a held widget for its paint just before its turn (the
+        work it would do in the paint, such as laying out a plot's axes, comes in that turn too)."""
         super().__init__(parent)
         self._widgets = list(widgets)
+        self._prepare = prepare
         self._held: list[QWidget] = []
         self._release = QTimer(self)
         self._release.setSingleShot(True)
@@ -46,6 +52,9 @@ class StaggeredPaint(QObject):
     def _release_next(self) -> None:
         if not self._held:
             return
-        self._held.pop(0).setUpdatesEnabled(True)  # schedules the widget's paint
+        widget = self._held.pop(0)
+        if self._prepare is not None:
+            self._prepare(widget)
+        widget.setUpdatesEnabled(True)  # schedules the widget's paint
         if self._held:
             self._release.start()

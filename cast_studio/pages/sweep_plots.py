@@ -81,7 +81,7 @@ class SweepPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.heat, 1)
         layout.addWidget(self.lines, 1)
-        self.stagger = StaggeredPaint([self.heat, self.lines], self)
+        self.stagger = StaggeredPaint([self.heat, self.lines], self, prepare=settle)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Shown (its page chosen): the two plots paint in two turns of the event loop."""
@@ -115,7 +115,8 @@ class SweepPlots(QWidget):
         self.stagger.hold()  # the heat map paints in this turn of the event loop, the line chart in the next
         self._draw_heat(grid)
         self._draw_lines(grid)
-        settle(self.heat, self.lines)
+        held = self.stagger.held()
+        settle(*(plot for plot in (self.heat, self.lines) if plot not in held))  # a held one, in its turn
 
     def cell_matrix(self) -> np.ndarray:
         """Mean accuracy per cell, rows = second-axis values, columns = first-axis values (NaN: none yet)."""
