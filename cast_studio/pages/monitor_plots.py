@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QStackedWidget, QToolTip, QWidget
 
 from .fast_axis import FastAxis, plot_widget, settle, settle_when_resized
@@ -155,7 +155,11 @@ class RunPlots(QWidget):
         mask_item.hideButtons()
         self.mask_image = pg.ImageItem(axisOrder="row-major")
         self.mask_plot.addItem(self.mask_image)
-        self.mask_waiting = pg.TextItem(MASK_WAITING, color=self._fg, anchor=(0.5, 0.5))
+        self.mask_waiting = pg.TextItem(MASK_WAITING, color=self.palette().color(QPalette.ColorRole.Mid),
+                                        anchor=(0.5, 0.5))  # as the placeholder says it, in grey italics
+        italic = self.font()
+        italic.setItalic(True)
+        self.mask_waiting.setFont(italic)
         self.mask_waiting.setPos(0.5, 0.5)
         self.mask_waiting.hide()
         self.mask_plot.addItem(self.mask_waiting, ignoreBounds=True)
@@ -386,7 +390,8 @@ class RunPlots(QWidget):
 
     def _draw_mask(self) -> None:
         s = self.series
-        wanted = self.mask_plot if s.masked_method and s.mask_columns else self.mask_placeholder
+        waiting_in_place = s.masked_method and self.mask_waiting.isVisible()  # see reset
+        wanted = self.mask_plot if s.masked_method and (s.mask_columns or waiting_in_place) else self.mask_placeholder
         if self.mask_stack.currentWidget() is not wanted:
             self.mask_stack.setCurrentWidget(wanted)
         if not s.mask_columns:

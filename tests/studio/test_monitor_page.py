@@ -399,10 +399,10 @@ def test_a_run_like_the_last_keeps_every_plot_and_the_header_in_place(page):
     changes = _LayoutChanges(watched)
     events = synthetic_run(epochs=3, seed=1)
     page.next_run(events[1].config)
-    for event in events[:2]:  # the next run is announced and starts
-        page.on_event(event)
+    feed(page, events[:4])  # the next run is announced, starts and reports its first step
     QApplication.processEvents()
     assert changes.changes == []
+    assert page.mask_stack.currentWidget() is page.mask_plot
     assert page.mask_waiting.isVisible() and page.mask_image.image is None  # the heat map waits for the mask
     assert "after the first mask" in page.mask_waiting.textItem.toPlainText()
     feed(page, events[2:])
