@@ -117,14 +117,12 @@ class _Paints(QObject):
         return False
 
 
-def test_a_settled_plot_paints_once_for_a_new_range(qtbot):
-    """pyqtgraph moves a plot's items to a new range in the middle of its next paint; they then mark
-    themselves changed and Qt paints the plot again at once. Settled beforehand, the plot paints once."""
+def _shown_plot(qtbot):
+    """A shown plot with a curve (with symbols), painted; and a counter of its paints from now on."""
     widget = plot_widget()
     qtbot.addWidget(widget)
     curve = widget.plot([1, 2, 3], [1, 2, 3], symbol="o")
-    line = pg.InfiniteLine(pos=2, angle=90, label="2")
-    widget.addItem(line, ignoreBounds=True)
+    widget.setRange(xRange=(0, 4), yRange=(0, 4), padding=0)
     widget.resize(420, 320)
     widget.show()
     qtbot.waitExposed(widget)
@@ -132,6 +130,14 @@ def test_a_settled_plot_paints_once_for_a_new_range(qtbot):
         QApplication.processEvents()
     paints = _Paints()
     widget.viewport().installEventFilter(paints)
+    return widget, curve, paints
+
+
+def test_a_settled_plot_paints_once_for_a_new_range(qtbot):
+    """pyqtgraph moves a plot's items to a new range in the middle of its next paint; they then mark
+    themselves changed and Qt paints the plot again at once. Settled beforehand, the plot paints once."""
+    widget, curve, paints = _shown_plot(qtbot)
+    widget.addItem(pg.InfiniteLine(pos=2, angle=90, label="2"), ignoreBounds=True)  # sized to the view
     for high in (10, 40, 160):
         curve.setData([1, 2, 3, high], [1, 2, 3, high])
         widget.setRange(xRange=(0, high), yRange=(0, high), padding=0)
@@ -143,17 +149,7 @@ def test_a_settled_plot_paints_once_for_a_new_range(qtbot):
 
 
 def test_a_resized_plot_moves_its_items_before_it_paints(qtbot):
-    widget = plot_widget()
-    qtbot.addWidget(widget)
-    widget.plot([1, 2, 3], [1, 2, 3], symbol="o")
-    widget.setRange(xRange=(0, 4), yRange=(0, 4), padding=0)
-    widget.resize(420, 320)
-    widget.show()
-    qtbot.waitExposed(widget)
-    for _ in range(5):
-        QApplication.processEvents()
-    paints = _Paints()
-    widget.viewport().installEventFilter(paints)
+    widget, _curve, paints = _shown_plot(qtbot)
     widget.resize(500, 300)
     for _ in range(5):
         QApplication.processEvents()
