@@ -74,8 +74,8 @@ class RunPlots(QWidget):
         self._drawn: dict[str, tuple] = {}  # what each plot was last drawn with (see _changed)
         self._user_ranged: set[str] = set()  # plots whose view the user moved
         self._build()
-        self._plots = [self.loss_plot, self.val_plot, self.mask_plot, self.jaccard_plot, self.gpu_plot]
-        self.stagger = StaggeredPaint(self._plots, self, prepare=settle)
+        self.stagger = StaggeredPaint([self.loss_plot, self.val_plot, self.mask_plot, self.jaccard_plot, self.gpu_plot],
+                                      self, prepare=settle)  # each plot paints once (see fast_axis.settle)
         self._views = {"loss": self.loss_plot.getPlotItem().getViewBox(), "val": self.val_plot.getPlotItem().getViewBox()}
         for part, view in self._views.items():
             view.sigRangeChangedManually.connect(lambda *_args, part=part: self._on_view_moved(part))
@@ -260,7 +260,7 @@ class RunPlots(QWidget):
         self._user_ranged = set()
         self.jaccard_plot.setXRange(0.5, 3.5, padding=0)
         self.update_side()
-        self.settle()
+        self.stagger.prepare_unheld()
 
     def show_method(self, title: str) -> None:
         """Say where the mask will appear, or why there is none (``series.masked_method`` is set)."""
@@ -301,13 +301,7 @@ class RunPlots(QWidget):
         for _, draw in changed:
             draw()
         self.update_side()
-        self.settle()
-
-    def settle(self) -> None:
-        """Apply the plots' new ranges before they paint, so that each paints once (see ``fast_axis.settle``);
-        a plot waiting for its turn to paint is settled in that turn."""
-        held = self.stagger.held()
-        settle(*(plot for plot in self._plots if plot not in held))
+        self.stagger.prepare_unheld()
 
     def _draw_loss(self) -> None:
         s = self.series

@@ -1,7 +1,7 @@
 """Paint a group of widgets one per turn of the event loop instead of all in one.
 
 When a page of plots is shown, or a run's start clears every plot, Qt paints
-all of them in one go: on a laptop's CPU that is 5-12 ms a plot and, with the
+all of them in one go: on a 2-core CPU that is 5-12 ms a plot and, with the
 Monitor's four, 30-60 ms in which the window answers nothing (no click, no
 key, no timer). ``StaggeredPaint`` holds the paint of all but the first
 widget and lets them paint one at a time, each in its own turn of the event
@@ -21,9 +21,9 @@ class StaggeredPaint(QObject):
     """Holds the paints of ``widgets`` on ``hold()`` and releases them one per event-loop turn."""
 
     def __init__(self, widgets: list[QWidget], parent: QObject | None = None,
-                 prepare: Callable[[QWidget], None] | None = None) -> None:
-        """``prepare(widget)``, if given, readies a held widget for its paint just before its turn (the
-        work it would do in the paint, such as laying out a plot's axes, comes in that turn too)."""
+                 prepare: Callable[..., None] | None = None) -> None:
+        """``prepare(*widgets)``, if given, readies widgets for their paint: a held one just before its turn
+        (the work it would do in the paint, such as laying out a plot's axes, comes in that turn too)."""
         super().__init__(parent)
         self._widgets = list(widgets)
         self._prepare = prepare
@@ -48,6 +48,11 @@ class StaggeredPaint(QObject):
     def held(self) -> list[QWidget]:
         """The widgets waiting for their turn to paint."""
         return list(self._held)
+
+    def prepare_unheld(self) -> None:
+        """Ready now the widgets that paint now; those waiting for their turn are readied in it."""
+        if self._prepare is not None:
+            self._prepare(*(widget for widget in self._widgets if widget not in self._held))
 
     def _release_next(self) -> None:
         if not self._held:

@@ -115,8 +115,7 @@ class SweepPlots(QWidget):
         self.stagger.hold()  # the heat map paints in this turn of the event loop, the line chart in the next
         self._draw_heat(grid)
         self._draw_lines(grid)
-        held = self.stagger.held()
-        settle(*(plot for plot in (self.heat, self.lines) if plot not in held))  # a held one, in its turn
+        self.stagger.prepare_unheld()  # settles the plot that paints now; the held one settles in its turn
 
     def cell_matrix(self) -> np.ndarray:
         """Mean accuracy per cell, rows = second-axis values, columns = first-axis values (NaN: none yet)."""
