@@ -29,6 +29,7 @@ from cast_engine.data.types import SPLITS
 
 from .diff_delegate import DIFF_HTML_ROLE, PREVIEW_LINES, DiffDelegate, preview_row_height, visible_lines  # noqa: F401 (re-exported)
 from .small_widgets import heading
+from .table_views import lay_out_on_reset
 
 #: HTML line breaks left in texts scraped from web pages (IMDb reviews): shown as a space in the preview.
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -169,6 +170,7 @@ class PairPreview(QWidget):
         self.view.setModel(self.model)
         self.view.setItemDelegate(self.delegate)
         setup_preview(self.view)
+        lay_out_on_reset(self.view)
         layout.addWidget(self.view, 1)
 
 

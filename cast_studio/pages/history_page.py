@@ -49,6 +49,7 @@ from .history_filters import RunFilterBar
 from .history_groups import ALWAYS_SHOWN, GROUP_COLUMN, GroupTableModel
 from .history_table import COLUMN, COLUMNS, ID_ROLE, RunTableModel, fit_columns
 from .run_format import METRICS
+from .table_views import lay_out_on_reset
 
 TABLE_FILTERS = {"CSV (*.csv)": ".csv", "Markdown (*.md)": ".md", "LaTeX (*.tex)": ".tex"}
 DIALOG_OPTIONS = QFileDialog.Option.DontUseNativeDialog
@@ -128,6 +129,7 @@ class HistoryPage(QWidget):
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(lambda point: self.column_menu().exec(header.mapToGlobal(point)))
         view.selectionModel().selectionChanged.connect(self._update_buttons)
+        lay_out_on_reset(view)
         return view
 
     def _build_actions(self) -> None:

@@ -51,6 +51,7 @@ from .data_preview import (
     DiffDelegate,
     diff_html,
 )
+from .table_views import lay_out_on_reset
 
 ALL = "all"
 OUTCOME_COLOURS = {"both right": "#1e6b2a", "original only": "#8a5a00", "revision only": "#1f4e99", "both wrong": "#b3261e"}
@@ -383,6 +384,7 @@ class PairsWindow(QDialog):
         self.view.setItemDelegateForColumn(PairsModel.ORIGINAL, delegate)
         self.view.setItemDelegateForColumn(PairsModel.REVISION, delegate)
         setup_pairs_view(self.view)
+        lay_out_on_reset(self.view)
         self.view.setSortingEnabled(True)
         self.view.selectionModel().currentRowChanged.connect(self._show_detail)
         self.detail = QTextBrowser()

@@ -538,6 +538,51 @@ def test_a_new_sort_or_filter_shows_the_start_of_the_new_order_or_the_selected_r
     assert selected.row() == last and widget.view.viewport().rect().intersects(widget.view.visualRect(selected))
 
 
+
+def test_a_filter_or_sort_paints_the_table_once(qtbot, tmp_path):
+    """A view painted before its delayed layout painted again once the new row count reached its scroll
+    bar: two 15-30 ms paints of every cell on screen for one choice in a filter."""
+    from test_page_switch import PaintCounter
+
+    widget, _ = large_history(qtbot, tmp_path / "big.sqlite", 500)
+    store = open_store(widget.db_path)
+    for seed in (1, 2, 3):
+        add_run(store, method="full", seed=seed)
+    store.close()
+    widget.refresh()
+    counter = PaintCounter()
+    viewport = widget.view.viewport()
+    viewport.installEventFilter(counter)
+    actions = (lambda: widget.method_filter.setCurrentText("full"),  # 3 rows: no scroll bar
+               lambda: widget.method_filter.setCurrentText("any"),  # 503 rows: the scroll bar again
+               lambda: widget.view.sortByColumn(COLUMN["seed"], Qt.SortOrder.AscendingOrder),
+               lambda: widget.name_filter.setText("cast"),
+               widget.refresh)
+    paints = []
+    for action in actions:
+        before = counter.paints[id(viewport)]
+        action()
+        qtbot.wait(50)
+        paints.append(counter.paints[id(viewport)] - before)
+    assert paints == [1] * len(actions)
+
+
+def test_a_column_shown_later_fits_its_content(qtbot, tmp_path):
+    """Refreshes measure the shown columns only; one the user shows is measured then."""
+    path = tmp_path / "runs.sqlite"
+    store = open_store(path)
+    model = "sentence-transformers/all-MiniLM-L6-v2"  # wider than a new column, narrower than the cap
+    store.create_run(config_dict(), method="cast", task="sentiment", variant="CAD", regime="cad", model=model, seed=1)
+    store.close()
+    widget = HistoryPage(path)
+    qtbot.addWidget(widget)
+    widget.resize(1300, 700)
+    widget.show()
+    assert "model" not in widget.shown_columns()
+    widget.show_columns([*widget.shown_columns(), "model"])
+    assert widget.view.horizontalHeader().sectionSize(COLUMN["model"]) >= widget.view.fontMetrics().horizontalAdvance(model)
+
+
 # ------------------------------------------------------------------ evaluate on…
 
 def test_the_evaluate_form_browses_for_its_data(qtbot, tmp_path, monkeypatch):

@@ -114,6 +114,32 @@ def test_pairs_view_shows_counts_rows_and_highlighted_words(qtbot, page, db, tra
     window.close()
 
 
+
+def test_a_filter_paints_the_pairs_once(qtbot, page, trained):
+    """The diff rows are the costliest cells of the studio; a filter painted them twice (see table_views).
+    (A filter that shows or hides the scroll bar changes the rows' width: that one paints them again.)"""
+    from test_page_switch import PaintCounter
+
+    page.select_runs([trained[1][0]])
+    window = page.analysis.open_pairs(page.selected_ids())
+    qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
+    window.resize(1000, 700)
+    window.show()
+    qtbot.wait(50)
+    counter = PaintCounter()
+    viewport = window.view.viewport()
+    viewport.installEventFilter(counter)
+    paints, shown = [], []
+    for words in (3, 0, 5, 0):  # at least 3 (5) changed words: more pairs than fit on screen all the same
+        before = counter.paints[id(viewport)]
+        window.min_spin.setValue(words)
+        qtbot.wait(50)
+        paints.append(counter.paints[id(viewport)] - before)
+        shown.append(window.model.rowCount())
+    assert window.view.verticalScrollBar().isVisible() and len(set(shown)) > 1, shown
+    assert paints == [1, 1, 1, 1]
+    window.close()
+
 def test_pairs_on_an_evaluation_sort_by_confidence(qtbot, page, trained):
     run_id = trained[1][0]
     page.refresh()
