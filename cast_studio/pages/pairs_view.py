@@ -51,6 +51,7 @@ from .data_preview import (
     DiffDelegate,
     diff_html,
 )
+from .staggered_paint import StaggeredPaint
 from .table_views import lay_out_on_reset
 
 ALL = "all"
@@ -385,6 +386,9 @@ class PairsWindow(QDialog):
         self.view.setItemDelegateForColumn(PairsModel.REVISION, delegate)
         setup_pairs_view(self.view)
         lay_out_on_reset(self.view)
+        # The diff rows paint in the turn after a filter's work and the "N of M shown" repaint (as History's table).
+        self.stagger = StaggeredPaint([self.shown_label, self.view], self)
+        self.model.modelAboutToBeReset.connect(lambda: self.stagger.hold())
         self.view.setSortingEnabled(True)
         self.view.selectionModel().currentRowChanged.connect(self._show_detail)
         self.detail = QTextBrowser()

@@ -13,6 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from engine_fixtures import build_tiny_model
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from cast_engine.runs.pairs import (
     BOTH_RIGHT,
@@ -138,6 +139,17 @@ def test_a_filter_paints_the_pairs_once(qtbot, page, trained):
         shown.append(window.model.rowCount())
     assert window.view.verticalScrollBar().isVisible() and len(set(shown)) > 1, shown
     assert paints == [1, 1, 1, 1]
+    # … in a turn of the event loop after the filter's own work and the repaint of what it shows
+    label = window.shown_label
+    label.installEventFilter(counter)
+    before = counter.paints[id(viewport)]
+    window.min_spin.setValue(3)
+    turns = []
+    for _ in range(8):
+        QApplication.processEvents()
+        turns.append((counter.paints[id(label)], counter.paints[id(viewport)] - before))
+    label_turn = next(turn for turn, (labels, _) in enumerate(turns) if labels)
+    assert turns[label_turn][1] == 0 and turns[-1] == (1, 1), turns
     window.close()
 
 def test_pairs_on_an_evaluation_sort_by_confidence(qtbot, page, trained):
