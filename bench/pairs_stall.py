@@ -69,6 +69,12 @@ def main() -> None:
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--pairs", type=int, default=1000)
     args = parser.parse_args()
+    from PySide6.QtWidgets import QApplication
+
+    from cast_studio.garbage import collect_on_the_gui_thread
+
+    app = QApplication.instance() or QApplication([])  # noqa: F841 (the collector's timer needs it)
+    collector = collect_on_the_gui_thread()  # noqa: F841 (as the studio does: collections on the GUI thread only)
     measure(args.data, args.pairs)
 
 

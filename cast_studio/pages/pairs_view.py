@@ -11,7 +11,6 @@ without stalling the window.
 
 from __future__ import annotations
 
-import gc
 import html
 import sys
 from collections.abc import Sequence
@@ -117,7 +116,6 @@ class PairsLoader(QThread):
         from cast_engine.store import RunStore
 
         lower_thread_priority()
-        gc.freeze()  # a full collection over the window's objects would hold the interpreter while it diffs
         try:
             with RunStore(self.db_path) as store:
                 self.loaded.emit(load_pairs(store, self.request))

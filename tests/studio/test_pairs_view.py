@@ -152,6 +152,19 @@ def test_a_filter_paints_the_pairs_once(qtbot, page, trained):
     assert turns[label_turn][1] == 0 and turns[-1] == (1, 1), turns
     window.close()
 
+
+def test_loading_pairs_leaves_every_object_collectable(qtbot, page, trained):
+    """The loader froze the collector's view of every object alive at each load, so none of them could be
+    collected afterwards; the studio collects on the GUI thread only, so the loader's thread needs no freeze."""
+    import gc
+
+    page.select_runs([trained[1][0]])
+    frozen = gc.get_freeze_count()
+    window = page.analysis.open_pairs(page.selected_ids())
+    qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
+    assert window.error is None and gc.get_freeze_count() == frozen
+    window.close()
+
 def test_pairs_on_an_evaluation_sort_by_confidence(qtbot, page, trained):
     run_id = trained[1][0]
     page.refresh()
