@@ -92,9 +92,9 @@ class HistoryPage(QWidget):
         # The table paints in the turn after the rest of the page: a filter's query with the page's own repaint
         # in one turn of the event loop, the table's cells (15-30 ms on a 2-core CPU) in the next. Held before
         # the reset, so the reset's own request to paint is not served first.
-        self.stagger = StaggeredPaint([self.filters, self.views], self)
+        self.stagger = StaggeredPaint([self.views], self)
         for model in (self.model, self.groups):
-            model.modelAboutToBeReset.connect(lambda: self.stagger.hold())
+            model.modelAboutToBeReset.connect(lambda: self.stagger.hold(first_now=False))
         self._open_store()
         self.refresh()
 
@@ -244,7 +244,7 @@ class HistoryPage(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
-        self.stagger.hold()
+        self.stagger.hold(first_now=False)
         if self._stale:
             self._stale = False
             self.refresh()

@@ -384,9 +384,9 @@ class PairsWindow(QDialog):
         self.view.setItemDelegateForColumn(PairsModel.REVISION, delegate)
         setup_pairs_view(self.view)
         lay_out_on_reset(self.view)
-        # The diff rows paint in the turn after a filter's work and the "N of M shown" repaint (as History's table).
-        self.stagger = StaggeredPaint([self.shown_label, self.view], self)
-        self.model.modelAboutToBeReset.connect(lambda: self.stagger.hold())
+        # The diff rows paint in the turn after a filter's work and the rest of the window's repaint (as History's).
+        self.stagger = StaggeredPaint([self.view], self)
+        self.model.modelAboutToBeReset.connect(lambda: self.stagger.hold(first_now=False))
         self.view.setSortingEnabled(True)
         self.view.selectionModel().currentRowChanged.connect(self._show_detail)
         self.detail = QTextBrowser()

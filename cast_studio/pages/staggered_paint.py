@@ -33,11 +33,12 @@ class StaggeredPaint(QObject):
         self._release.setInterval(0)  # the next turn: after what is waiting to paint now, and any due timers
         self._release.timeout.connect(self._release_next)
 
-    def hold(self, widgets: list[QWidget] | None = None) -> None:
+    def hold(self, widgets: list[QWidget] | None = None, *, first_now: bool = True) -> None:
         """Of ``widgets`` (default: all), the first visible one paints as usual; the other visible ones, each in
-        a later turn (after those held already)."""
+        a later turn (after those held already). With ``first_now=False`` all of them wait, so that the rest
+        of the window paints first."""
         visible = [w for w in (self._widgets if widgets is None else widgets) if w.isVisible() and w not in self._held]
-        if not self._held and visible:
+        if first_now and not self._held and visible:
             visible = visible[1:]
         for widget in visible:
             widget.setUpdatesEnabled(False)

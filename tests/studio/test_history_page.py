@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QDate, Qt  # noqa: E402
+from PySide6.QtWidgets import QWidget  # noqa: E402
 
 from cast_engine.config import DataConfig, RunConfig, TrainConfig  # noqa: E402
 from cast_engine.methods.registry import get_method  # noqa: E402
@@ -594,6 +595,22 @@ def test_the_table_paints_in_the_turn_after_a_filter(qtbot, tmp_path):
     assert widget.count_label.text() == "1 of 501 runs shown"
     label_turn = next(turn for turn, (labels, _) in enumerate(turns) if labels)
     assert turns[label_turn][1] == 0 and turns[-1] == (1, 1), turns
+
+
+def test_only_the_table_waits_for_its_turn(qtbot, tmp_path):
+    """Shown again and refreshed in one turn (a run ended while History was hidden), the table waits for
+    the next turn; the filters and buttons around it are drawn at once, and a moment later all of it."""
+    from PySide6.QtWidgets import QApplication
+
+    widget, _ = large_history(qtbot, tmp_path / "big.sqlite", 100)
+    widget.hide()
+    widget.show()
+    widget.refresh()
+    waiting = [w for w in widget.findChildren(QWidget) if w.isVisible() and not w.updatesEnabled()]
+    assert waiting and all(w is widget.views or widget.views.isAncestorOf(w) for w in waiting)
+    for _ in range(3):
+        QApplication.processEvents()
+    assert widget.views.updatesEnabled()
 
 def test_a_column_shown_later_fits_its_content(qtbot, tmp_path):
     """Refreshes measure the shown columns only; one the user shows is measured then."""
