@@ -331,4 +331,3 @@ def fit_columns(view: QTableView, model, columns=None, grow_only: bool = False) 
             header.resizeSection(index, width)
     header.setStretchLastSection(True)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-

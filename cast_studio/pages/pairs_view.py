@@ -50,8 +50,7 @@ from .data_preview import (
     DiffDelegate,
     diff_html,
 )
-from .staggered_paint import StaggeredPaint
-from .table_views import lay_out_on_reset
+from .table_views import lay_out_on_reset, paint_after_reset
 
 ALL = "all"
 OUTCOME_COLOURS = {"both right": "#1e6b2a", "original only": "#8a5a00", "revision only": "#1f4e99", "both wrong": "#b3261e"}
@@ -384,9 +383,7 @@ class PairsWindow(QDialog):
         self.view.setItemDelegateForColumn(PairsModel.REVISION, delegate)
         setup_pairs_view(self.view)
         lay_out_on_reset(self.view)
-        # The diff rows paint in the turn after a filter's work and the rest of the window's repaint (as History's).
-        self.stagger = StaggeredPaint([self.view], self)
-        self.model.modelAboutToBeReset.connect(lambda: self.stagger.hold(first_now=False))
+        self.stagger = paint_after_reset([self.model], self.view, self)  # the diff rows: the costliest paint
         self.view.setSortingEnabled(True)
         self.view.selectionModel().currentRowChanged.connect(self._show_detail)
         self.detail = QTextBrowser()
