@@ -539,7 +539,6 @@ def test_a_new_sort_or_filter_shows_the_start_of_the_new_order_or_the_selected_r
     assert selected.row() == last and widget.view.viewport().rect().intersects(widget.view.visualRect(selected))
 
 
-
 def test_a_filter_or_sort_paints_the_table_once(qtbot, tmp_path):
     """A view painted before its delayed layout painted again once the new row count reached its scroll
     bar: two 15-30 ms paints of every cell on screen for one choice in a filter."""
@@ -568,14 +567,11 @@ def test_a_filter_or_sort_paints_the_table_once(qtbot, tmp_path):
     assert paints == [1] * len(actions)
 
 
-
 def test_the_table_paints_in_the_turn_after_a_filter(qtbot, tmp_path):
     """A filter's query and the page's own repaint (the count of runs shown) come in one turn of the event
     loop and the table's cells in a later one, so that input and timers are served between them (over
     10,000 runs the two together held the window 35-50 ms)."""
-    from PySide6.QtWidgets import QApplication
-
-    from test_page_switch import PaintCounter
+    from test_page_switch import PaintCounter, assert_paints_once_after
 
     widget, _ = large_history(qtbot, tmp_path / "big.sqlite", 500)
     store = open_store(widget.db_path)
@@ -588,13 +584,8 @@ def test_the_table_paints_in_the_turn_after_a_filter(qtbot, tmp_path):
     for watched in (table, label):
         watched.installEventFilter(counter)
     widget.method_filter.setCurrentText("full")
-    turns = []
-    for _ in range(8):
-        QApplication.processEvents()
-        turns.append((counter.paints[id(label)], counter.paints[id(table)]))
+    assert_paints_once_after(counter, label, table)
     assert widget.count_label.text() == "1 of 501 runs shown"
-    label_turn = next(turn for turn, (labels, _) in enumerate(turns) if labels)
-    assert turns[label_turn][1] == 0 and turns[-1] == (1, 1), turns
 
 
 def test_only_the_table_waits_for_its_turn(qtbot, tmp_path):
@@ -611,6 +602,7 @@ def test_only_the_table_waits_for_its_turn(qtbot, tmp_path):
     for _ in range(3):
         QApplication.processEvents()
     assert widget.views.updatesEnabled()
+
 
 def test_a_column_shown_later_fits_its_content(qtbot, tmp_path):
     """Refreshes measure the shown columns only; one the user shows is measured then."""

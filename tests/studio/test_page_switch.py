@@ -111,6 +111,18 @@ def paints_per_turn(counter: PaintCounter, views, turns: int = 12) -> list[int]:
     return counts
 
 
+
+def assert_paints_once_after(counter: PaintCounter, first, then, turns: int = 8) -> None:
+    """Over the next turns of the event loop, ``then`` paints exactly once, in a turn after the one in which
+    ``first`` paints (both watched by ``counter``; paints counted from now)."""
+    start = (counter.paints[id(first)], counter.paints[id(then)])
+    seen = []
+    for _ in range(turns):
+        QApplication.processEvents()
+        seen.append((counter.paints[id(first)] - start[0], counter.paints[id(then)] - start[1]))
+    first_turn = next((turn for turn, (firsts, _) in enumerate(seen) if firsts), None)
+    assert first_turn is not None and seen[first_turn][1] == 0 and seen[-1][1] == 1, seen
+
 def test_the_monitors_plots_paint_one_per_turn_of_the_event_loop(window):
     """Shown, or cleared at a run's start, the Monitor's four plots painted all in one go: 30-60 ms in which
     the window answered no click, key or timer. Now each paints in its own turn, a few milliseconds apart."""

@@ -13,7 +13,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from engine_fixtures import build_tiny_model
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from cast_engine.runs.pairs import (
     BOTH_RIGHT,
@@ -115,11 +114,10 @@ def test_pairs_view_shows_counts_rows_and_highlighted_words(qtbot, page, db, tra
     window.close()
 
 
-
 def test_a_filter_paints_the_pairs_once(qtbot, page, trained):
     """The diff rows are the costliest cells of the studio; a filter painted them twice (see table_views).
     (A filter that shows or hides the scroll bar changes the rows' width: that one paints them again.)"""
-    from test_page_switch import PaintCounter
+    from test_page_switch import PaintCounter, assert_paints_once_after
 
     page.select_runs([trained[1][0]])
     window = page.analysis.open_pairs(page.selected_ids())
@@ -140,16 +138,9 @@ def test_a_filter_paints_the_pairs_once(qtbot, page, trained):
     assert window.view.verticalScrollBar().isVisible() and len(set(shown)) > 1, shown
     assert paints == [1, 1, 1, 1]
     # … in a turn of the event loop after the filter's own work and the repaint of what it shows
-    label = window.shown_label
-    label.installEventFilter(counter)
-    before = counter.paints[id(viewport)]
+    window.shown_label.installEventFilter(counter)
     window.min_spin.setValue(3)
-    turns = []
-    for _ in range(8):
-        QApplication.processEvents()
-        turns.append((counter.paints[id(label)], counter.paints[id(viewport)] - before))
-    label_turn = next(turn for turn, (labels, _) in enumerate(turns) if labels)
-    assert turns[label_turn][1] == 0 and turns[-1] == (1, 1), turns
+    assert_paints_once_after(counter, window.shown_label, viewport)
     window.close()
 
 
@@ -164,6 +155,7 @@ def test_loading_pairs_leaves_every_object_collectable(qtbot, page, trained):
     qtbot.waitUntil(lambda: window.loaded is not None or window.error is not None, timeout=60_000)
     assert window.error is None and gc.get_freeze_count() == frozen
     window.close()
+
 
 def test_pairs_on_an_evaluation_sort_by_confidence(qtbot, page, trained):
     run_id = trained[1][0]
